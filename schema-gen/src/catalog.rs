@@ -1,0 +1,444 @@
+//! The catalog: graft's source-agnostic intermediate representation of one graph.
+//!
+//! Ingest produces it from a source spec, `emit` writes it as executable SDL, `parse` reads
+//! executable SDL back into it, and the engine builds a gateway from it. Every value here is
+//! typed: directive arguments and templates are parsed once, at the edge.
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::template::Template;
+
+/// One graph: its upstream sources and its GraphQL types.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Catalog {
+    /// Upstream sources by name (`@source` on the schema definition), in declaration order.
+    pub sources: IndexMap<String, Source>,
+    /// Every named type except the built-in scalars, in declaration order.
+    pub types: IndexMap<String, TypeDef>,
+    pub roots: Roots,
+}
+
+/// Names of the root operation types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Roots {
+    pub query: String,
+    pub mutation: Option<String>,
+    pub subscription: Option<String>,
+}
+
+impl Default for Roots {
+    fn default() -> Self {
+        Roots { query: "Query".into(), mutation: None, subscription: None }
+    }
+}
+
+/// The operation kind a root field belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OperationKind {
+    Query,
+    Mutation,
+    Subscription,
+}
+
+/// An upstream: where calls go and the policy they run under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub name: String,
+    pub transport: Transport,
+    pub policy: SourcePolicy,
+}
+
+/// How a source is reached. Only `engine/upstream/<transport>.rs` and
+/// `schema-gen/ingest/<transport>.rs` match on this.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    Rest(RestSource),
+    Grpc(GrpcSource),
+    Lambda(LambdaSource),
+}
+
+impl Transport {
+    /// The directive argument naming this transport in `@source(...)`.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Transport::Rest(_) => "rest",
+            Transport::Grpc(_) => "grpc",
+            Transport::Lambda(_) => "lambda",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestSource {
+    /// Base URL; may use `{{env.NAME}}`.
+    pub base_url: Template,
+    /// Headers sent on every call of this source (values are templates).
+    pub headers: Vec<(String, Template)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpcSource {
+    /// `http://host:port` or `https://host:port`; may use `{{env.NAME}}`.
+    pub endpoint: Template,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaSource {
+    pub region: Option<String>,
+    /// Invoke endpoint (emulators); may use `{{env.NAME}}`.
+    pub endpoint: Option<Template>,
+}
+
+/// Policy shared by all calls of a source; fields may override some of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourcePolicy {
+    /// Per-call timeout in milliseconds (the engine applies its default when absent).
+    pub timeout_ms: Option<u64>,
+    /// Client request headers forwarded upstream (lower-case names). Nothing by default.
+    pub forward_headers: Vec<String>,
+    /// Upstream response headers passed back to the client (lower-case names).
+    pub response_headers: Vec<String>,
+    /// Whether identical in-flight reads share one upstream call (engine default when absent).
+    pub dedupe: Option<bool>,
+}
+
+/// A named GraphQL type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub kind: TypeKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeKind {
+    Object(ObjectType),
+    Input(InputObjectType),
+    Enum(EnumType),
+    Union(UnionType),
+    /// A custom scalar (`JSON`, `Int64`, ...); values pass through as JSON.
+    Scalar,
+}
+
+impl TypeKind {
+    /// The SDL keyword of this kind (`type`, `input`, ...), used in messages.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            TypeKind::Object(_) => "type",
+            TypeKind::Input(_) => "input",
+            TypeKind::Enum(_) => "enum",
+            TypeKind::Union(_) => "union",
+            TypeKind::Scalar => "scalar",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObjectType {
+    pub fields: IndexMap<String, Field>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputObjectType {
+    pub fields: IndexMap<String, InputValue>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnumType {
+    pub values: IndexMap<String, EnumValue>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnumValue {
+    pub name: String,
+    pub description: Option<String>,
+    pub deprecation: Option<String>,
+    /// The upstream's spelling when it differs from `name` (`@map(from:)`).
+    pub wire_name: Option<String>,
+}
+
+impl EnumValue {
+    /// The value as the upstream spells it.
+    pub fn wire(&self) -> &str {
+        self.wire_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnionType {
+    pub members: Vec<String>,
+    /// How the engine picks the member type of an upstream value; structural when absent.
+    pub discriminator: Option<Discriminator>,
+}
+
+/// `@discriminator(property:, mapping:)`: the JSON property whose value names the member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Discriminator {
+    pub property: String,
+    /// (property value, member type name). A member not listed matches its own name.
+    pub mapping: Vec<(String, String)>,
+}
+
+/// A field of an object type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub description: Option<String>,
+    pub deprecation: Option<String>,
+    pub args: IndexMap<String, InputValue>,
+    pub ty: TypeRef,
+    /// The JSON property this field reads from the parent value when it differs from `name`.
+    pub wire_name: Option<String>,
+    /// Present when the field is backed by an upstream call.
+    pub resolver: Option<Resolver>,
+}
+
+impl Field {
+    /// A plain field that reads `name` from its parent value.
+    pub fn new(name: impl Into<String>, ty: TypeRef) -> Self {
+        Field {
+            name: name.into(),
+            description: None,
+            deprecation: None,
+            args: IndexMap::new(),
+            ty,
+            wire_name: None,
+            resolver: None,
+        }
+    }
+
+    /// The JSON property name this field reads from its parent.
+    pub fn wire(&self) -> &str {
+        self.wire_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// An argument or an input-object field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputValue {
+    pub name: String,
+    pub description: Option<String>,
+    pub deprecation: Option<String>,
+    pub ty: TypeRef,
+    pub default: Option<Value>,
+    /// The upstream's spelling when it differs from `name` (`@map(from:)`).
+    pub wire_name: Option<String>,
+}
+
+impl InputValue {
+    pub fn new(name: impl Into<String>, ty: TypeRef) -> Self {
+        InputValue {
+            name: name.into(),
+            description: None,
+            deprecation: None,
+            ty,
+            default: None,
+            wire_name: None,
+        }
+    }
+
+    pub fn wire(&self) -> &str {
+        self.wire_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A GraphQL type reference: `Post`, `[Post!]`, `ID!`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TypeRef {
+    Named(String),
+    List(Box<TypeRef>),
+    NonNull(Box<TypeRef>),
+}
+
+impl TypeRef {
+    pub fn named(name: impl Into<String>) -> Self {
+        TypeRef::Named(name.into())
+    }
+
+    pub fn list(of: TypeRef) -> Self {
+        TypeRef::List(Box::new(of))
+    }
+
+    pub fn non_null(self) -> Self {
+        match self {
+            TypeRef::NonNull(_) => self,
+            other => TypeRef::NonNull(Box::new(other)),
+        }
+    }
+
+    /// The same reference without its outermost `!`.
+    pub fn nullable(self) -> Self {
+        match self {
+            TypeRef::NonNull(inner) => *inner,
+            other => other,
+        }
+    }
+
+    pub fn is_non_null(&self) -> bool {
+        matches!(self, TypeRef::NonNull(_))
+    }
+
+    /// The named type at the bottom of lists and non-nulls.
+    pub fn base(&self) -> &str {
+        match self {
+            TypeRef::Named(name) => name,
+            TypeRef::List(inner) | TypeRef::NonNull(inner) => inner.base(),
+        }
+    }
+}
+
+impl std::fmt::Display for TypeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TypeRef::Named(name) => f.write_str(name),
+            TypeRef::List(inner) => write!(f, "[{inner}]"),
+            TypeRef::NonNull(inner) => write!(f, "{inner}!"),
+        }
+    }
+}
+
+/// How a field is resolved by an upstream call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolver {
+    /// Name of a source in [`Catalog::sources`].
+    pub source: String,
+    pub call: Call,
+    pub policy: FieldPolicy,
+}
+
+/// Per-field policy; overrides the source's where both say something.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldPolicy {
+    pub timeout_ms: Option<u64>,
+    /// Cache successful results this long (seconds); no caching when absent.
+    pub cache_ttl_s: Option<u64>,
+}
+
+/// The transport-specific call behind a field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    Rest(RestCall),
+    Grpc(GrpcCall),
+    Lambda(LambdaCall),
+}
+
+impl Call {
+    /// The directive that declares this call (`rest`, `grpc`, `lambda`).
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Call::Rest(_) => "rest",
+            Call::Grpc(_) => "grpc",
+            Call::Lambda(_) => "lambda",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+}
+
+impl HttpMethod {
+    pub const ALL: [HttpMethod; 7] = [
+        HttpMethod::Get,
+        HttpMethod::Post,
+        HttpMethod::Put,
+        HttpMethod::Patch,
+        HttpMethod::Delete,
+        HttpMethod::Head,
+        HttpMethod::Options,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Options => "OPTIONS",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        HttpMethod::ALL.into_iter().find(|m| m.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// Reads are safe to dedupe and cache.
+    pub fn is_read(self) -> bool {
+        matches!(self, HttpMethod::Get | HttpMethod::Head | HttpMethod::Options)
+    }
+}
+
+/// `@rest(...)`: one HTTP request built from templates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestCall {
+    pub method: HttpMethod,
+    /// Path relative to the source's base URL; each `{{...}}` is percent-encoded as one segment.
+    pub path: Template,
+    /// Query parameters; a list value repeats the parameter, a null or missing value omits it.
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(String, Template)>,
+    /// JSON body. A template that is exactly one `{{...}}` sends that value as JSON;
+    /// otherwise the rendered text is sent as is.
+    pub body: Option<Template>,
+    pub batch: Option<RestBatch>,
+}
+
+/// How a link is batched over REST: `GET {path}?{query}=k1&{query}=k2`, items matched by `key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestBatch {
+    pub path: Template,
+    /// Query parameter repeated once per key.
+    pub query: String,
+    /// Property of each returned item that holds its key.
+    pub key: String,
+    /// At most this many keys per call.
+    pub max_size: usize,
+}
+
+/// `@grpc(...)`: a method called with a dynamic message built from the arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpcCall {
+    /// Fully-qualified `package.Service/Method`.
+    pub method: String,
+    /// Request message fields from templates; when empty, the arguments map onto the message.
+    pub body: Option<Template>,
+}
+
+/// `@lambda(...)`: a function invoked with a JSON payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaCall {
+    pub function: String,
+    pub qualifier: Option<String>,
+    /// Payload template; when absent, the arguments object is the payload.
+    pub payload: Option<Template>,
+}
+
+impl Catalog {
+    /// The object type named `name`, if it is one.
+    pub fn object(&self, name: &str) -> Option<&ObjectType> {
+        match self.types.get(name).map(|t| &t.kind) {
+            Some(TypeKind::Object(object)) => Some(object),
+            _ => None,
+        }
+    }
+
+    /// The root object type of an operation kind, if the graph has one.
+    pub fn root(&self, kind: OperationKind) -> Option<&ObjectType> {
+        let name = match kind {
+            OperationKind::Query => Some(&self.roots.query),
+            OperationKind::Mutation => self.roots.mutation.as_ref(),
+            OperationKind::Subscription => self.roots.subscription.as_ref(),
+        }?;
+        self.object(name)
+    }
+}
