@@ -1,0 +1,274 @@
+//! Upstream calls, independent of transport: the [`Invoke`] interface every transport
+//! implements, the one dispatcher ([`prepare`]) that picks a transport, and template helpers
+//! shared by all of them.
+//!
+//! A field backed by an upstream is prepared once, when the gateway is built, into an
+//! `Arc<dyn Invoke>`. Per request the resolver hands it a [`CallInput`]; the invoker renders
+//! a [`Rendered`] request whose [`Rendered::key`] identifies it (identical reads share one
+//! call, see `loader.rs`), and sending the rendered request yields a [`CallOutput`].
+//!
+//! Adding a transport means one file here (`grpc.rs`, `lambda.rs`) with a `prepare`
+//! function returning `Arc<dyn Invoke>`, plus one arm in [`prepare`] below; nothing else in
+//! the engine matches on the transport.
+
+pub mod http;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use ::http::HeaderMap;
+use futures::future::BoxFuture;
+use schema_gen::catalog::{Call, Field, Resolver, Source, Transport};
+use schema_gen::template::{Scope, Segment, Template, Var};
+use serde_json::{Map, Value};
+
+use crate::error::{BuildError, UpstreamError};
+
+/// Everything one call of a field may read, already in the upstream's spelling.
+#[derive(Debug, Clone, Copy)]
+pub struct CallInput<'a> {
+    /// Argument values keyed by their GraphQL names (what `{{args.x}}` reads). Values are in
+    /// wire spelling: input-object fields under their `@map` names, enum values as the
+    /// upstream spells them, `Int64` as JSON numbers. Absent optional arguments are missing.
+    pub args: &'a Map<String, Value>,
+    /// The same values keyed by the arguments' wire names (`@map` on an argument); this is
+    /// what a transport that sends "the arguments" as a message or payload should send.
+    /// Identical to `args` when no argument is renamed.
+    pub wire_args: &'a Map<String, Value>,
+    /// The parent value for links (`{{parent.x}}`), as the parent's upstream sent it; `None`
+    /// on root fields.
+    pub parent: Option<&'a Value>,
+    /// The client's request headers. Transports forward only the source's allowlist
+    /// (`SourcePolicy::forward_headers`); `{{headers.x}}` may read any of them.
+    pub headers: &'a HeaderMap,
+}
+
+/// Per-send facts that do not change what the upstream answers (so they are not part of
+/// the dedupe key).
+#[derive(Debug, Clone)]
+pub struct SendContext {
+    /// The call must finish (response body included) by this instant, else it fails with
+    /// `UPSTREAM_TIMEOUT`.
+    pub deadline: tokio::time::Instant,
+    /// The client request's id; sent upstream (HTTP: `x-request-id`).
+    pub request_id: Arc<str>,
+}
+
+/// A successful call.
+#[derive(Debug, Clone, Default)]
+pub struct CallOutput {
+    /// The decoded response (JSON for every transport; gRPC messages as their JSON mapping).
+    pub value: Value,
+    /// Response headers to pass back to the client: only those the source names in
+    /// `SourcePolicy::response_headers`, already filtered by the transport.
+    pub headers: HeaderMap,
+}
+
+/// One field's prepared upstream call. Built once per gateway; cheap to share.
+pub trait Invoke: Send + Sync + fmt::Debug {
+    /// The source's name, for errors and metrics.
+    fn source_name(&self) -> &str;
+
+    /// True when the call only reads (HTTP GET/HEAD/OPTIONS, a gRPC/Lambda call marked safe):
+    /// such calls may be deduplicated within a request and, later, cached.
+    fn is_read(&self) -> bool;
+
+    /// Renders the request this input produces. Everything that can change the upstream's
+    /// answer (URL, forwarded headers, body, ...) goes into the rendered request and its key.
+    fn render(&self, input: &CallInput<'_>) -> Result<Box<dyn Rendered>, UpstreamError>;
+}
+
+/// A request ready to send.
+pub trait Rendered: Send {
+    /// Identifies the request: two rendered requests with equal keys get the same answer,
+    /// so within one request the engine sends only one of them (when the call is a read).
+    /// Keys of different sources and transports never collide (they start with the source).
+    fn key(&self) -> &str;
+
+    /// Sends the request. The future owns everything it needs, so it can be shared.
+    fn send(
+        self: Box<Self>,
+        cx: SendContext,
+    ) -> BoxFuture<'static, Result<CallOutput, UpstreamError>>;
+}
+
+/// What transports need when preparing a field's call.
+pub struct PrepareContext<'a> {
+    /// `Type.field`, for build errors.
+    pub coordinate: &'a str,
+    /// Reads `{{env.NAME}}`; templates are resolved against it when the gateway is built.
+    pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+}
+
+/// The one dispatcher from a catalog call to its transport's invoker.
+pub fn prepare(
+    source: &Source,
+    resolver: &Resolver,
+    field: &Field,
+    cx: &PrepareContext<'_>,
+) -> Result<Arc<dyn Invoke>, BuildError> {
+    match (&source.transport, &resolver.call) {
+        (Transport::Rest(rest), Call::Rest(call)) => {
+            Ok(Arc::new(http::prepare(source, rest, call, field, cx)?))
+        }
+        (Transport::Grpc(_), Call::Grpc(_)) | (Transport::Lambda(_), Call::Lambda(_)) => {
+            Err(BuildError::UnsupportedTransport {
+                source_name: source.name.clone(),
+                transport: source.transport.keyword(),
+            })
+        }
+        (transport, call) => Err(BuildError::TransportMismatch {
+            coordinate: cx.coordinate.to_string(),
+            source_name: source.name.clone(),
+            call: call.keyword(),
+            transport: transport.keyword(),
+        }),
+    }
+}
+
+/// Replaces every `{{env.NAME}}` with its value, so that per-request rendering never reads
+/// the environment. A variable that is not set is a build error.
+pub fn substitute_env(
+    template: &Template,
+    cx: &PrepareContext<'_>,
+) -> Result<Template, BuildError> {
+    if !template.vars().any(|v| v.scope == Scope::Env) {
+        return Ok(template.clone());
+    }
+    let mut segments: Vec<Segment> = Vec::with_capacity(template.segments.len());
+    for segment in &template.segments {
+        let segment = match segment {
+            Segment::Var(var) if var.scope == Scope::Env => {
+                let name = var.path.join(".");
+                let value = (cx.env)(&name).ok_or_else(|| BuildError::MissingEnv {
+                    coordinate: cx.coordinate.to_string(),
+                    name,
+                })?;
+                Segment::Literal(value)
+            }
+            other => other.clone(),
+        };
+        // Merge neighbouring literals so a fully literal result is recognisable as such.
+        match (segments.last_mut(), segment) {
+            (Some(Segment::Literal(prev)), Segment::Literal(next)) => prev.push_str(&next),
+            (_, segment) => segments.push(segment),
+        }
+    }
+    Ok(Template { segments })
+}
+
+/// The value a template variable reads from one call's input; `None` when it is missing
+/// (an absent argument, a parent property that is not there, a header not sent).
+pub fn lookup<'a>(var: &Var, input: &CallInput<'a>) -> Option<Cow<'a, Value>> {
+    let (root, path): (&'a Value, &[String]) = match var.scope {
+        Scope::Args => {
+            let (first, rest) = var.path.split_first()?;
+            (input.args.get(first)?, rest)
+        }
+        Scope::Parent => (input.parent?, var.path.as_slice()),
+        Scope::Headers => {
+            let name = var.path.join(".");
+            let value = input.headers.get(name.as_str())?.to_str().ok()?;
+            return Some(Cow::Owned(Value::String(value.to_string())));
+        }
+        // Resolved at build time by `substitute_env`.
+        Scope::Env => return None,
+    };
+    let mut value = root;
+    for key in path {
+        value = match value {
+            Value::Object(map) => map.get(key)?,
+            Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(Cow::Borrowed(value))
+}
+
+/// A value as template text: strings as they are, other scalars as JSON, null as empty.
+pub fn value_text(value: &Value) -> Cow<'_, str> {
+    match value {
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Null => Cow::Borrowed(""),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// Renders a template as text; missing variables render as nothing.
+pub fn render_text(template: &Template, input: &CallInput<'_>) -> String {
+    let mut out = String::new();
+    for segment in &template.segments {
+        match segment {
+            Segment::Literal(text) => out.push_str(text),
+            Segment::Var(var) => {
+                if let Some(value) = lookup(var, input) {
+                    out.push_str(&value_text(&value));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Renders a JSON payload template: exactly one `{{...}}` is that value as JSON (null when
+/// missing); anything else is the rendered text parsed as JSON, or sent as a JSON string
+/// when it is not JSON.
+pub fn render_json(template: &Template, input: &CallInput<'_>) -> Value {
+    if let Some(var) = template.sole_var() {
+        return lookup(var, input)
+            .map(Cow::into_owned)
+            .unwrap_or(Value::Null);
+    }
+    let text = render_text(template, input);
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "HOST").then(|| "http://127.0.0.1:9".to_string())
+    }
+
+    #[test]
+    fn env_variables_are_substituted_when_preparing() {
+        let cx = PrepareContext {
+            coordinate: "Query.x",
+            env: &env,
+        };
+        let t = Template::parse("{{env.HOST}}/v1").unwrap();
+        let done = substitute_env(&t, &cx).unwrap();
+        assert!(done.is_literal());
+        assert_eq!(done.to_string(), "http://127.0.0.1:9/v1");
+        let missing = substitute_env(&Template::parse("{{env.NOPE}}").unwrap(), &cx).unwrap_err();
+        assert!(matches!(missing, BuildError::MissingEnv { ref name, .. } if name == "NOPE"));
+    }
+
+    #[test]
+    fn templates_read_args_parent_and_headers() {
+        let args = json!({"id": 7, "filter": {"tag": "x"}});
+        let args = args.as_object().unwrap();
+        let parent = json!({"user": {"id": "u1"}, "tags": ["a", "b"]});
+        let mut headers = HeaderMap::new();
+        headers.insert("x-tenant", "acme".parse().unwrap());
+        let input = CallInput {
+            args,
+            wire_args: args,
+            parent: Some(&parent),
+            headers: &headers,
+        };
+        let t = Template::parse("{{args.id}}-{{args.filter.tag}}-{{parent.user.id}}-{{parent.tags.1}}-{{headers.x-tenant}}-{{args.none}}").unwrap();
+        assert_eq!(render_text(&t, &input), "7-x-u1-b-acme-");
+        assert_eq!(
+            render_json(&Template::parse("{{args.filter}}").unwrap(), &input),
+            json!({"tag": "x"})
+        );
+        assert_eq!(
+            render_json(&Template::parse("{\"a\": {{args.id}}}").unwrap(), &input),
+            json!({"a": 7})
+        );
+    }
+}
