@@ -74,16 +74,18 @@ pub fn parse_files(files: &[SdlFile]) -> Checked {
             }
             Err(error) => {
                 let line = error.positions().next().map(|p| p.line);
-                let message = error.to_string();
                 lowering.diagnostics.push(
-                    Diagnostic::error(Code::SdlSyntax, "document", first_sentence(&message))
+                    Diagnostic::error(Code::SdlSyntax, "document", syntax_message(&error))
                         .in_file(file.path.clone(), line),
                 );
             }
         }
     }
     let (catalog, locations, mut diagnostics) = lowering.finish();
-    diagnostics.extend(crate::validate::validate(&catalog).into_iter().map(|d| locations.locate(d)));
+    // A file that did not parse would make every reference into it look dangling.
+    if !diagnostics.iter().any(|d| d.code == Code::SdlSyntax) {
+        diagnostics.extend(crate::validate::validate(&catalog).into_iter().map(|d| locations.locate(d)));
+    }
     diagnostics.sort_by(|a, b| {
         (a.severity, &a.file, a.line, &a.at).cmp(&(b.severity, &b.file, b.line, &b.at))
     });
@@ -94,14 +96,28 @@ pub fn parse_files(files: &[SdlFile]) -> Checked {
     Checked { catalog: Some(catalog), diagnostics }
 }
 
-fn first_sentence(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_string()
+/// The parser's own sentence (pest renders `= expected ...` under a source excerpt).
+fn syntax_message(error: &async_graphql_parser::Error) -> String {
+    let text = error.to_string();
+    let column = error.positions().next().map(|p| p.column);
+    let sentence = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= "))
+        .unwrap_or_else(|| text.lines().last().unwrap_or_default().trim())
+        .replace("_ ", " ")
+        .trim_end_matches('_')
+        .to_string();
+    match column {
+        Some(column) => format!("{sentence} (column {column})"),
+        None => sentence.to_string(),
+    }
 }
 
 #[derive(Default)]
 struct Lowering {
     catalog: Catalog,
-    explicit_roots: Option<Roots>,
+    /// Root type names declared in `schema { ... }` blocks: query, mutation, subscription.
+    explicit_roots: Option<[Option<String>; 3]>,
     declared_directives: Vec<String>,
     locations: Locations,
     diagnostics: Vec<Diagnostic>,
@@ -152,20 +168,24 @@ impl Lowering {
             }
         }
         if schema.query.is_some() || schema.mutation.is_some() || schema.subscription.is_some() {
-            let roots = Roots {
-                query: schema.query.map(|n| n.node.to_string()).unwrap_or_else(|| "Query".into()),
-                mutation: schema.mutation.map(|n| n.node.to_string()),
-                subscription: schema.subscription.map(|n| n.node.to_string()),
-            };
-            match &self.explicit_roots {
-                Some(existing) if *existing != roots => self.error(
+            let declared = [schema.query, schema.mutation, schema.subscription];
+            let roots = self.explicit_roots.get_or_insert_with(|| [None, None, None]);
+            let mut conflict = None;
+            for (slot, name) in roots.iter_mut().zip(declared) {
+                let Some(name) = name else { continue };
+                match slot {
+                    Some(existing) if *existing != name.node.as_str() => conflict = Some(name.pos),
+                    _ => *slot = Some(name.node.to_string()),
+                }
+            }
+            if let Some(pos) = conflict {
+                self.error(
                     Code::ConflictingType,
                     "schema",
-                    "the root operation types differ from those another file declares",
+                    "a root operation type differs from the one another file declares",
                     file,
-                    Pos::default(),
-                ),
-                _ => self.explicit_roots = Some(roots),
+                    pos,
+                );
             }
         }
     }
@@ -529,13 +549,13 @@ impl Lowering {
                 );
             }
         }
-        self.catalog.roots = match self.explicit_roots.take() {
-            Some(roots) => roots,
-            None => Roots {
-                query: "Query".into(),
-                mutation: self.catalog.types.contains_key("Mutation").then(|| "Mutation".into()),
-                subscription: self.catalog.types.contains_key("Subscription").then(|| "Subscription".into()),
-            },
+        let [query, mutation, subscription] = self.explicit_roots.take().unwrap_or_default();
+        let types = &self.catalog.types;
+        let by_convention = |name: &str| types.contains_key(name).then(|| name.to_string());
+        self.catalog.roots = Roots {
+            query: query.unwrap_or_else(|| "Query".into()),
+            mutation: mutation.or_else(|| by_convention("Mutation")),
+            subscription: subscription.or_else(|| by_convention("Subscription")),
         };
         (self.catalog, self.locations, self.diagnostics)
     }

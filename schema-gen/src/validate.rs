@@ -96,15 +96,18 @@ fn type_ref(catalog: &Catalog, ty: &TypeRef, place: Place, at: &str, out: &mut V
         out.push(Diagnostic::error(
             Code::WrongTypeKind,
             at,
-            format!("`{name}` is {} type and cannot be used as {place} type", article(def.kind.keyword())),
+            format!("`{name}` is {} and cannot be used as {place} type", kind_phrase(&def.kind)),
         ));
     }
 }
 
-fn article(keyword: &str) -> String {
-    match keyword {
-        "input" | "enum" => format!("an `{keyword}`"),
-        _ => format!("a `{keyword}`"),
+fn kind_phrase(kind: &TypeKind) -> &'static str {
+    match kind {
+        TypeKind::Object(_) => "an object type",
+        TypeKind::Input(_) => "an input type",
+        TypeKind::Enum(_) => "an enum",
+        TypeKind::Union(_) => "a union",
+        TypeKind::Scalar => "a scalar",
     }
 }
 
