@@ -65,3 +65,12 @@ fn diagnostics_serialize_to_json_for_tools() {
 fn the_directive_definitions_are_valid_sdl() {
     async_graphql_parser::parse_schema(schema_gen::directives::DIRECTIVES_SDL).unwrap();
 }
+
+#[test]
+fn the_readme_documents_the_directive_vocabulary_verbatim() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert!(
+        readme.contains(schema_gen::directives::DIRECTIVES_SDL),
+        "README.md's directive block differs from schema-gen/src/directives.rs: copy DIRECTIVES_SDL into it"
+    );
+}
