@@ -194,6 +194,8 @@ impl<'d> Ctx<'d> {
             Some(content) if content.is_empty() => None,
             Some(content) => match json_media(content) {
                 Some((media, entry)) => entry.get("schema").map(|s| (s, bloc.child("content").child(media).child("schema"))),
+                // Stripe declares empty form bodies even on GETs: nothing to send, nothing lost.
+                None if content.values().all(|m| self.is_empty_body(m, &bloc)) => return Ok(None),
                 None => return Err(format!("its request body is {}, not JSON", media_list(content))),
             },
         };
@@ -203,6 +205,15 @@ impl<'d> Ctx<'d> {
             name: op.get("x-codegen-request-body-name").and_then(Value::as_str),
             description: description(body),
         }))
+    }
+
+    /// Whether a media type entry's schema declares no properties at all.
+    fn is_empty_body(&mut self, media: &'d Value, loc: &Loc) -> bool {
+        let Some(schema) = media.get("schema") else { return true };
+        let Some((schema, _)) = self.deref(schema, loc) else { return false };
+        let props = schema.get("properties").and_then(Value::as_object);
+        props.is_none_or(Map::is_empty) && schema.get("allOf").is_none() && schema.get("oneOf").is_none()
+            && schema.get("anyOf").is_none() && schema.get("additionalProperties").is_none_or(|a| a == &Value::Bool(false))
     }
 
     fn swagger2_body(&mut self, op: &'d Value, loc: &Loc) -> Result<Option<Body<'d>>, String> {
