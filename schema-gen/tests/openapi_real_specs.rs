@@ -47,7 +47,9 @@ fn check(file: &str, min_share: f64) {
     let text = std::fs::read_to_string(&path).unwrap();
     let operations = operation_count(&text);
     let location = path.display().to_string();
+    let started = std::time::Instant::now();
     let ingested = ingest(&text, &Files, &OpenApiOptions::new("api").with_location(location));
+    let ingest_time = started.elapsed();
     let errors: Vec<_> = ingested.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
     assert!(errors.is_empty(), "{file}: {errors:#?}");
     let catalog = ingested.catalog.expect("a catalog");
@@ -65,8 +67,12 @@ fn check(file: &str, min_share: f64) {
     assert_eq!(fields + skipped, operations, "{file}: every operation is a field or a skip warning");
     assert!(fields as f64 >= operations as f64 * min_share, "{file}: only {fields} of {operations} operations");
 
+    let started = std::time::Instant::now();
     let sdl = schema_gen::emit::sdl(&catalog);
+    let emit_time = started.elapsed();
+    let started = std::time::Instant::now();
     let checked = parse_files(&[SdlFile::new(format!("{file}.graphql"), sdl)]);
+    eprintln!("{file}: ingest {ingest_time:?}, emit {emit_time:?}, parse {:?}", started.elapsed());
     let errors: Vec<String> = checked.diagnostics.iter().filter(|d| d.is_error()).take(20).map(|d| d.to_string()).collect();
     assert!(errors.is_empty(), "{file}: the emitted SDL does not check:\n{}", errors.join("\n"));
     assert!(checked.catalog.is_some());
