@@ -67,7 +67,35 @@ pub enum ErrorKind {
     ResponseTooLarge,
     /// Any other transport failure (connection reset mid-body, protocol errors, ...).
     Transport,
+    /// A gRPC call ended with a non-OK status; the code is the status's canonical name
+    /// (`NOT_FOUND`, `DEADLINE_EXCEEDED`, ...). Holds the numeric status code.
+    GrpcStatus(i32),
+    /// The upstream's answer does not fit what the schema declares: a gRPC message that does
+    /// not decode, JSON that does not fit the field's type (a string where a list belongs, an
+    /// enum value the schema does not know, a union member that cannot be told).
+    InvalidResponse,
 }
+
+/// Canonical gRPC status code names, indexed by code number.
+const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
 
 impl ErrorKind {
     /// The `extensions.code` of a GraphQL error of this kind.
@@ -81,6 +109,11 @@ impl ErrorKind {
             ErrorKind::CallLimit => "UPSTREAM_CALL_LIMIT",
             ErrorKind::ResponseTooLarge => "UPSTREAM_RESPONSE_TOO_LARGE",
             ErrorKind::Transport => "UPSTREAM_ERROR",
+            ErrorKind::GrpcStatus(code) => usize::try_from(code)
+                .ok()
+                .and_then(|i| GRPC_CODES.get(i).copied())
+                .unwrap_or("UNKNOWN"),
+            ErrorKind::InvalidResponse => "UPSTREAM_INVALID_RESPONSE",
         }
     }
 }
@@ -103,6 +136,8 @@ pub struct UpstreamError {
     pub status: Option<u16>,
     /// One sentence for the client; never contains secrets from templates.
     pub message: String,
+    /// Structured details for `extensions.details` (gRPC: the status's decoded details).
+    pub details: Option<serde_json::Value>,
 }
 
 impl UpstreamError {
@@ -116,7 +151,13 @@ impl UpstreamError {
             source_name: source_name.into(),
             status: None,
             message: message.into(),
+            details: None,
         }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     pub fn with_status(mut self, status: u16) -> Self {
@@ -144,6 +185,12 @@ pub enum DescribeError {
     TooLarge { location: String, limit: u64 },
     #[error("`{location}` is not UTF-8 text")]
     NotText { location: String },
+    /// A gRPC server that does not serve reflection, or answered it with an error.
+    #[error("gRPC reflection at `{location}`: {message}")]
+    Reflection { location: String, message: String },
+    /// Descriptors (reflection answer or FileDescriptorSet) that do not decode or link.
+    #[error("descriptors from `{location}` are unusable: {message}")]
+    Descriptor { location: String, message: String },
 }
 
 #[cfg(test)]
@@ -161,6 +208,7 @@ mod tests {
             ErrorKind::CallLimit,
             ErrorKind::ResponseTooLarge,
             ErrorKind::Transport,
+            ErrorKind::InvalidResponse,
         ];
         let codes: std::collections::HashSet<_> = kinds.iter().map(|k| k.code()).collect();
         assert_eq!(codes.len(), kinds.len());

@@ -3,12 +3,25 @@
 //! A gateway is built once from a validated catalog and replaced wholesale (ArcSwap in the
 //! server) when the graph changes; it is never mutated in place.
 //!
-//! INTERFACE STUB: signatures are the contract between engine and server; the engine helper
-//! replaces the bodies.
+//! ```no_run
+//! # async fn run(catalog: schema_gen::Catalog) -> Result<(), engine::BuildError> {
+//! use engine::gateway::{Gateway, GatewayOptions, RequestContext};
+//! let gateway = Gateway::build(&catalog, GatewayOptions::default())?;
+//! let answer = gateway.execute(async_graphql::Request::new("{ posts { id } }"), RequestContext::default()).await;
+//! println!("{}", serde_json::to_string(&answer.response).unwrap_or_default());
+//! # Ok(()) }
+//! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderMap;
 use schema_gen::Catalog;
+
+use crate::build;
+use crate::error::BuildError;
+use crate::limits;
+use crate::resolve::RequestState;
 
 /// Limits every execution obeys; each refusal is a GraphQL error with a stable code.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +38,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 15, max_complexity: 5_000, max_aliases: 100, max_upstream_calls: 500 }
+        Limits {
+            max_depth: 15,
+            max_complexity: 5_000,
+            max_aliases: 100,
+            max_upstream_calls: 500,
+        }
     }
 }
 
@@ -41,7 +59,11 @@ pub struct GatewayOptions {
 
 impl Default for GatewayOptions {
     fn default() -> Self {
-        GatewayOptions { introspection: true, limits: Limits::default(), default_timeout: Duration::from_secs(10) }
+        GatewayOptions {
+            introspection: true,
+            limits: Limits::default(),
+            default_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -59,4 +81,101 @@ pub struct RequestContext {
 pub struct GatewayResponse {
     pub response: async_graphql::Response,
     pub headers: http::HeaderMap,
+}
+
+/// A built graph: the executable schema with its prepared upstream calls.
+pub struct Gateway {
+    schema: async_graphql::dynamic::Schema,
+    catalog: Arc<Catalog>,
+    options: GatewayOptions,
+    sdl: String,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("types", &self.catalog.types.len())
+            .field("sources", &self.catalog.sources.len())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Gateway {
+    /// Builds a gateway from a validated catalog. `{{env.X}}` in templates is read from the
+    /// process environment now.
+    pub fn build(catalog: &Catalog, options: GatewayOptions) -> Result<Gateway, BuildError> {
+        Gateway::build_with_env(catalog, options, &|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Gateway::build`], reading `{{env.X}}` from `env` instead of the process
+    /// environment (tests, and configs that supply variables).
+    pub fn build_with_env(
+        catalog: &Catalog,
+        options: GatewayOptions,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Gateway, BuildError> {
+        let schema = build::schema(
+            catalog,
+            &build::BuildOptions {
+                introspection: options.introspection,
+                default_timeout: options.default_timeout,
+                env,
+            },
+        )?;
+        let sdl = schema.sdl();
+        Ok(Gateway {
+            schema,
+            catalog: Arc::new(catalog.clone()),
+            options,
+            sdl,
+        })
+    }
+
+    /// Executes one GraphQL request. Upstream failures are errors on their own fields
+    /// (partial data); limit refusals are request errors with a stable `extensions.code`.
+    pub async fn execute(
+        &self,
+        mut request: async_graphql::Request,
+        cx: RequestContext,
+    ) -> GatewayResponse {
+        let operation_name = request.operation_name.take();
+        let refused = match request.parsed_query() {
+            Err(error) => Some(error),
+            Ok(doc) => limits::check(doc, operation_name.as_deref(), &self.options.limits)
+                .err()
+                .map(limits::Exceeded::into_server_error),
+        };
+        request.operation_name = operation_name;
+        if let Some(error) = refused {
+            return GatewayResponse {
+                response: async_graphql::Response::from_errors(vec![error]),
+                headers: HeaderMap::new(),
+            };
+        }
+        let state = Arc::new(RequestState::new(
+            cx.headers,
+            &cx.request_id,
+            self.options.limits.max_upstream_calls,
+        ));
+        let response = self.schema.execute(request.data(Arc::clone(&state))).await;
+        GatewayResponse {
+            response,
+            headers: state.loader.take_response_headers(),
+        }
+    }
+
+    /// The served schema as GraphQL SDL (what clients see; no graft directives).
+    pub fn sdl(&self) -> String {
+        self.sdl.clone()
+    }
+
+    /// The catalog this gateway was built from.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn options(&self) -> &GatewayOptions {
+        &self.options
+    }
 }

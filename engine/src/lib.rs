@@ -14,9 +14,13 @@
     )
 )]
 
+pub mod build;
 pub mod error;
 pub mod gateway;
+pub mod limits;
+pub mod loader;
+pub mod resolve;
 pub mod upstream;
 
 pub use error::{BuildError, DescribeError, ErrorKind, UpstreamError};
-pub use gateway::{GatewayOptions, GatewayResponse, Limits, RequestContext};
+pub use gateway::{Gateway, GatewayOptions, GatewayResponse, Limits, RequestContext};
