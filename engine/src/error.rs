@@ -74,6 +74,13 @@ pub enum ErrorKind {
     /// not decode, JSON that does not fit the field's type (a string where a list belongs, an
     /// enum value the schema does not know, a union member that cannot be told).
     InvalidResponse,
+    /// The function itself failed (Lambda: `X-Amz-Function-Error`, or an emulator's HTTP 5xx
+    /// carrying `errorType`); `details` holds its `errorType` and `errorMessage`.
+    FunctionError,
+    /// The request is larger than the upstream accepts (Lambda: 6 MB payloads); not sent.
+    RequestTooLarge,
+    /// No usable credentials were found, or the upstream refused them (HTTP 401/403).
+    Credentials,
 }
 
 /// Canonical gRPC status code names, indexed by code number.
@@ -114,6 +121,9 @@ impl ErrorKind {
                 .and_then(|i| GRPC_CODES.get(i).copied())
                 .unwrap_or("UNKNOWN"),
             ErrorKind::InvalidResponse => "UPSTREAM_INVALID_RESPONSE",
+            ErrorKind::FunctionError => "UPSTREAM_FUNCTION_ERROR",
+            ErrorKind::RequestTooLarge => "UPSTREAM_REQUEST_TOO_LARGE",
+            ErrorKind::Credentials => "UPSTREAM_CREDENTIALS",
         }
     }
 }
@@ -209,6 +219,9 @@ mod tests {
             ErrorKind::ResponseTooLarge,
             ErrorKind::Transport,
             ErrorKind::InvalidResponse,
+            ErrorKind::FunctionError,
+            ErrorKind::RequestTooLarge,
+            ErrorKind::Credentials,
         ];
         let codes: std::collections::HashSet<_> = kinds.iter().map(|k| k.code()).collect();
         assert_eq!(codes.len(), kinds.len());
