@@ -1,0 +1,250 @@
+//! The server's configuration file: typed YAML, unknown keys rejected, JSON Schema generated.
+//!
+//! Every option has a safe default, so an empty file (or no file) is a valid configuration.
+//! `graft config-schema` prints the JSON Schema derived from these types; the committed copy
+//! in `schemas/config.schema.json` is checked against it by a drift test.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+
+/// graft server configuration (`graft serve --config FILE`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+#[schemars(title = "graft server configuration")]
+pub struct Config {
+    /// Address to listen on. The `--listen` flag and `GRAFT_LISTEN` override it.
+    pub listen: String,
+    /// Log output format. The `--log-format` flag and `GRAFT_LOG_FORMAT` override it.
+    pub log_format: LogFormat,
+    /// Answer `__schema` and `__type` introspection queries.
+    pub introspection: bool,
+    /// Serve the explorer UI to browsers at GET /graphql.
+    pub explorer: bool,
+    pub limits: LimitsConfig,
+    pub timeouts: TimeoutsConfig,
+    pub headers: HeadersConfig,
+    /// `graft serve --discover`: what to watch and how often to describe sources again.
+    pub discovery: crate::discovery::DiscoveryConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.to_owned(),
+            log_format: LogFormat::Text,
+            introspection: true,
+            explorer: true,
+            limits: LimitsConfig::default(),
+            timeouts: TimeoutsConfig::default(),
+            headers: HeadersConfig::default(),
+            discovery: crate::discovery::DiscoveryConfig::default(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Limits every request obeys; each refusal is a GraphQL error with a stable code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest accepted request body in bytes (413 above it).
+    #[schemars(range(min = 1))]
+    pub max_body_bytes: usize,
+    /// Deepest selection set (introspection queries included).
+    #[schemars(range(min = 1))]
+    pub max_depth: usize,
+    /// Highest query complexity (each field costs 1).
+    #[schemars(range(min = 1))]
+    pub max_complexity: usize,
+    /// Most aliases in one document.
+    pub max_aliases: usize,
+    /// Most upstream calls one request may make.
+    #[schemars(range(min = 1))]
+    pub max_upstream_calls: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let engine = engine::gateway::Limits::default();
+        LimitsConfig {
+            max_body_bytes: 2 * 1024 * 1024,
+            max_depth: engine.max_depth,
+            max_complexity: engine.max_complexity,
+            max_aliases: engine.max_aliases,
+            max_upstream_calls: engine.max_upstream_calls,
+        }
+    }
+}
+
+/// Timeouts, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// Total time for one GraphQL request, body read included (answered with REQUEST_TIMEOUT).
+    #[schemars(range(min = 1))]
+    pub request_ms: u64,
+    /// Time a client has to send a request's headers; slower connections are closed.
+    #[schemars(range(min = 1))]
+    pub header_read_ms: u64,
+    /// Upstream call timeout when neither the field nor its source sets one.
+    #[schemars(range(min = 1))]
+    pub upstream_ms: u64,
+    /// On SIGTERM/SIGINT, how long in-flight requests may still run before the process exits.
+    pub drain_ms: u64,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig { request_ms: 30_000, header_read_ms: 10_000, upstream_ms: 10_000, drain_ms: 8_000 }
+    }
+}
+
+impl TimeoutsConfig {
+    pub fn request(&self) -> Duration {
+        Duration::from_millis(self.request_ms.max(1))
+    }
+    pub fn header_read(&self) -> Duration {
+        Duration::from_millis(self.header_read_ms.max(1))
+    }
+    pub fn upstream(&self) -> Duration {
+        Duration::from_millis(self.upstream_ms.max(1))
+    }
+    pub fn drain(&self) -> Duration {
+        Duration::from_millis(self.drain_ms)
+    }
+}
+
+/// Header policy defaults, merged into every source's own `@source` lists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadersConfig {
+    /// Client request headers forwarded to every source (case-insensitive). None by default.
+    pub forward: Vec<String>,
+    /// Upstream response headers passed back to the client from every source.
+    pub response: Vec<String>,
+}
+
+/// Why a configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Config {
+    /// Reads and validates a YAML configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        Config::from_yaml(&text).map_err(|message| ConfigError::Invalid { path: shown, message })
+    }
+
+    /// Parses YAML text; an empty document is the default configuration.
+    pub fn from_yaml(text: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let config: Config = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.listen_addr()?;
+        let l = &self.limits;
+        for (name, value) in [
+            ("limits.max_body_bytes", l.max_body_bytes),
+            ("limits.max_depth", l.max_depth),
+            ("limits.max_complexity", l.max_complexity),
+            ("limits.max_upstream_calls", l.max_upstream_calls),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        let t = &self.timeouts;
+        for (name, value) in
+            [("timeouts.request_ms", t.request_ms), ("timeouts.header_read_ms", t.header_read_ms), ("timeouts.upstream_ms", t.upstream_ms)]
+        {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The listen address as a socket address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen.parse().map_err(|_| format!("listen address {:?} is not HOST:PORT with an IP host", self.listen))
+    }
+
+    /// What the engine is built with.
+    pub fn gateway_options(&self) -> engine::gateway::GatewayOptions {
+        engine::gateway::GatewayOptions {
+            introspection: self.introspection,
+            limits: engine::gateway::Limits {
+                max_depth: self.limits.max_depth,
+                max_complexity: self.limits.max_complexity,
+                max_aliases: self.limits.max_aliases,
+                max_upstream_calls: self.limits.max_upstream_calls,
+            },
+            default_timeout: self.timeouts.upstream(),
+        }
+    }
+}
+
+/// The JSON Schema of the configuration file, pretty-printed with a final newline.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Config);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_default_configuration() {
+        assert_eq!(Config::from_yaml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = Config::from_yaml("limits:\n  max_dept: 3\n").unwrap_err();
+        assert!(err.contains("max_dept"), "{err}");
+    }
+
+    #[test]
+    fn a_partial_file_keeps_the_other_defaults() {
+        let config = Config::from_yaml("introspection: false\nlimits:\n  max_depth: 4\n").unwrap();
+        assert!(!config.introspection);
+        assert_eq!(config.limits.max_depth, 4);
+        assert_eq!(config.limits.max_body_bytes, 2 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_zero_limit_is_rejected() {
+        assert!(Config::from_yaml("limits:\n  max_depth: 0\n").is_err());
+        assert!(Config::from_yaml("listen: nowhere\n").is_err());
+    }
+}

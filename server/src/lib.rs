@@ -1,0 +1,17 @@
+//! graft's server: the `graft` command line and the HTTP surface of the gateway.
+//!
+//! The binary (`src/main.rs`) only parses the command line; everything else lives here so
+//! that tests can drive [`app::app`] in-process and the real binary alike.
+
+pub mod app;
+pub mod commands;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod explorer;
+pub mod graphql;
+pub mod negotiate;
+pub mod ops;
+pub mod reload;
+pub mod server;
+pub mod telemetry;

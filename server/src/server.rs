@@ -1,0 +1,117 @@
+//! The HTTP/1.1 listener: connections served by hyper with header-read timeouts, and a
+//! graceful shutdown that stops accepting, lets in-flight requests finish within a bounded
+//! drain time, and then returns.
+//!
+//! hyper is driven directly (rather than `axum::serve`) because the header-read timeout
+//! that protects against slow clients is a hyper connection option.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How connections are served.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// A client must send a request's headers within this time, or its connection closes.
+    pub header_read_timeout: Duration,
+    /// After shutdown starts, in-flight requests get this long to finish.
+    pub drain: Duration,
+}
+
+/// How a shutdown ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Every connection finished.
+    Clean,
+    /// The drain time ran out with connections still open; they were dropped.
+    TimedOut { open: usize },
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Drained {
+    let stopping = CancellationToken::new();
+    let connections = TaskTracker::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let stopping = stopping.clone();
+        connections.spawn(serve_connection(connection, stopping, peer));
+    }
+    drop(listener);
+    tracing::info!(open = connections.len(), drain_ms = options.drain.as_millis() as u64, "shutting down: draining connections");
+    stopping.cancel();
+    connections.close();
+    match tokio::time::timeout(options.drain, connections.wait()).await {
+        Ok(()) => Drained::Clean,
+        Err(_) => Drained::TimedOut { open: connections.len() },
+    }
+}
+
+type Connection = hyper::server::conn::http1::UpgradeableConnection<TokioIo<tokio::net::TcpStream>, TowerToHyperService<Router>>;
+
+async fn serve_connection(connection: Connection, stopping: CancellationToken, peer: SocketAddr) {
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = stopping.cancelled() => {
+            // Finish the request in progress (if any), then close instead of keeping alive.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl+C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
