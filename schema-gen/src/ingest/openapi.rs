@@ -20,7 +20,8 @@
 //!
 //! Mapping rules:
 //! - **Operations.** GET becomes a `Query` field, every other method a `Mutation` field
-//!   (TRACE is skipped). The name is the camelCased `operationId`, else derived from method
+//!   (TRACE is skipped; a spec without GET operations gets an always-null `Query._empty`,
+//!   since GraphQL requires a query field). The name is the camelCased `operationId`, else derived from method
 //!   and path (`GET /pets/{id}` → `getPetsById`); collisions get `2`, `3`, ... in document
 //!   order (warning `NAME_COLLISION`). `summary`/`description` and `deprecated` carry over.
 //! - **Arguments.** Path, query and header parameters (path-level ones included, overridden by
@@ -167,12 +168,10 @@ pub fn ingest(text: &str, loader: &dyn DocumentLoader, options: &OpenApiOptions)
     let docs = Docs::load(root, &uri, loader);
     let source = source_name(&options.name, docs.root());
     let mut ctx = Ctx::new(&docs, version, source.clone());
-    let base_url = ctx.base_url(options);
     let (query, mutation) = ctx.operations();
     ctx.finish_types();
-    let Ctx { mut diagnostics, types, .. } = ctx;
-
     if query.is_empty() && mutation.is_empty() {
+        let mut diagnostics = ctx.diagnostics;
         diagnostics.push(at_file(Diagnostic::error(
             Code::NothingUsable,
             "paths",
@@ -180,6 +179,8 @@ pub fn ingest(text: &str, loader: &dyn DocumentLoader, options: &OpenApiOptions)
         )));
         return Ingested { catalog: None, diagnostics };
     }
+    let base_url = ctx.base_url(options);
+    let Ctx { diagnostics, types, .. } = ctx;
     let mut catalog = Catalog::default();
     catalog.sources.insert(
         source.clone(),
@@ -194,6 +195,7 @@ pub fn ingest(text: &str, loader: &dyn DocumentLoader, options: &OpenApiOptions)
         description: None,
         kind: TypeKind::Object(ObjectType { fields }),
     };
+    let query = if query.is_empty() { placeholder_query() } else { query };
     catalog.types.insert("Query".into(), root_type("Query", query));
     let has_mutation = !mutation.is_empty();
     if has_mutation {
@@ -206,6 +208,13 @@ pub fn ingest(text: &str, loader: &dyn DocumentLoader, options: &OpenApiOptions)
         subscription: None,
     };
     Ingested { catalog: Some(catalog), diagnostics }
+}
+
+/// GraphQL requires a query field; a spec with no GET operation gets one that is always null.
+fn placeholder_query() -> IndexMap<String, crate::catalog::Field> {
+    let mut field = crate::catalog::Field::new("_empty", crate::catalog::TypeRef::named("Boolean"));
+    field.description = Some("Always null: the OpenAPI document has no GET operation, and GraphQL requires a query field.".into());
+    IndexMap::from([("_empty".to_string(), field)])
 }
 
 fn detect_version(root: &Value) -> Result<Version, String> {

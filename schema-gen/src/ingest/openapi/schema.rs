@@ -165,9 +165,11 @@ impl<'d> Ctx<'d> {
     pub(super) fn deref(&mut self, value: &'d Value, loc: &Loc) -> Option<(&'d Value, Loc)> {
         let mut current = (value, loc.clone());
         let mut seen: Vec<Loc> = Vec::new();
+        let first = value.get("$ref").and_then(Value::as_str).unwrap_or_default();
         while let Some(reference) = current.0.get("$ref").and_then(Value::as_str) {
             if seen.contains(&current.1) || seen.len() > MAX_DEPTH {
-                self.warn(Code::RefCycle, loc, format!("`$ref: {reference}` loops back on itself"));
+                let why = format!("the `$ref` chain from `{first}` loops back on itself at `{reference}`");
+                self.warn(Code::RefCycle, loc, why);
                 return None;
             }
             seen.push(current.1.clone());
@@ -206,6 +208,8 @@ impl<'d> Ctx<'d> {
         let nullable = admits_null(schema) || self.has_null_member(schema, loc);
         let shape = self.shape(schema, loc, mode, 0);
         let typed = match shape {
+            // Any JSON value includes null.
+            Shape::Scalar(JSON) => Typed::json(),
             Shape::Scalar(name) => Typed::named(name, nullable),
             Shape::Enum(values) => {
                 let name = self.claim_type(&base, "");
@@ -214,7 +218,9 @@ impl<'d> Ctx<'d> {
                 self.memo.insert((key, Mode::Output), typed.clone());
                 self.memo.insert((key, Mode::Input), typed.clone());
                 let kind = TypeKind::Enum(enum_type(values));
-                self.types.insert(name.clone(), TypeDef { name, description: description(schema), kind });
+                // An inline enum's description is its field's; only a named one describes the type.
+                let description = named.as_ref().and_then(|_| description(schema));
+                self.types.insert(name.clone(), TypeDef { name, description, kind });
                 return typed;
             }
             Shape::Object(props) => {
