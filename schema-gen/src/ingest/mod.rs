@@ -1,6 +1,7 @@
 //! Ingest: source specs (OpenAPI documents, gRPC descriptors, Lambda manifests) into a catalog.
 
 pub mod grpc;
+pub mod lambda;
 pub mod openapi;
 
 use crate::{Catalog, Diagnostic};
