@@ -43,7 +43,9 @@ pub fn schema(catalog: &Catalog, options: &BuildOptions<'_>) -> Result<Schema, B
         .mutation
         .as_deref()
         .filter(|m| catalog.object(m).is_some());
-    let mut builder: SchemaBuilder = Schema::build(&catalog.roots.query, mutation, None);
+    let mut builder: SchemaBuilder = Schema::build(&catalog.roots.query, mutation, None)
+        // Lets the plan executor validate through async-graphql without executing (issue 6).
+        .extension(crate::plan::ValidateOnly);
     if !options.introspection {
         builder = builder.disable_introspection();
     }
@@ -210,10 +212,12 @@ fn object_field(
                     };
                     match shaped {
                         Ok(value) => FieldFuture::Value(value),
-                        Err(e) => {
-                            let error = shape_error(e, None);
-                            FieldFuture::new(async move { Err::<Option<FieldValue>, _>(error) })
-                        }
+                        Err(e) => match report(&ctx, shape_error(e, None), &ty) {
+                            Ok(none) => FieldFuture::Value(none),
+                            Err(error) => {
+                                FieldFuture::new(async move { Err::<Option<FieldValue>, _>(error) })
+                            }
+                        },
                     }
                 })
             }
@@ -303,12 +307,30 @@ async fn resolve_upstream<'a>(
         }
     }
     let parent = ctx.parent_value.downcast_ref::<Value>();
-    let loaded = call
-        .call(state, &wire_args, parent)
-        .await
-        .map_err(upstream_error)?;
+    let loaded = match call.call(state, &wire_args, parent).await {
+        Ok(loaded) => loaded,
+        Err(e) => return report(&ctx, upstream_error(e), ty),
+    };
     let value = Arc::try_unwrap(loaded).unwrap_or_else(|shared| (*shared).clone());
-    shape(Cow::Owned(value), ty, wire).map_err(|e| shape_error(e, Some(call.invoke.source_name())))
+    match shape(Cow::Owned(value), ty, wire) {
+        Ok(shaped) => Ok(shaped),
+        Err(e) => report(&ctx, shape_error(e, Some(call.invoke.source_name())), ty),
+    }
+}
+
+/// Reports a field's error. A nullable field becomes null and the error is recorded with its
+/// path (async-graphql's dynamic executor would otherwise drop the field and the path); a
+/// non-null field returns the error so that it propagates.
+fn report<'a>(
+    ctx: &ResolverContext<'_>,
+    error: async_graphql::Error,
+    ty: &TypeRef,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    if ty.is_non_null() {
+        return Err(error);
+    }
+    ctx.add_error(ctx.set_error_path(error.into_server_error(ctx.item.pos)));
+    Ok(None)
 }
 
 /// An upstream error as a GraphQL error on its field.
