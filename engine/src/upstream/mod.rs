@@ -12,6 +12,7 @@
 //! the engine matches on the transport.
 
 pub mod http;
+pub mod lambda;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -112,11 +113,12 @@ pub fn prepare(
         (Transport::Rest(rest), Call::Rest(call)) => {
             Ok(Arc::new(http::prepare(source, rest, call, field, cx)?))
         }
-        (Transport::Grpc(_), Call::Grpc(_)) | (Transport::Lambda(_), Call::Lambda(_)) => {
-            Err(BuildError::UnsupportedTransport {
-                source_name: source.name.clone(),
-                transport: source.transport.keyword(),
-            })
+        (Transport::Grpc(_), Call::Grpc(_)) => Err(BuildError::UnsupportedTransport {
+            source_name: source.name.clone(),
+            transport: source.transport.keyword(),
+        }),
+        (Transport::Lambda(lambda), Call::Lambda(call)) => {
+            Ok(Arc::new(lambda::prepare(source, lambda, call, field, cx)?))
         }
         (transport, call) => Err(BuildError::TransportMismatch {
             coordinate: cx.coordinate.to_string(),
