@@ -89,6 +89,8 @@ pub struct Gateway {
     catalog: Arc<Catalog>,
     options: GatewayOptions,
     sdl: String,
+    /// The plan executor (issue 6); `None` runs everything through async-graphql.
+    plan: Option<Arc<crate::plan::PlanExecutor>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -115,6 +117,23 @@ impl Gateway {
         options: GatewayOptions,
         env: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Gateway, BuildError> {
+        Gateway::build_with_plan(
+            catalog,
+            options,
+            Some(crate::plan::PlanOptions::default()),
+            env,
+        )
+    }
+
+    /// Like [`Gateway::build_with_env`], choosing how the plan executor runs; `None` switches
+    /// it off (every request goes through async-graphql's executor: the differential
+    /// tests' oracle).
+    pub fn build_with_plan(
+        catalog: &Catalog,
+        options: GatewayOptions,
+        plan: Option<crate::plan::PlanOptions>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Gateway, BuildError> {
         let schema = build::schema(
             catalog,
             &build::BuildOptions {
@@ -124,12 +143,41 @@ impl Gateway {
             },
         )?;
         let sdl = schema.sdl();
+        let catalog = Arc::new(catalog.clone());
+        let plan = match plan {
+            Some(plan_options) => Some(Arc::new(crate::plan::PlanExecutor::new(
+                Arc::clone(&catalog),
+                &options,
+                plan_options,
+                env,
+            )?)),
+            None => None,
+        };
         Ok(Gateway {
             schema,
-            catalog: Arc::new(catalog.clone()),
+            catalog,
             options,
             sdl,
+            plan,
         })
+    }
+
+    /// Executes one GraphQL request and renders the JSON body: through the plan executor
+    /// when it is on and supports the operation, else through [`Gateway::execute`].
+    pub async fn execute_rendered(
+        &self,
+        request: async_graphql::Request,
+        cx: RequestContext,
+    ) -> crate::plan::RenderedResponse {
+        let request = match &self.plan {
+            Some(plan) => match plan.execute(&self.schema, request, &cx).await {
+                crate::plan::Outcome::Done(rendered) => return rendered,
+                crate::plan::Outcome::Fallback(request) => request,
+            },
+            None => request,
+        };
+        let answer = self.execute(request, cx).await;
+        crate::plan::RenderedResponse::from_response(&answer.response, answer.headers)
     }
 
     /// Executes one GraphQL request. Upstream failures are errors on their own fields

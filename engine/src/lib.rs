@@ -15,10 +15,12 @@
 )]
 
 pub mod build;
+pub mod cache;
 pub mod error;
 pub mod gateway;
 pub mod limits;
 pub mod loader;
+pub mod plan;
 pub mod resolve;
 pub mod upstream;
 

@@ -150,6 +150,50 @@ pub fn prepare(
     })
 }
 
+/// Prepares the batch form of a `@rest` link (`batch: {path, query, key, maxSize}`): one
+/// `GET {batch.path}?{query}=k1&{query}=k2…` rendered from `{{args.keys}}` (a list), with the
+/// link's own headers. Also returns the parent property the unbatched path reads (the key
+/// of each parent), or `None` when the link's templates read no parent property.
+/// (Added for the plan executor, issue 6.)
+pub fn prepare_batch(
+    source: &Source,
+    rest: &RestSource,
+    call: &RestCall,
+    field: &Field,
+    cx: &PrepareContext<'_>,
+) -> Result<Option<super::BatchInvoke>, BuildError> {
+    let Some(batch) = &call.batch else {
+        return Ok(None);
+    };
+    let parent_key = call
+        .path
+        .vars()
+        .chain(call.query.iter().flat_map(|(_, t)| t.vars()))
+        .find(|v| v.scope == schema_gen::template::Scope::Parent)
+        .map(|v| v.path.clone());
+    let Some(parent_key) = parent_key else {
+        return Ok(None);
+    };
+    let keys = Template::parse("{{args.keys}}").map_err(|e| BuildError::InvalidTemplate {
+        coordinate: cx.coordinate.to_string(),
+        message: e.to_string(),
+    })?;
+    let batched = RestCall {
+        method: schema_gen::catalog::HttpMethod::Get,
+        path: batch.path.clone(),
+        query: vec![(batch.query.clone(), keys)],
+        headers: call.headers.clone(),
+        body: None,
+        batch: None,
+    };
+    Ok(Some(super::BatchInvoke {
+        invoke: Arc::new(prepare(source, rest, &batched, field, cx)?),
+        parent_key,
+        item_key: batch.key.clone(),
+        max_size: batch.max_size.max(1),
+    }))
+}
+
 impl RestInvoke {
     fn error(&self, kind: ErrorKind, message: impl Into<String>) -> UpstreamError {
         UpstreamError::new(kind, &self.source_name, message)

@@ -129,6 +129,34 @@ pub fn prepare(
     }
 }
 
+/// A link's batch form: N parent lookups become ⌈N / `max_size`⌉ calls of `invoke`, each
+/// rendered with `args.keys` = the list of parent keys, answered by a list of items matched
+/// back to parents by `item_key`. (Added for the plan executor, issue 6.)
+#[derive(Debug, Clone)]
+pub struct BatchInvoke {
+    pub invoke: Arc<dyn Invoke>,
+    /// Path of the key in each parent value (`userId` for `{{parent.userId}}`).
+    pub parent_key: Vec<String>,
+    /// Property of each returned item that holds its key.
+    pub item_key: String,
+    pub max_size: usize,
+}
+
+/// The batch form of a link, when its call declares one and its transport supports it.
+pub fn prepare_batch(
+    source: &Source,
+    resolver: &Resolver,
+    field: &Field,
+    cx: &PrepareContext<'_>,
+) -> Result<Option<BatchInvoke>, BuildError> {
+    match (&source.transport, &resolver.call) {
+        (Transport::Rest(rest), Call::Rest(call)) => {
+            http::prepare_batch(source, rest, call, field, cx)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Replaces every `{{env.NAME}}` with its value, so that per-request rendering never reads
 /// the environment. A variable that is not set is a build error.
 pub fn substitute_env(

@@ -1,0 +1,321 @@
+//! Operation document → [`Plan`]: the selected operation's fields resolved against the
+//! catalog once, so that executing it is a walk over prepared nodes.
+//!
+//! Field collection follows the spec's CollectFields: fragments and inline fragments are
+//! expanded per concrete object type (so a union field gets one selection per member),
+//! fields with the same response key merge their sub-selections, and `@skip`/`@include` are
+//! decided here — their variable values are part of the plan's cache key
+//! ([`skip_variables`]), which keeps the plan static.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_graphql::parser::types::{
+    Directive, ExecutableDocument, Field as QueryField, OperationDefinition, OperationType, Selection as QuerySelection,
+    SelectionSet,
+};
+use async_graphql::{Name, Pos, Positioned};
+use async_graphql_value::Value as GqlValue;
+use indexmap::IndexMap;
+use schema_gen::catalog::{Catalog, TypeKind, TypeRef};
+
+use super::PreparedField;
+
+/// A compiled operation.
+#[derive(Debug)]
+pub struct Plan {
+    pub root: Selection,
+    /// Mutations run their root fields one after another.
+    pub serial: bool,
+    /// Every call of the plan is a read of a source that allows dedupe: identical in-flight
+    /// executions of this plan may share one execution.
+    pub dedupe_safe: bool,
+    /// Number of call nodes; node ids are `0..calls`.
+    pub calls: usize,
+}
+
+/// The fields selected on one concrete object type, in response order.
+#[derive(Debug, Default)]
+pub struct Selection {
+    pub fields: Vec<FieldPlan>,
+}
+
+/// What is selected below a field.
+#[derive(Debug)]
+pub enum Sub {
+    Leaf,
+    Object(Selection),
+    /// One selection per union member, by member name.
+    Union(Vec<(String, Selection)>),
+}
+
+impl Sub {
+    /// The selection for a value of object type `member` (for unions: that member's).
+    pub fn for_member(&self, member: &str) -> Option<&Selection> {
+        match self {
+            Sub::Leaf => None,
+            Sub::Object(selection) => Some(selection),
+            Sub::Union(members) => members.iter().find(|(m, _)| m == member).map(|(_, s)| s),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct FieldPlan {
+    /// The response key (alias or name).
+    pub key: String,
+    /// `"key":` as JSON, written as is.
+    pub key_json: Vec<u8>,
+    pub pos: Pos,
+    pub source: FieldSource,
+    pub ty: TypeRef,
+    pub sub: Sub,
+}
+
+#[derive(Debug)]
+pub enum FieldSource {
+    Typename(String),
+    /// Reads this property of the parent value.
+    Property(String),
+    /// A root field without a resolver: always null.
+    Null,
+    Call(CallNode),
+}
+
+#[derive(Debug)]
+pub struct CallNode {
+    pub id: usize,
+    pub field: Arc<PreparedField>,
+    /// Arguments given in the document (may reference variables); the rest take defaults.
+    pub args: Vec<(Name, GqlValue)>,
+}
+
+/// Why an operation is left to async-graphql's executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsupported {
+    /// `__schema`, `__type` or a field the catalog does not know.
+    Introspection,
+    Subscription,
+    /// No operation matches the request (async-graphql reports it).
+    NoOperation,
+}
+
+/// The operation a request selects, as async-graphql selects it.
+pub fn operation<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d Positioned<OperationDefinition>> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), None) => Some(op),
+        (DocumentOperations::Single(_), Some(_)) => None,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// Variables that `@skip(if:)` / `@include(if:)` read anywhere in the document, in a stable
+/// order: their values select the plan.
+pub fn skip_variables(doc: &ExecutableDocument) -> Vec<Name> {
+    fn visit(set: &SelectionSet, out: &mut Vec<Name>) {
+        for item in &set.items {
+            let (directives, inner) = match &item.node {
+                QuerySelection::Field(f) => (&f.node.directives, Some(&f.node.selection_set.node)),
+                QuerySelection::FragmentSpread(s) => (&s.node.directives, None),
+                QuerySelection::InlineFragment(f) => (&f.node.directives, Some(&f.node.selection_set.node)),
+            };
+            for d in directives {
+                if let Some(arg) = d.node.get_argument("if") {
+                    if let GqlValue::Variable(name) = &arg.node {
+                        if !out.contains(name) {
+                            out.push(name.clone());
+                        }
+                    }
+                }
+            }
+            if let Some(inner) = inner {
+                visit(inner, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (_, op) in doc.operations.iter() {
+        visit(&op.node.selection_set.node, &mut out);
+    }
+    let mut names: Vec<&Name> = doc.fragments.keys().collect();
+    names.sort();
+    for name in names {
+        if let Some(fragment) = doc.fragments.get(name) {
+            visit(&fragment.node.selection_set.node, &mut out);
+        }
+    }
+    out
+}
+
+/// Compiles `op` of `doc`. `skip_values` holds the boolean value of each variable in
+/// [`skip_variables`] order (absent variables are false).
+pub fn compile(
+    catalog: &Catalog,
+    fields: &HashMap<(String, String), Arc<PreparedField>>,
+    doc: &ExecutableDocument,
+    op: &OperationDefinition,
+    skip_vars: &[Name],
+    skip_values: &[bool],
+) -> Result<Plan, Unsupported> {
+    let (root_type, serial) = match op.ty {
+        OperationType::Query => (catalog.roots.query.clone(), false),
+        OperationType::Mutation => (catalog.roots.mutation.clone().ok_or(Unsupported::NoOperation)?, true),
+        OperationType::Subscription => return Err(Unsupported::Subscription),
+    };
+    let mut compiler = Compiler { catalog, fields, doc, skip_vars, skip_values, next_id: 0, dedupe_safe: true };
+    let root = compiler.selection(&[&op.selection_set.node], &root_type, true)?;
+    Ok(Plan { root, serial, dedupe_safe: compiler.dedupe_safe && !serial, calls: compiler.next_id })
+}
+
+struct Compiler<'a> {
+    catalog: &'a Catalog,
+    fields: &'a HashMap<(String, String), Arc<PreparedField>>,
+    doc: &'a ExecutableDocument,
+    skip_vars: &'a [Name],
+    skip_values: &'a [bool],
+    next_id: usize,
+    dedupe_safe: bool,
+}
+
+impl<'a> Compiler<'a> {
+    fn flag(&self, value: &GqlValue) -> bool {
+        match value {
+            GqlValue::Boolean(b) => *b,
+            GqlValue::Variable(name) => self
+                .skip_vars
+                .iter()
+                .position(|v| v == name)
+                .and_then(|i| self.skip_values.get(i))
+                .copied()
+                .unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    /// `@skip(if: true)` or `@include(if: false)`.
+    fn skipped(&self, directives: &[Positioned<Directive>]) -> bool {
+        directives.iter().any(|d| {
+            let condition = d.node.get_argument("if").map(|v| self.flag(&v.node));
+            match (d.node.name.node.as_str(), condition) {
+                ("skip", Some(true)) => true,
+                ("include", Some(false)) => true,
+                _ => false,
+            }
+        })
+    }
+
+    fn applies(&self, condition: &str, object: &str) -> bool {
+        condition == object
+            || matches!(self.catalog.types.get(condition).map(|t| &t.kind),
+                Some(TypeKind::Union(u)) if u.members.iter().any(|m| m == object))
+    }
+
+    fn collect(
+        &self,
+        set: &'a SelectionSet,
+        object: &str,
+        out: &mut IndexMap<&'a str, Vec<&'a Positioned<QueryField>>>,
+        visited: &mut HashSet<&'a str>,
+    ) {
+        for item in &set.items {
+            match &item.node {
+                QuerySelection::Field(field) => {
+                    if !self.skipped(&field.node.directives) {
+                        out.entry(field.node.response_key().node.as_str()).or_default().push(field);
+                    }
+                }
+                QuerySelection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if self.skipped(&spread.node.directives) || !visited.insert(name) {
+                        continue;
+                    }
+                    if let Some(fragment) = self.doc.fragments.get(name) {
+                        if self.applies(&fragment.node.type_condition.node.on.node, object) {
+                            self.collect(&fragment.node.selection_set.node, object, out, visited);
+                        }
+                    }
+                }
+                QuerySelection::InlineFragment(inline) => {
+                    if self.skipped(&inline.node.directives) {
+                        continue;
+                    }
+                    let applies = inline.node.type_condition.as_ref().is_none_or(|c| self.applies(&c.node.on.node, object));
+                    if applies {
+                        self.collect(&inline.node.selection_set.node, object, out, visited);
+                    }
+                }
+            }
+        }
+    }
+
+    fn selection(&mut self, sets: &[&'a SelectionSet], object: &str, is_root: bool) -> Result<Selection, Unsupported> {
+        let mut grouped: IndexMap<&'a str, Vec<&'a Positioned<QueryField>>> = IndexMap::new();
+        let mut visited = HashSet::new();
+        for set in sets {
+            self.collect(set, object, &mut grouped, &mut visited);
+        }
+        let Some(def) = self.catalog.object(object) else {
+            return Err(Unsupported::Introspection);
+        };
+        let mut out = Vec::with_capacity(grouped.len());
+        for (key, occurrences) in grouped {
+            let Some(first) = occurrences.first() else { continue };
+            let name = first.node.name.node.as_str();
+            let key_json = {
+                let mut bytes = serde_json::to_vec(key).unwrap_or_default();
+                bytes.push(b':');
+                bytes
+            };
+            if name == "__typename" {
+                out.push(FieldPlan {
+                    key: key.to_string(),
+                    key_json,
+                    pos: first.pos,
+                    source: FieldSource::Typename(object.to_string()),
+                    ty: TypeRef::named("String").non_null(),
+                    sub: Sub::Leaf,
+                });
+                continue;
+            }
+            let Some(field) = def.fields.get(name) else {
+                return Err(Unsupported::Introspection);
+            };
+            let source = match &field.resolver {
+                Some(_) => {
+                    let prepared = self
+                        .fields
+                        .get(&(object.to_string(), name.to_string()))
+                        .ok_or(Unsupported::Introspection)?;
+                    self.dedupe_safe &= prepared.shareable && prepared.invoke.is_read();
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    FieldSource::Call(CallNode {
+                        id,
+                        field: Arc::clone(prepared),
+                        args: first.node.arguments.iter().map(|(n, v)| (n.node.clone(), v.node.clone())).collect(),
+                    })
+                }
+                None if is_root => FieldSource::Null,
+                None => FieldSource::Property(field.wire().to_string()),
+            };
+            let subsets: Vec<&'a SelectionSet> = occurrences.iter().map(|f| &f.node.selection_set.node).collect();
+            let base = field.ty.base();
+            let sub = match self.catalog.types.get(base).map(|t| &t.kind) {
+                Some(TypeKind::Object(_)) => Sub::Object(self.selection(&subsets, base, false)?),
+                Some(TypeKind::Union(union)) => {
+                    let mut members = Vec::with_capacity(union.members.len());
+                    for member in &union.members {
+                        members.push((member.clone(), self.selection(&subsets, member, false)?));
+                    }
+                    Sub::Union(members)
+                }
+                _ => Sub::Leaf,
+            };
+            out.push(FieldPlan { key: key.to_string(), key_json, pos: first.pos, source, ty: field.ty.clone(), sub });
+        }
+        Ok(Selection { fields: out })
+    }
+}

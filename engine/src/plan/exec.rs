@@ -1,0 +1,559 @@
+//! Executing a plan's upstream calls, level by level.
+//!
+//! A round takes every call node instance of one level (node × parent value), renders them,
+//! runs each distinct request once (per-request dedupe), turns batched links into
+//! ⌈keys / maxSize⌉ calls, and descends into the answers to find the next level's calls.
+//! Answers stay shared `Arc<Value>`s: results are recorded by (node id, parent address) and
+//! the writer (`write.rs`) reads them in place.
+//!
+//! Below the per-request layer every read goes through the response cache (when the field
+//! caches) and the cross-request in-flight table (when the source allows dedupe).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_graphql::parser::types::OperationDefinition;
+use async_graphql::{Name, Value as GqlValue, Variables};
+use futures::future::{BoxFuture, Shared};
+use futures::{FutureExt, future};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use super::PreparedField;
+use super::compile::{CallNode, FieldSource, Plan, Selection, Sub};
+use crate::cache::ResponseCache;
+use crate::error::{ErrorKind, UpstreamError};
+use crate::resolve::Wire;
+use crate::upstream::{CallInput, Rendered, SendContext, value_text};
+
+/// One upstream answer as every sharer sees it.
+#[derive(Debug)]
+pub struct Fetched {
+    pub value: Value,
+    /// Response headers the source passes back (already filtered by the transport).
+    pub headers: HeaderMap,
+}
+
+pub type FetchResult = Result<Arc<Fetched>, UpstreamError>;
+type InFlight = Shared<BoxFuture<'static, FetchResult>>;
+
+/// Identical in-flight upstream reads across all requests of one gateway.
+#[derive(Debug, Default)]
+pub struct InFlightTable {
+    map: Mutex<HashMap<String, InFlight>>,
+}
+
+/// What the executor shares across requests.
+#[derive(Debug)]
+pub struct Common {
+    pub in_flight: Arc<InFlightTable>,
+    pub cache: ResponseCache,
+    pub dedupe_requests: bool,
+    pub max_calls: usize,
+    pub wire: Wire,
+}
+
+/// How one (node, parent) was resolved.
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    Value(Arc<Fetched>),
+    /// Item `index` of a batch answer (a JSON array).
+    Item(Arc<Fetched>, usize),
+    /// Null without an error (a link whose parent key is null).
+    Null,
+    Error(UpstreamError),
+}
+
+impl Resolved {
+    pub fn value(&self) -> Option<&Value> {
+        match self {
+            Resolved::Value(f) => Some(&f.value),
+            Resolved::Item(f, i) => f.value.as_array().and_then(|items| items.get(*i)),
+            Resolved::Null | Resolved::Error(_) => None,
+        }
+    }
+}
+
+/// Address of a parent value, identifying it while the answers holding it are alive.
+pub fn addr(parent: Option<&Value>) -> usize {
+    parent.map_or(0, |p| p as *const Value as usize)
+}
+
+/// One call node instance waiting for its round.
+struct Pending<'p, 'v> {
+    node: &'p CallNode,
+    sub: &'p Sub,
+    parent: Option<&'v Value>,
+}
+
+/// How a pending instance gets its value from the round's jobs.
+enum Assign {
+    Whole(usize),
+    /// Batch job and the key text to find in its items.
+    Batch(String),
+    Done(Resolved),
+}
+
+/// A distinct request of the round.
+struct Job {
+    rendered: Box<dyn Rendered>,
+    field: Arc<PreparedField>,
+}
+
+/// Per-request execution state.
+pub struct Run<'p> {
+    pub shared: &'p Common,
+    pub plan: &'p Plan,
+    pub headers: &'p HeaderMap,
+    pub request_id: Arc<str>,
+    pub variables: &'p Variables,
+    pub operation: &'p OperationDefinition,
+    pub results: HashMap<(usize, usize), Resolved>,
+    pub response_headers: HeaderMap,
+    /// Answers of calls already made in this request, by request key.
+    done: HashMap<String, FetchResult>,
+    /// Wire arguments per call node, computed on first use.
+    args: HashMap<usize, Result<Arc<Map<String, Value>>, UpstreamError>>,
+    calls: usize,
+}
+
+impl<'p> Run<'p> {
+    pub fn new(
+        shared: &'p Common,
+        plan: &'p Plan,
+        headers: &'p HeaderMap,
+        request_id: Arc<str>,
+        variables: &'p Variables,
+        operation: &'p OperationDefinition,
+    ) -> Self {
+        Run {
+            shared,
+            plan,
+            headers,
+            request_id,
+            variables,
+            operation,
+            results: HashMap::new(),
+            response_headers: HeaderMap::new(),
+            done: HashMap::new(),
+            args: HashMap::new(),
+            calls: 0,
+        }
+    }
+
+    /// Runs every call of the plan.
+    pub async fn fetch_all(&mut self) {
+        let mut pending = Vec::new();
+        collect(&self.plan.root, None, &self.shared.wire, &mut pending);
+        if self.plan.serial {
+            // Mutations: root fields one after another, each with its whole subtree.
+            for one in pending {
+                round(self, vec![one]).await;
+            }
+        } else {
+            round(self, pending).await;
+        }
+    }
+
+    fn variable(&self, name: &str) -> Option<GqlValue> {
+        let def = self.operation.variable_definitions.iter().find(|d| d.node.name.node == name)?;
+        self.variables.get(&def.node.name.node).or_else(|| def.node.default_value()).cloned()
+    }
+
+    /// The node's arguments in wire spelling (GraphQL names as keys).
+    fn wire_args(&mut self, node: &CallNode) -> Result<Arc<Map<String, Value>>, UpstreamError> {
+        if let Some(done) = self.args.get(&node.id) {
+            return done.clone();
+        }
+        let source = node.field.invoke.source_name();
+        let mut map = Map::with_capacity(node.field.args.len());
+        let mut failed = None;
+        for (name, ty, default) in &node.field.args {
+            let given = node.args.iter().find(|(n, _)| n.as_str() == name);
+            let json = match given {
+                Some((_, value)) => {
+                    let constant = value.clone().into_const_with(|var: Name| {
+                        self.variable(&var).ok_or_else(|| format!("Variable {var} is not defined."))
+                    });
+                    match constant.map(|c| c.into_json().map_err(|e| e.to_string())) {
+                        Ok(Ok(json)) => Some(json),
+                        Ok(Err(e)) | Err(e) => {
+                            failed = Some(UpstreamError::new(ErrorKind::InvalidRequest, source, e));
+                            break;
+                        }
+                    }
+                }
+                None => default.clone(),
+            };
+            if let Some(json) = json {
+                map.insert(name.clone(), self.shared.wire.input(json, ty));
+            }
+        }
+        let result = match failed {
+            Some(e) => Err(e),
+            None => Ok(Arc::new(map)),
+        };
+        self.args.insert(node.id, result.clone());
+        result
+    }
+
+    /// Renders one call of `node` for `parent`.
+    fn render(&mut self, node: &CallNode, parent: Option<&Value>, batch_keys: Option<Vec<Value>>) -> Result<Box<dyn Rendered>, UpstreamError> {
+        let args = self.wire_args(node)?;
+        let field = &node.field;
+        if let (Some(batch), Some(keys)) = (&field.batch, batch_keys) {
+            let mut batch_args = Map::with_capacity(1);
+            batch_args.insert("keys".to_string(), Value::Array(keys));
+            let input = CallInput { args: &batch_args, wire_args: &batch_args, parent: None, headers: self.headers };
+            return batch.invoke.render(&input);
+        }
+        let renamed;
+        let wire_args: &Map<String, Value> = if field.renamed_args.is_empty() {
+            &args
+        } else {
+            let mut map = (*args).clone();
+            for (name, wire) in &field.renamed_args {
+                if let Some(value) = map.remove(name) {
+                    map.insert(wire.clone(), value);
+                }
+            }
+            renamed = map;
+            &renamed
+        };
+        let input = CallInput { args: &args, wire_args, parent, headers: self.headers };
+        field.invoke.render(&input)
+    }
+
+    fn budget(&mut self, source: &str) -> Result<(), UpstreamError> {
+        self.calls += 1;
+        if self.calls > self.shared.max_calls {
+            return Err(UpstreamError::new(
+                ErrorKind::CallLimit,
+                source,
+                format!("this request reached its limit of {} upstream calls", self.shared.max_calls),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The key text of a value for matching batch items to parents.
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+        other => Some(value_text(other).into_owned()),
+    }
+}
+
+fn lookup_path<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, key| v.get(key.as_str()))
+}
+
+/// Walks `value` through `selection` and records the call nodes it reaches.
+fn collect<'p, 'v>(selection: &'p Selection, parent: Option<&'v Value>, wire: &Wire, out: &mut Vec<Pending<'p, 'v>>) {
+    for field in &selection.fields {
+        match &field.source {
+            FieldSource::Call(node) => out.push(Pending { node, sub: &field.sub, parent }),
+            FieldSource::Property(property) => {
+                if matches!(field.sub, Sub::Leaf) {
+                    continue;
+                }
+                if let Some(child) = parent.and_then(|p| p.get(property.as_str())) {
+                    descend(&field.sub, field.ty.base(), child, wire, out);
+                }
+            }
+            FieldSource::Typename(_) | FieldSource::Null => {}
+        }
+    }
+}
+
+/// Finds the calls below one field's value (lists of any depth, objects, union members).
+fn descend<'p, 'v>(sub: &'p Sub, type_name: &str, value: &'v Value, wire: &Wire, out: &mut Vec<Pending<'p, 'v>>) {
+    match value {
+        Value::Array(items) => {
+            for item in items {
+                descend(sub, type_name, item, wire, out);
+            }
+        }
+        Value::Object(_) => {
+            let selection = match sub {
+                Sub::Union(_) => wire.union_member(type_name, value).ok().and_then(|m| sub.for_member(m)),
+                _ => sub.for_member(type_name),
+            };
+            if let Some(selection) = selection {
+                collect(selection, Some(value), wire, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One level of calls, then (recursively) the levels below it.
+fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> BoxFuture<'r, ()> {
+    async move {
+        if pending.is_empty() {
+            return;
+        }
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut job_by_key: HashMap<String, usize> = HashMap::new();
+        let mut assigns: Vec<Assign> = Vec::with_capacity(pending.len());
+        // Batched links: keys per node, in first-seen order, deduplicated.
+        let mut batches: HashMap<usize, (Vec<(String, Value)>, HashMap<String, ()>)> = HashMap::new();
+        for p in &pending {
+            if let Some(batch) = &p.node.field.batch {
+                let key = p.parent.and_then(|parent| lookup_path(parent, &batch.parent_key));
+                match key.and_then(|k| key_text(k).map(|t| (t, k.clone()))) {
+                    None => assigns.push(Assign::Done(Resolved::Null)),
+                    Some((text, value)) => {
+                        let entry = batches.entry(p.node.id).or_default();
+                        if entry.1.insert(text.clone(), ()).is_none() {
+                            entry.0.push((text.clone(), value));
+                        }
+                        assigns.push(Assign::Batch(text));
+                    }
+                }
+                continue;
+            }
+            let rendered = run.render(p.node, p.parent, None);
+            let assign = match rendered {
+                Err(e) => Assign::Done(Resolved::Error(e)),
+                Ok(rendered) => add_job(run, &mut jobs, &mut job_by_key, rendered, &p.node.field),
+            };
+            assigns.push(assign);
+        }
+        // Render the batch calls: ⌈keys / maxSize⌉ per node; remember which job has which key.
+        let mut batch_job: HashMap<(usize, String), usize> = HashMap::new();
+        let mut batch_errors: HashMap<usize, UpstreamError> = HashMap::new();
+        for p in &pending {
+            let Some(batch) = &p.node.field.batch else { continue };
+            let Some((keys, _)) = batches.remove(&p.node.id) else { continue };
+            for chunk in keys.chunks(batch.max_size) {
+                let values = chunk.iter().map(|(_, v)| v.clone()).collect();
+                match run.render(p.node, None, Some(values)) {
+                    Err(e) => {
+                        batch_errors.insert(p.node.id, e);
+                    }
+                    Ok(rendered) => {
+                        let assign = add_job(run, &mut jobs, &mut job_by_key, rendered, &p.node.field);
+                        if let Assign::Whole(job) = assign {
+                            for (text, _) in chunk {
+                                batch_job.insert((p.node.id, text.clone()), job);
+                            }
+                        } else if let Assign::Done(Resolved::Error(e)) = assign {
+                            batch_errors.insert(p.node.id, e);
+                        }
+                    }
+                }
+            }
+        }
+        let shared = run.shared;
+        let request_id = Arc::clone(&run.request_id);
+        let keys: Vec<Option<String>> =
+            jobs.iter().map(|j| j.field.invoke.is_read().then(|| j.rendered.key().to_string())).collect();
+        let answers: Vec<FetchResult> = if run.plan.serial {
+            let mut out = Vec::with_capacity(jobs.len());
+            for job in jobs.drain(..) {
+                out.push(fetch(shared, job, &request_id).await);
+            }
+            out
+        } else {
+            future::join_all(jobs.drain(..).map(|job| fetch(shared, job, &request_id))).await
+        };
+        for (key, answer) in keys.into_iter().zip(&answers) {
+            if let Ok(fetched) = answer {
+                for (name, value) in &fetched.headers {
+                    run.response_headers.append(name.clone(), value.clone());
+                }
+            }
+            if let Some(key) = key {
+                run.done.insert(key, answer.clone());
+            }
+        }
+        // Index batch answers: key text → item index (the first item with a key wins).
+        let mut indexes: HashMap<usize, HashMap<String, usize>> = HashMap::new();
+        let mut resolved_here: Vec<Resolved> = Vec::with_capacity(pending.len());
+        for (p, assign) in pending.iter().zip(assigns) {
+            let resolved = match assign {
+                Assign::Done(r) => r,
+                Assign::Whole(job) => match answers.get(job) {
+                    Some(Ok(f)) => Resolved::Value(Arc::clone(f)),
+                    Some(Err(e)) => Resolved::Error(e.clone()),
+                    None => Resolved::Null,
+                },
+                Assign::Batch(text) => {
+                    let source = p.node.field.invoke.source_name();
+                    match batch_job.get(&(p.node.id, text.clone())) {
+                        None => Resolved::Error(batch_errors.get(&p.node.id).cloned().unwrap_or_else(|| {
+                            UpstreamError::new(ErrorKind::InvalidRequest, source, "the batch call could not be rendered")
+                        })),
+                        Some(&job) => match answers.get(job) {
+                            Some(Ok(fetched)) => {
+                                let item_key = p.node.field.batch.as_ref().map_or("id", |b| b.item_key.as_str());
+                                let index = indexes.entry(job).or_insert_with(|| index_items(&fetched.value, item_key));
+                                match index.get(&text) {
+                                    Some(&i) => Resolved::Item(Arc::clone(fetched), i),
+                                    None => Resolved::Error(missing_item(source, &fetched.value, item_key, &text)),
+                                }
+                            }
+                            Some(Err(e)) => Resolved::Error(e.clone()),
+                            None => Resolved::Null,
+                        },
+                    }
+                }
+            };
+            run.results.insert((p.node.id, addr(p.parent)), resolved.clone());
+            resolved_here.push(resolved);
+        }
+        // Descend into this round's answers for the next level; `resolved_here` (owned by
+        // this frame) keeps them alive while the next rounds borrow them.
+        let mut next: Vec<Pending<'p, '_>> = Vec::new();
+        for (p, resolved) in pending.iter().zip(&resolved_here) {
+            if matches!(p.sub, Sub::Leaf) {
+                continue;
+            }
+            if let Some(value) = resolved.value() {
+                descend(p.sub, field_type_of(p), value, &run.shared.wire, &mut next);
+            }
+        }
+        // The same parent reached twice (a batch item shared by several posts) resolves once.
+        next.sort_by_key(|n| (n.node.id, addr(n.parent)));
+        next.dedup_by_key(|n| (n.node.id, addr(n.parent)));
+        round(run, next).await;
+    }
+    .boxed()
+}
+
+fn field_type_of<'p>(p: &Pending<'p, '_>) -> &'p str {
+    p.node.field.type_name.as_str()
+}
+
+fn index_items(value: &Value, item_key: &str) -> HashMap<String, usize> {
+    let mut index = HashMap::new();
+    if let Value::Array(items) = value {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(text) = item.get(item_key).and_then(key_text) {
+                index.entry(text).or_insert(i);
+            }
+        }
+    }
+    index
+}
+
+fn missing_item(source: &str, answer: &Value, item_key: &str, key: &str) -> UpstreamError {
+    let message = if answer.is_array() {
+        format!("the batch answer of `{source}` has no item whose `{item_key}` is `{key}`")
+    } else {
+        format!("the batch answer of `{source}` is not a list")
+    };
+    UpstreamError::new(ErrorKind::InvalidResponse, source, message)
+}
+
+/// Adds a rendered request to the round unless an identical read is already part of it.
+fn add_job(
+    run: &mut Run<'_>,
+    jobs: &mut Vec<Job>,
+    by_key: &mut HashMap<String, usize>,
+    rendered: Box<dyn Rendered>,
+    field: &Arc<PreparedField>,
+) -> Assign {
+    let read = field.invoke.is_read();
+    if read {
+        if let Some(&job) = by_key.get(rendered.key()) {
+            return Assign::Whole(job);
+        }
+        if let Some(done) = run.done.get(rendered.key()) {
+            return Assign::Done(match done {
+                Ok(f) => Resolved::Value(Arc::clone(f)),
+                Err(e) => Resolved::Error(e.clone()),
+            });
+        }
+    }
+    if let Err(e) = run.budget(field.invoke.source_name()) {
+        return Assign::Done(Resolved::Error(e));
+    }
+    if read {
+        by_key.insert(rendered.key().to_string(), jobs.len());
+    }
+    jobs.push(Job { rendered, field: Arc::clone(field) });
+    Assign::Whole(jobs.len() - 1)
+}
+
+/// Sends one request through the cache and the cross-request in-flight table.
+async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult {
+    let Job { rendered, field } = job;
+    let read = field.invoke.is_read();
+    let cacheable = read && shared.cache.enabled() && (field.cache_ttl.is_some() || field.cache_control);
+    if cacheable {
+        if let Some(hit) = shared.cache.get(rendered.key()) {
+            return Ok(hit);
+        }
+    }
+    let cx = SendContext { deadline: tokio::time::Instant::now() + field.timeout, request_id: Arc::clone(request_id) };
+    let ttl = field.cache_ttl;
+    let use_cc = field.cache_control;
+    let cache = cacheable.then(|| shared.cache.clone());
+    let send = move |rendered: Box<dyn Rendered>, key: String| {
+        async move {
+            let output = rendered.send(cx).await?;
+            let ttl = match (ttl, use_cc.then(|| max_age(&output.headers)).flatten()) {
+                (_, Some(CacheControl::NoStore)) => None,
+                (Some(ttl), Some(CacheControl::MaxAge(age))) => Some(ttl.min(age)),
+                (None, Some(CacheControl::MaxAge(age))) => Some(age),
+                (ttl, None) => ttl,
+            };
+            let fetched = Arc::new(Fetched { value: output.value, headers: output.headers });
+            if let (Some(cache), Some(ttl)) = (cache, ttl) {
+                cache.insert(key, Arc::clone(&fetched), ttl);
+            }
+            Ok(fetched)
+        }
+    };
+    if !(read && field.shareable && shared.dedupe_requests) {
+        let key = if cacheable { rendered.key().to_string() } else { String::new() };
+        return send(rendered, key).await;
+    }
+    let joined = {
+        let mut map = shared.in_flight.map.lock().unwrap_or_else(PoisonError::into_inner);
+        match map.get(rendered.key()) {
+            Some(in_flight) => in_flight.clone(),
+            None => {
+                let key = rendered.key().to_string();
+                let table = Arc::clone(&shared.in_flight);
+                let (cache_key, removal_key) = (key.clone(), key.clone());
+                let future = async move {
+                    let result = send(rendered, cache_key).await;
+                    table.map.lock().unwrap_or_else(PoisonError::into_inner).remove(&removal_key);
+                    result
+                }
+                .boxed()
+                .shared();
+                map.insert(key, future.clone());
+                future
+            }
+        }
+    };
+    joined.await
+}
+
+enum CacheControl {
+    NoStore,
+    MaxAge(Duration),
+}
+
+/// `Cache-Control` of an upstream answer: `no-store`/`no-cache`/`private` forbid caching,
+/// `max-age=N` bounds it.
+fn max_age(headers: &HeaderMap) -> Option<CacheControl> {
+    let value = headers.get(http::header::CACHE_CONTROL)?.to_str().ok()?;
+    let mut age = None;
+    for directive in value.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if matches!(lower.as_str(), "no-store" | "no-cache" | "private") {
+            return Some(CacheControl::NoStore);
+        }
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            age = n.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+        }
+    }
+    age.map(CacheControl::MaxAge)
+}

@@ -1,0 +1,444 @@
+//! The plan executor: runs GraphQL operations as compiled, cached plans over shared upstream
+//! values and writes the response as JSON bytes.
+//!
+//! async-graphql still parses, validates (rules, variables) and answers introspection: a
+//! request is validated by running it through the dynamic schema with a [`ValidateOnly`]
+//! marker, whose extension answers before execution. The document's plan (`compile.rs`) is
+//! cached per (document, operation name, `@skip`/`@include` variable values) in a
+//! memory-bounded cache; executing it (`exec.rs`) makes the upstream calls level by level —
+//! batching links, sharing identical reads within the request, across requests and through
+//! the response cache — and `write.rs` writes the answer.
+//!
+//! Operation-level dedupe: when every call of a plan is a dedupe-safe read, identical
+//! in-flight operations (same document, operation, variables and request headers) share one
+//! execution and one rendered body.
+//!
+//! What stays with async-graphql's executor ([`Outcome::Fallback`]): introspection
+//! (`__schema`, `__type`), subscriptions, and documents that do not parse or exceed limits
+//! (async-graphql and `limits.rs` report those).
+
+pub mod compile;
+pub mod exec;
+pub mod write;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Name, Response, Value as GqlValue, Variables};
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use http::HeaderMap;
+use schema_gen::catalog::{Catalog, TypeRef};
+use serde_json::Value;
+
+use crate::cache::ResponseCache;
+use crate::error::BuildError;
+use crate::gateway::{GatewayOptions, RequestContext};
+use crate::resolve::Wire;
+use crate::upstream::{self, BatchInvoke, Invoke, PrepareContext};
+use compile::{Plan, Unsupported};
+use exec::{Common, InFlightTable, Run};
+
+/// How the plan executor runs; every switch is on by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanOptions {
+    /// Identical in-flight upstream reads share one call across requests (per source
+    /// `SourcePolicy::dedupe` still applies).
+    pub dedupe_requests: bool,
+    /// Identical in-flight operations whose calls are all dedupe-safe reads share one
+    /// execution.
+    pub dedupe_operations: bool,
+    /// Memory bound of the upstream response cache (fields with `cacheTtl`); 0 disables it.
+    pub response_cache_bytes: u64,
+    /// Memory bound of the plan cache (parsed documents and their plans).
+    pub plan_cache_bytes: u64,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            dedupe_requests: true,
+            dedupe_operations: true,
+            response_cache_bytes: 64 << 20,
+            plan_cache_bytes: 32 << 20,
+        }
+    }
+}
+
+/// A response ready to send: the JSON body as bytes.
+#[derive(Debug, Clone)]
+pub struct RenderedResponse {
+    /// `{"data":…,"errors":[…]}` exactly as async-graphql serializes a `Response`.
+    pub body: Bytes,
+    /// False when the request never executed (parse, validation or limit errors only):
+    /// `data` is null and every error is a request error.
+    pub executed: bool,
+    pub has_errors: bool,
+    /// Upstream response headers to pass back to the client.
+    pub headers: HeaderMap,
+}
+
+impl RenderedResponse {
+    /// Serializes an async-graphql response (the fallback path and request errors).
+    pub fn from_response(response: &Response, headers: HeaderMap) -> Self {
+        let executed = !(response.data == GqlValue::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|e| e.path.is_empty()));
+        let mut all = response.http_headers.clone();
+        for (name, value) in &headers {
+            all.append(name.clone(), value.clone());
+        }
+        RenderedResponse {
+            body: Bytes::from(serde_json::to_vec(response).unwrap_or_default()),
+            executed,
+            has_errors: !response.errors.is_empty(),
+            headers: all,
+        }
+    }
+}
+
+/// What the plan executor did with a request.
+pub enum Outcome {
+    Done(RenderedResponse),
+    /// Not for the plan executor: run it through async-graphql.
+    Fallback(async_graphql::Request),
+}
+
+/// Request data that makes [`ValidateOnly`] answer right after validation.
+#[derive(Debug, Clone, Copy)]
+pub struct ValidateMarker;
+
+/// The extension behind validate-only requests: registered on the dynamic schema; a request
+/// carrying [`ValidateMarker`] in its data gets an empty response once async-graphql has
+/// parsed and validated it (validation errors are answered before this hook runs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValidateOnly;
+
+impl ExtensionFactory for ValidateOnly {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ValidateOnly)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ValidateOnly {
+    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+        if ctx.data_opt::<ValidateMarker>().is_some() {
+            return Response::new(GqlValue::Null);
+        }
+        next.run(ctx, operation_name).await
+    }
+}
+
+/// One upstream-backed field, prepared for the plan executor.
+#[derive(Debug)]
+pub struct PreparedField {
+    pub invoke: Arc<dyn Invoke>,
+    pub timeout: Duration,
+    /// The source allows sharing identical reads.
+    pub shareable: bool,
+    /// (GraphQL name, wire name) of arguments renamed with `@map`.
+    pub renamed_args: Vec<(String, String)>,
+    /// Every argument: name, type, default (GraphQL spelling).
+    pub args: Vec<(String, TypeRef, Option<Value>)>,
+    pub batch: Option<BatchInvoke>,
+    pub cache_ttl: Option<Duration>,
+    /// Honour the upstream's `Cache-Control: max-age` (the source passes `cache-control` back).
+    pub cache_control: bool,
+    /// The named type at the bottom of the field's type.
+    pub type_name: String,
+}
+
+/// Whether a document passed async-graphql's validation without variables.
+#[derive(Debug, Clone)]
+enum Validity {
+    Valid,
+    Invalid(RenderedResponse),
+}
+
+/// A parsed document and its plans.
+struct DocEntry {
+    query: String,
+    operation_name: Option<String>,
+    doc: ExecutableDocument,
+    skip_vars: Vec<Name>,
+    validated: OnceLock<Validity>,
+    plans: Mutex<HashMap<Vec<bool>, Arc<Result<Plan, Unsupported>>>>,
+    /// Size of the last response, to allocate the next one at once.
+    last_size: AtomicUsize,
+}
+
+type SharedResponse = Shared<BoxFuture<'static, RenderedResponse>>;
+
+/// The executor of one gateway.
+pub struct PlanExecutor {
+    catalog: Arc<Catalog>,
+    fields: HashMap<(String, String), Arc<PreparedField>>,
+    common: Common,
+    docs: moka::sync::Cache<u64, Arc<DocEntry>>,
+    operations: Mutex<HashMap<String, SharedResponse>>,
+    options: PlanOptions,
+    limits: crate::gateway::Limits,
+}
+
+impl std::fmt::Debug for PlanExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanExecutor").field("fields", &self.fields.len()).field("options", &self.options).finish()
+    }
+}
+
+impl PlanExecutor {
+    /// Prepares every upstream-backed field of `catalog`.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        gateway: &GatewayOptions,
+        options: PlanOptions,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Self, BuildError> {
+        let mut fields = HashMap::new();
+        for type_name in catalog.types.keys() {
+            if catalog.roots.subscription.as_deref() == Some(type_name.as_str()) {
+                continue;
+            }
+            let Some(object) = catalog.object(type_name) else { continue };
+            for field in object.fields.values() {
+                let Some(resolver) = &field.resolver else { continue };
+                let coordinate = format!("{type_name}.{}", field.name);
+                let source = catalog.sources.get(&resolver.source).ok_or_else(|| BuildError::UnknownSource {
+                    coordinate: coordinate.clone(),
+                    source_name: resolver.source.clone(),
+                })?;
+                let cx = PrepareContext { coordinate: &coordinate, env };
+                let invoke = upstream::prepare(source, resolver, field, &cx)?;
+                let batch = upstream::prepare_batch(source, resolver, field, &cx)?;
+                let timeout = resolver
+                    .policy
+                    .timeout_ms
+                    .or(source.policy.timeout_ms)
+                    .map(Duration::from_millis)
+                    .unwrap_or(gateway.default_timeout);
+                let prepared = PreparedField {
+                    invoke,
+                    timeout,
+                    shareable: source.policy.dedupe.unwrap_or(true),
+                    renamed_args: field
+                        .args
+                        .values()
+                        .filter(|a| a.wire_name.is_some())
+                        .map(|a| (a.name.clone(), a.wire().to_string()))
+                        .collect(),
+                    args: field.args.values().map(|a| (a.name.clone(), a.ty.clone(), a.default.clone())).collect(),
+                    batch,
+                    cache_ttl: resolver.policy.cache_ttl_s.map(Duration::from_secs),
+                    cache_control: source.policy.response_headers.iter().any(|h| h.eq_ignore_ascii_case("cache-control")),
+                    type_name: field.ty.base().to_string(),
+                };
+                fields.insert((type_name.clone(), field.name.clone()), Arc::new(prepared));
+            }
+        }
+        let docs = moka::sync::Cache::builder()
+            .max_capacity(options.plan_cache_bytes.max(1))
+            // A document's AST and plans take roughly 20× its text.
+            .weigher(|_: &u64, entry: &Arc<DocEntry>| u32::try_from(entry.query.len().saturating_mul(20) + 1024).unwrap_or(u32::MAX))
+            .build();
+        Ok(PlanExecutor {
+            common: Common {
+                in_flight: Arc::new(InFlightTable::default()),
+                cache: ResponseCache::new(options.response_cache_bytes),
+                dedupe_requests: options.dedupe_requests,
+                max_calls: gateway.limits.max_upstream_calls,
+                wire: Wire::new(&catalog),
+            },
+            catalog,
+            fields,
+            docs,
+            operations: Mutex::new(HashMap::new()),
+            options,
+            limits: gateway.limits.clone(),
+        })
+    }
+
+    pub fn options(&self) -> &PlanOptions {
+        &self.options
+    }
+
+    /// Executes `request` as a plan, or hands it back for async-graphql.
+    pub async fn execute(
+        self: &Arc<Self>,
+        schema: &async_graphql::dynamic::Schema,
+        request: async_graphql::Request,
+        cx: &RequestContext,
+    ) -> Outcome {
+        let Some(entry) = self.entry(&request) else {
+            return Outcome::Fallback(request);
+        };
+        let Some(op) = compile::operation(&entry.doc, entry.operation_name.as_deref()) else {
+            return Outcome::Fallback(request);
+        };
+        // A required variable that is missing is reported by async-graphql when it executes.
+        let missing_variable = op.node.variable_definitions.iter().any(|d| {
+            d.node.default_value().is_none() && !request.variables.contains_key(&d.node.name.node)
+        });
+        if missing_variable {
+            return Outcome::Fallback(request);
+        }
+        // Validation: cached per document when the request has no variables.
+        let validity = match entry.validated.get() {
+            Some(v) if request.variables.is_empty() => v.clone(),
+            _ => {
+                let v = validate(schema, &request).await;
+                if request.variables.is_empty() {
+                    let _ = entry.validated.set(v.clone());
+                }
+                v
+            }
+        };
+        if let Validity::Invalid(response) = validity {
+            return Outcome::Done(response);
+        }
+        let skip_values: Vec<bool> = entry
+            .skip_vars
+            .iter()
+            .map(|name| {
+                let def = op.node.variable_definitions.iter().find(|d| d.node.name.node == *name);
+                let value = request.variables.get(name).or_else(|| def.and_then(|d| d.node.default_value()));
+                matches!(value, Some(GqlValue::Boolean(true)))
+            })
+            .collect();
+        let plan = {
+            let mut plans = entry.plans.lock().unwrap_or_else(PoisonError::into_inner);
+            match plans.get(&skip_values) {
+                Some(plan) => Arc::clone(plan),
+                None => {
+                    let compiled = compile::compile(&self.catalog, &self.fields, &entry.doc, &op.node, &entry.skip_vars, &skip_values);
+                    let plan = Arc::new(compiled);
+                    plans.insert(skip_values, Arc::clone(&plan));
+                    plan
+                }
+            }
+        };
+        if plan.is_err() {
+            return Outcome::Fallback(request);
+        }
+        let variables = request.variables;
+        let headers = cx.headers.clone();
+        let request_id: Arc<str> = Arc::from(cx.request_id.as_str());
+        let dedupe = self.options.dedupe_operations && plan.as_ref().as_ref().is_ok_and(|p| p.dedupe_safe);
+        if !dedupe {
+            return Outcome::Done(Arc::clone(self).run(entry, plan, variables, headers, request_id).await);
+        }
+        let key = operation_key(&entry, &variables, &headers);
+        let shared = {
+            let mut operations = self.operations.lock().unwrap_or_else(PoisonError::into_inner);
+            match operations.get(&key) {
+                Some(running) => running.clone(),
+                None => {
+                    let this = Arc::clone(self);
+                    let removal = key.clone();
+                    let future = async move {
+                        let done = Arc::clone(&this).run(entry, plan, variables, headers, request_id).await;
+                        this.operations.lock().unwrap_or_else(PoisonError::into_inner).remove(&removal);
+                        done
+                    }
+                    .boxed()
+                    .shared();
+                    operations.insert(key, future.clone());
+                    future
+                }
+            }
+        };
+        Outcome::Done(shared.await)
+    }
+
+    /// The cached entry of the request's document, parsing it on first sight. `None` for
+    /// documents async-graphql must answer (syntax errors, limits, no such operation).
+    fn entry(&self, request: &async_graphql::Request) -> Option<Arc<DocEntry>> {
+        let hash = {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            request.query.hash(&mut hasher);
+            request.operation_name.hash(&mut hasher);
+            hasher.finish()
+        };
+        if let Some(entry) = self.docs.get(&hash) {
+            if entry.query == request.query && entry.operation_name == request.operation_name {
+                return Some(entry);
+            }
+            return None;
+        }
+        let doc = async_graphql::parser::parse_query(&request.query).ok()?;
+        crate::limits::check(&doc, request.operation_name.as_deref(), &self.limits).ok()?;
+        compile::operation(&doc, request.operation_name.as_deref())?;
+        let entry = Arc::new(DocEntry {
+            query: request.query.clone(),
+            operation_name: request.operation_name.clone(),
+            skip_vars: compile::skip_variables(&doc),
+            doc,
+            validated: OnceLock::new(),
+            plans: Mutex::new(HashMap::new()),
+            last_size: AtomicUsize::new(1024),
+        });
+        self.docs.insert(hash, Arc::clone(&entry));
+        Some(entry)
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        entry: Arc<DocEntry>,
+        plan: Arc<Result<Plan, Unsupported>>,
+        variables: Variables,
+        headers: HeaderMap,
+        request_id: Arc<str>,
+    ) -> RenderedResponse {
+        let (Ok(plan), Some(op)) = (plan.as_ref(), compile::operation(&entry.doc, entry.operation_name.as_deref())) else {
+            // Unreachable by construction (checked by the caller); answer like a bad plan.
+            return RenderedResponse { body: Bytes::from_static(b"{\"data\":null}"), executed: true, has_errors: false, headers };
+        };
+        let mut run = Run::new(&self.common, plan, &headers, request_id, &variables, &op.node);
+        run.fetch_all().await;
+        let writer = write::Writer::new(&run.results, &self.common.wire, entry.last_size.load(Ordering::Relaxed));
+        let (body, has_errors) = writer.response(&plan.root);
+        entry.last_size.store(body.len(), Ordering::Relaxed);
+        let response_headers = std::mem::take(&mut run.response_headers);
+        RenderedResponse { body: Bytes::from(body), executed: true, has_errors, headers: response_headers }
+    }
+}
+
+/// Validates a request with async-graphql (rules, variables) without executing it.
+async fn validate(schema: &async_graphql::dynamic::Schema, request: &async_graphql::Request) -> Validity {
+    let mut check = async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
+    if let Some(name) = &request.operation_name {
+        check = check.operation_name(name.clone());
+    }
+    let response = schema.execute(check.data(ValidateMarker)).await;
+    if response.errors.is_empty() {
+        Validity::Valid
+    } else {
+        Validity::Invalid(RenderedResponse::from_response(&response, HeaderMap::new()))
+    }
+}
+
+/// Identifies an operation execution: document, operation name, variables and every
+/// request header (so nothing a template or a forwarded header reads can differ).
+fn operation_key(entry: &DocEntry, variables: &Variables, headers: &HeaderMap) -> String {
+    let mut key = String::with_capacity(entry.query.len() + 64);
+    key.push_str(&entry.query);
+    key.push('\0');
+    key.push_str(entry.operation_name.as_deref().unwrap_or(""));
+    key.push('\0');
+    if !variables.is_empty() {
+        key.push_str(&serde_json::to_string(variables).unwrap_or_default());
+    }
+    for (name, value) in headers {
+        key.push('\0');
+        key.push_str(name.as_str());
+        key.push(':');
+        key.push_str(&String::from_utf8_lossy(value.as_bytes()));
+    }
+    key
+}

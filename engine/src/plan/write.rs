@@ -1,0 +1,334 @@
+//! Writes a plan's response as JSON bytes straight from the upstream values, with the
+//! spec's null propagation: a null (or an error) in a non-null position makes the nearest
+//! nullable ancestor null — the buffer is truncated back to where that ancestor's value
+//! started and `null` written instead.
+//!
+//! Values are checked and converted as `build.rs` shapes them for async-graphql (same error
+//! messages and codes), so both executors report the same errors: a value that does not fit
+//! its field's type is one error at that field's path.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use async_graphql::Pos;
+use schema_gen::catalog::TypeRef;
+use serde_json::Value;
+
+use super::compile::{FieldPlan, FieldSource, Selection, Sub};
+use super::exec::{Resolved, addr};
+use crate::error::{ErrorKind, UpstreamError};
+use crate::resolve::{Wire, int64_from_str, is_int64};
+
+/// One segment of an error path.
+#[derive(Debug, Clone, Copy)]
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// An error's extensions, in async-graphql's (sorted) key order.
+#[derive(Default)]
+struct Ext<'a> {
+    code: Option<&'a str>,
+    details: Option<&'a Value>,
+    source: Option<&'a str>,
+    status: Option<u16>,
+}
+
+/// Why a value was not written.
+enum Fail {
+    /// The value does not fit the type: one error at the field, the field is null.
+    Shape(String),
+    /// A non-null field got no value at all.
+    Absent,
+    /// A non-null position below became null (its error is already recorded).
+    Propagate,
+}
+
+/// The JSON writer for one response.
+pub struct Writer<'r> {
+    pub out: Vec<u8>,
+    errors: Vec<u8>,
+    error_count: usize,
+    path: Vec<Seg<'r>>,
+    results: &'r HashMap<(usize, usize), Resolved>,
+    wire: &'r Wire,
+}
+
+impl<'r> Writer<'r> {
+    pub fn new(results: &'r HashMap<(usize, usize), Resolved>, wire: &'r Wire, capacity: usize) -> Self {
+        Writer { out: Vec::with_capacity(capacity), errors: Vec::new(), error_count: 0, path: Vec::new(), results, wire }
+    }
+
+    /// Writes `{"data":…,"errors":[…]}` (as async-graphql serializes a response) and returns
+    /// the bytes and whether there were errors.
+    pub fn response(mut self, root: &'r Selection) -> (Vec<u8>, bool) {
+        self.out.extend_from_slice(b"{\"data\":");
+        let start = self.out.len();
+        if self.object(root, None).is_err() {
+            self.out.truncate(start);
+            self.out.extend_from_slice(b"null");
+        }
+        let has_errors = self.error_count > 0;
+        if has_errors {
+            self.out.extend_from_slice(b",\"errors\":[");
+            self.out.extend_from_slice(&self.errors);
+            self.out.push(b']');
+        }
+        self.out.push(b'}');
+        (self.out, has_errors)
+    }
+
+    fn object(&mut self, selection: &'r Selection, parent: Option<&'r Value>) -> Result<(), ()> {
+        self.out.push(b'{');
+        // Siblings of a field that nulls this object still run: their errors are reported
+        // too (as async-graphql reports them).
+        let mut nulled = false;
+        for (i, field) in selection.fields.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(&field.key_json);
+            self.path.push(Seg::Key(&field.key));
+            nulled |= self.field(field, parent).is_err();
+            self.path.pop();
+        }
+        self.out.push(b'}');
+        if nulled { Err(()) } else { Ok(()) }
+    }
+
+    /// Writes one field's value; `Err` when it is null in a non-null position.
+    fn field(&mut self, field: &'r FieldPlan, parent: Option<&'r Value>) -> Result<(), ()> {
+        let start = self.out.len();
+        let errors_before = (self.errors.len(), self.error_count);
+        let mut source = None;
+        let value: Option<&'r Value> = match &field.source {
+            FieldSource::Typename(name) => {
+                write_str(&mut self.out, name);
+                return Ok(());
+            }
+            FieldSource::Null => None,
+            FieldSource::Property(property) => parent.and_then(|p| p.get(property.as_str())),
+            FieldSource::Call(node) => {
+                source = Some(node.field.invoke.source_name());
+                match self.results.get(&(node.id, addr(parent))) {
+                    Some(Resolved::Error(e)) => {
+                        self.upstream_error(field.pos, e);
+                        self.out.extend_from_slice(b"null");
+                        return if field.ty.is_non_null() { Err(()) } else { Ok(()) };
+                    }
+                    Some(resolved) => Some(resolved.value().unwrap_or(&Value::Null)),
+                    None => Some(&Value::Null),
+                }
+            }
+        };
+        match self.value(&field.ty, value, &field.sub) {
+            Ok(()) => Ok(()),
+            Err(fail) => {
+                self.out.truncate(start);
+                self.out.extend_from_slice(b"null");
+                match fail {
+                    Fail::Shape(message) => {
+                        // async-graphql never resolves below a value that does not fit.
+                        self.errors.truncate(errors_before.0);
+                        self.error_count = errors_before.1;
+                        let ext = Ext { code: Some(ErrorKind::InvalidResponse.code()), details: None, source, status: None };
+                        self.error(field.pos, &message, ext);
+                    }
+                    Fail::Absent => {
+                        self.error(field.pos, "internal: non-null types require a return value", Ext::default());
+                    }
+                    Fail::Propagate => {}
+                }
+                if field.ty.is_non_null() { Err(()) } else { Ok(()) }
+            }
+        }
+    }
+
+    fn value(&mut self, ty: &TypeRef, value: Option<&'r Value>, sub: &'r Sub) -> Result<(), Fail> {
+        match ty {
+            TypeRef::NonNull(inner) => match value {
+                None => Err(Fail::Absent),
+                Some(Value::Null) => Err(Fail::Shape(format!("the upstream sent null for the non-null type {ty}"))),
+                Some(v) => self.value(inner, Some(v), sub),
+            },
+            TypeRef::List(inner) => match value {
+                None | Some(Value::Null) => {
+                    self.out.extend_from_slice(b"null");
+                    Ok(())
+                }
+                Some(Value::Array(items)) => {
+                    self.out.push(b'[');
+                    let mut nulled = false;
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            self.out.push(b',');
+                        }
+                        let start = self.out.len();
+                        self.path.push(Seg::Index(i));
+                        let done = self.value(inner, Some(item), sub);
+                        self.path.pop();
+                        match done {
+                            Ok(()) => {}
+                            // A nullable item absorbs a null from below.
+                            Err(Fail::Propagate) if !inner.is_non_null() => {
+                                self.out.truncate(start);
+                                self.out.extend_from_slice(b"null");
+                            }
+                            // Later items still run, so that their errors are reported.
+                            Err(Fail::Propagate) => nulled = true,
+                            Err(fail) => return Err(fail),
+                        }
+                    }
+                    self.out.push(b']');
+                    if nulled { Err(Fail::Propagate) } else { Ok(()) }
+                }
+                Some(other) => Err(Fail::Shape(format!("expected a list for {ty}, the upstream sent {}", kind_of(other)))),
+            },
+            TypeRef::Named(name) => match value {
+                None | Some(Value::Null) => {
+                    self.out.extend_from_slice(b"null");
+                    Ok(())
+                }
+                Some(v) => self.named(name, v, sub),
+            },
+        }
+    }
+
+    fn named(&mut self, name: &str, value: &'r Value, sub: &'r Sub) -> Result<(), Fail> {
+        let mismatch = |value: &Value| Fail::Shape(format!("expected {name}, the upstream sent {}", kind_of(value)));
+        match name {
+            "String" | "ID" => match value {
+                Value::String(s) => write_str(&mut self.out, s),
+                Value::Number(n) => write_str(&mut self.out, &n.to_string()),
+                Value::Bool(b) => write_str(&mut self.out, if *b { "true" } else { "false" }),
+                other => return Err(mismatch(other)),
+            },
+            "Int" => match value {
+                Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => write_json(&mut self.out, value),
+                other => return Err(mismatch(other)),
+            },
+            "Float" => match value {
+                Value::Number(_) => write_json(&mut self.out, value),
+                other => return Err(mismatch(other)),
+            },
+            "Boolean" => match value {
+                Value::Bool(_) => write_json(&mut self.out, value),
+                other => return Err(mismatch(other)),
+            },
+            "Int64" => match value {
+                v if is_int64(v) => write_json(&mut self.out, v),
+                Value::String(s) => match int64_from_str(s) {
+                    Some(n) => write_json(&mut self.out, &n),
+                    None => return Err(mismatch(value)),
+                },
+                other => return Err(mismatch(other)),
+            },
+            _ if self.wire.is_enum(name) => match value {
+                Value::String(s) => {
+                    let graphql = self.wire.enum_name(name, s).map_err(|e| Fail::Shape(e.0))?;
+                    write_str(&mut self.out, graphql);
+                }
+                other => return Err(mismatch(other)),
+            },
+            _ if self.wire.is_union(name) => {
+                let member = self.wire.union_member(name, value).map_err(|e| Fail::Shape(e.0))?;
+                let selection = sub.for_member(member).ok_or_else(|| Fail::Shape(format!("{member} is not selectable")))?;
+                self.object(selection, Some(value)).map_err(|()| Fail::Propagate)?;
+            }
+            _ if self.wire.is_object(name) => match value {
+                Value::Object(_) => {
+                    let Some(selection) = sub.for_member(name) else {
+                        return Err(mismatch(value));
+                    };
+                    self.object(selection, Some(value)).map_err(|()| Fail::Propagate)?;
+                }
+                other => return Err(mismatch(other)),
+            },
+            // JSON and other custom scalars pass through.
+            _ => write_json(&mut self.out, value),
+        }
+        Ok(())
+    }
+
+    fn upstream_error(&mut self, pos: Pos, error: &UpstreamError) {
+        let ext = Ext { code: Some(error.kind.code()), details: error.details.as_ref(), source: Some(&error.source_name), status: error.status };
+        self.error(pos, &error.message, ext);
+    }
+
+    /// Appends one error as async-graphql serializes a `ServerError` (extension keys sorted).
+    fn error(&mut self, pos: Pos, message: &str, ext: Ext<'_>) {
+        let Ext { code, details, source, status } = ext;
+        if self.error_count > 0 {
+            self.errors.push(b',');
+        }
+        self.error_count += 1;
+        let e = &mut self.errors;
+        e.extend_from_slice(b"{\"message\":");
+        write_str(e, message);
+        let mut text = String::new();
+        let _ = write!(text, ",\"locations\":[{{\"line\":{},\"column\":{}}}],\"path\":[", pos.line, pos.column);
+        e.extend_from_slice(text.as_bytes());
+        for (i, seg) in self.path.iter().enumerate() {
+            if i > 0 {
+                e.push(b',');
+            }
+            match seg {
+                Seg::Key(k) => write_str(e, k),
+                Seg::Index(n) => e.extend_from_slice(n.to_string().as_bytes()),
+            }
+        }
+        e.push(b']');
+        if code.is_some() || source.is_some() {
+            e.extend_from_slice(b",\"extensions\":{");
+            let mut first = true;
+            let mut sep = |e: &mut Vec<u8>| {
+                if !std::mem::take(&mut first) {
+                    e.push(b',');
+                }
+            };
+            if let Some(code) = code {
+                sep(e);
+                e.extend_from_slice(b"\"code\":");
+                write_str(e, code);
+            }
+            if let Some(details) = details {
+                sep(e);
+                e.extend_from_slice(b"\"details\":");
+                write_json(e, details);
+            }
+            if let Some(source) = source {
+                sep(e);
+                e.extend_from_slice(b"\"source\":");
+                write_str(e, source);
+            }
+            if let Some(status) = status {
+                sep(e);
+                e.extend_from_slice(b"\"status\":");
+                e.extend_from_slice(status.to_string().as_bytes());
+            }
+            e.push(b'}');
+        }
+        e.push(b'}');
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Serializing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_json(out: &mut Vec<u8>, value: &Value) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,174 @@
+//! Shared fixtures of the plan executor's tests: a real axum upstream on 127.0.0.1 (posts,
+//! users with a batch endpoint, unions, enums, lists of lists, failures) and gateways built
+//! over it with and without the plan executor.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use engine::plan::PlanOptions;
+use engine::{Gateway, GatewayOptions, RequestContext};
+use schema_gen::parse::{SdlFile, parse_files};
+use serde_json::{Value, json};
+
+pub const SDL: &str = r#"
+schema @source(name: "up", rest: {baseUrl: "{{env.UP}}"}) { query: Query }
+
+type Query {
+  posts: [Post] @rest(source: "up", path: "/posts")
+  post(id: Int!): Post @rest(source: "up", path: "/posts/{{args.id}}")
+  strictPosts: [StrictPost] @rest(source: "up", path: "/posts-bad")
+  strictList: [StrictPost!] @rest(source: "up", path: "/posts-bad")
+  failing: [Post] @rest(source: "up", path: "/fail")
+  search(term: String = "any"): [SearchResult] @rest(source: "up", path: "/search", query: [{name: "q", value: "{{args.term}}"}])
+  matrix: [[Int]] @rest(source: "up", path: "/matrix")
+  pets(status: Status = AVAILABLE): [Pet] @rest(source: "up", path: "/pets", query: [{name: "status", value: "{{args.status}}"}])
+  orphans: [Post] @rest(source: "up", path: "/orphans")
+  cached: Counter @rest(source: "up", path: "/counter", cacheTtl: 60)
+  uncached: Counter @rest(source: "up", path: "/counter")
+}
+
+type Post {
+  id: Int!
+  userId: Int
+  title: String!
+  headline: String @map(from: "title")
+  author: User @rest(source: "up", path: "/users/{{parent.userId}}")
+  user: User @rest(source: "up", path: "/users/{{parent.userId}}", batch: {path: "/users", query: "id", key: "id", maxSize: 2})
+}
+
+type StrictPost { id: Int! title: String! }
+
+type User { id: Int! name: String! email: String posts: [Post] @rest(source: "up", path: "/posts") }
+
+union SearchResult @discriminator(property: "kind", mapping: [{value: "post", type: "Post"}, {value: "user", type: "User"}]) = Post | User
+
+enum Status { AVAILABLE @map(from: "available") SOLD @map(from: "sold-out") }
+
+type Pet { name: String! status: Status! }
+
+type Counter { n: Int! }
+"#;
+
+/// Calls per upstream path (with query string).
+#[derive(Clone, Default)]
+pub struct Hits(Arc<Mutex<HashMap<String, usize>>>);
+
+impl Hits {
+    fn record(&self, path: String) {
+        *self.0.lock().unwrap().entry(path).or_default() += 1;
+    }
+    pub fn get(&self, path: &str) -> usize {
+        self.0.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+    pub fn total(&self) -> usize {
+        self.0.lock().unwrap().values().sum()
+    }
+    pub fn batch_calls(&self) -> Vec<String> {
+        let mut calls: Vec<String> =
+            self.0.lock().unwrap().keys().filter(|k| k.starts_with("/users?")).cloned().collect();
+        calls.sort();
+        calls
+    }
+    pub fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+fn user_json(id: i64) -> Value {
+    json!({"id": id, "name": format!("user {id}"), "email": if id == 2 { Value::Null } else { json!(format!("u{id}@example.com")) }})
+}
+
+fn posts_json() -> Value {
+    json!([
+        {"id": 1, "userId": 1, "title": "first"},
+        {"id": 2, "userId": 2, "title": "second"},
+        {"id": 3, "userId": 1, "title": "third"},
+        {"id": 4, "userId": 3, "title": "fourth"},
+        {"id": 5, "userId": 2, "title": "fifth"},
+    ])
+}
+
+async fn route(State(hits): State<Hits>, Path(path): Path<String>, RawQuery(query): RawQuery) -> axum::response::Response {
+    let full = match &query {
+        Some(q) => format!("/{path}?{q}"),
+        None => format!("/{path}"),
+    };
+    hits.record(full);
+    let ids: Vec<i64> = query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("id="))
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let body = match path.as_str() {
+        "posts" => posts_json(),
+        "posts-bad" => json!([{"id": 1, "title": "ok"}, {"id": 2, "title": null}, {"id": 3}]),
+        "orphans" => json!([
+            {"id": 7, "userId": 1, "title": "a"},
+            {"id": 8, "userId": 99, "title": "b"},
+            {"id": 10, "userId": null, "title": "nobody's"},
+            {"id": 9, "userId": 2, "title": "c"},
+        ]),
+        "fail" => return (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+        "search" => json!([
+            {"kind": "post", "id": 1, "userId": 2, "title": "first"},
+            {"kind": "user", "id": 3, "name": "user 3"},
+        ]),
+        "matrix" => json!([[1, 2], [], [3, null]]),
+        "pets" => {
+            let status = query.as_deref().unwrap_or("").trim_start_matches("status=").to_string();
+            json!([{"name": format!("rex {status}"), "status": "available"}, {"name": "tom", "status": "sold-out"}])
+        }
+        "counter" => json!({"n": 1}),
+        // The batch endpoint: items in reverse order, a duplicate, an extra user, and no
+        // item for ids above 10.
+        "users" => {
+            let mut items: Vec<Value> = ids.iter().rev().filter(|id| **id <= 10).map(|id| user_json(*id)).collect();
+            if let Some(first) = items.first().cloned() {
+                items.push(first);
+            }
+            items.push(user_json(42));
+            Value::Array(items)
+        }
+        other => match other.strip_prefix("users/").and_then(|id| id.parse::<i64>().ok()) {
+            Some(id) if id <= 10 => user_json(id),
+            Some(_) => return (StatusCode::NOT_FOUND, "no such user").into_response(),
+            None => match other.strip_prefix("posts/").and_then(|id| id.parse::<usize>().ok()) {
+                Some(id) => posts_json().get(id.wrapping_sub(1)).cloned().unwrap_or(Value::Null),
+                None => return (StatusCode::NOT_FOUND, "no route").into_response(),
+            },
+        },
+    };
+    Json(body).into_response()
+}
+
+/// Starts the upstream on an ephemeral 127.0.0.1 port; returns its base URL and hit counter.
+pub async fn upstream() -> (String, Hits) {
+    let hits = Hits::default();
+    let app = axum::Router::new().route("/{*path}", get(route)).with_state(hits.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), hits)
+}
+
+pub fn gateway(base: &str, plan: Option<PlanOptions>) -> Gateway {
+    let checked = parse_files(&[SdlFile::new("test.graphql", SDL)]);
+    let catalog = checked.catalog.unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
+    let base = base.to_string();
+    Gateway::build_with_plan(&catalog, GatewayOptions::default(), plan, &move |name| (name == "UP").then(|| base.clone()))
+        .unwrap()
+}
+
+pub async fn run(gateway: &Gateway, query: &str, variables: Value) -> String {
+    let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
+    let rendered = gateway.execute_rendered(request, RequestContext::default()).await;
+    String::from_utf8(rendered.body.to_vec()).unwrap()
+}
