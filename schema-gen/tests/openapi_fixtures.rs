@@ -36,8 +36,17 @@ fn render(ingested: &Ingested) -> String {
     if let Some(catalog) = &ingested.catalog {
         let sdl = schema_gen::emit::sdl(catalog);
         let checked = parse_files(&[SdlFile::new("generated.graphql", sdl.clone())]);
-        let errors: Vec<String> = checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
-        assert!(errors.is_empty(), "the emitted SDL does not check:\n{}\n{sdl}", errors.join("\n"));
+        let errors: Vec<String> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "the emitted SDL does not check:\n{}\n{sdl}",
+            errors.join("\n")
+        );
         out.push_str("# sdl\n");
         out.push_str(&sdl);
     }
@@ -138,7 +147,8 @@ fn without_servers_the_base_url_comes_from_the_environment() {
 #[test]
 fn a_relative_server_resolves_against_the_spec_url() {
     let text = std::fs::read_to_string(fixtures().join("no_servers.yaml")).unwrap();
-    let options = OpenApiOptions::new("pets").with_location("http://127.0.0.1:8080/specs/openapi.yaml");
+    let options =
+        OpenApiOptions::new("pets").with_location("http://127.0.0.1:8080/specs/openapi.yaml");
     let catalog = ingest(&text, &Fixtures, &options).catalog.unwrap();
     let sdl = schema_gen::emit::sdl(&catalog);
     assert!(sdl.contains(r#"baseUrl: "http://127.0.0.1:8080""#), "{sdl}");
@@ -168,4 +178,91 @@ fn yaml_and_json_documents_give_the_same_catalog() {
     let from_yaml = ingest(&yaml, &Fixtures, &options).catalog.unwrap();
     let from_json = ingest(&json, &Fixtures, &options).catalog.unwrap();
     assert_eq!(from_yaml, from_json);
+}
+
+/// Every node of a fixture replaced, one at a time, by each odd value: ingest must answer
+/// with diagnostics (or a catalog), never panic.
+#[test]
+fn odd_values_anywhere_in_a_spec_never_panic() {
+    let yaml = std::fs::read_to_string(fixtures().join("one_of.yaml")).unwrap();
+    let spec: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
+    let mut pointers = Vec::new();
+    let mut stack = vec![(String::new(), &spec)];
+    while let Some((pointer, value)) = stack.pop() {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let key = k.replace('~', "~0").replace('/', "~1");
+                    stack.push((format!("{pointer}/{key}"), v));
+                }
+            }
+            serde_json::Value::Array(items) => {
+                stack.extend(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (format!("{pointer}/{i}"), v)),
+                );
+            }
+            _ => {}
+        }
+        pointers.push(pointer);
+    }
+    let odd = [
+        serde_json::json!(null),
+        serde_json::json!(42),
+        serde_json::json!("x"),
+        serde_json::json!([]),
+        serde_json::json!({}),
+        serde_json::json!(true),
+        serde_json::json!({"$ref": "#"}),
+        serde_json::json!({"$ref": 7}),
+    ];
+    for pointer in &pointers {
+        for value in &odd {
+            let mut mutated = spec.clone();
+            *mutated.pointer_mut(pointer).unwrap() = value.clone();
+            let text = serde_json::to_string(&mutated).unwrap();
+            let ingested = ingest(&text, &Fixtures, &OpenApiOptions::new("api"));
+            if let Some(catalog) = &ingested.catalog {
+                let _ = schema_gen::emit::sdl(catalog);
+            }
+        }
+    }
+}
+
+#[test]
+fn deeply_nested_schemas_are_cut_off_with_a_warning() {
+    let mut schema = serde_json::json!({"type": "string"});
+    for _ in 0..100 {
+        schema = serde_json::json!({"type": "array", "items": schema});
+    }
+    let mut components = serde_json::Map::new();
+    for i in 0..500 {
+        components.insert(
+            format!("S{i}"),
+            serde_json::json!({"type": "array", "items": {"$ref": format!("#/components/schemas/S{}", i + 1)}}),
+        );
+    }
+    components.insert("S500".into(), schema.clone());
+    let spec = serde_json::json!({
+        "openapi": "3.0.0", "info": {"title": "deep", "version": "1"},
+        "servers": [{"url": "http://127.0.0.1:1"}],
+        "paths": {
+            "/a": {"get": {"responses": {"200": {"description": "ok", "content": {"application/json": {"schema": schema}}}}}},
+            "/b": {"get": {"responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/S0"}}}}}}}
+        },
+        "components": {"schemas": components}
+    });
+    let ingested = ingest(&spec.to_string(), &Fixtures, &OpenApiOptions::new("api"));
+    assert!(ingested.catalog.is_some());
+    // 500 array aliases, each referencing the next: cut off rather than overflowing the stack.
+    assert!(
+        ingested
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("too deeply")),
+        "{:#?}",
+        ingested.diagnostics
+    );
 }

@@ -24,9 +24,13 @@ fn spec_path(file: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("GRAFT_REAL_SPECS").map(PathBuf::from);
     match dir.map(|d| d.join(file)).filter(|p| p.is_file()) {
         Some(path) => Some(path),
-        None if ci => panic!("CI=true but GRAFT_REAL_SPECS/{file} is missing: run scripts/fetch-real-specs.sh DIR"),
+        None if ci => panic!(
+            "CI=true but GRAFT_REAL_SPECS/{file} is missing: run scripts/fetch-real-specs.sh DIR"
+        ),
         None => {
-            eprintln!("skipped: set GRAFT_REAL_SPECS (scripts/fetch-real-specs.sh DIR) to test {file}");
+            eprintln!(
+                "skipped: set GRAFT_REAL_SPECS (scripts/fetch-real-specs.sh DIR) to test {file}"
+            );
             None
         }
     }
@@ -34,11 +38,19 @@ fn spec_path(file: &str) -> Option<PathBuf> {
 
 /// Operations in the spec, counted independently of the ingest code.
 fn operation_count(text: &str) -> usize {
-    let doc: Value = serde_json::from_str(text).unwrap_or_else(|_| serde_norway::from_str(text).unwrap());
+    let doc: Value =
+        serde_json::from_str(text).unwrap_or_else(|_| serde_norway::from_str(text).unwrap());
     let methods = ["get", "put", "post", "delete", "options", "head", "patch"];
-    doc["paths"].as_object().unwrap().values().map(|item| {
-        item.as_object().map_or(0, |m| m.keys().filter(|k| methods.contains(&k.as_str())).count())
-    }).sum()
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| {
+            item.as_object().map_or(0, |m| {
+                m.keys().filter(|k| methods.contains(&k.as_str())).count()
+            })
+        })
+        .sum()
 }
 
 /// Ingests, emits and re-parses one spec; asserts almost every operation became a field.
@@ -48,9 +60,17 @@ fn check(file: &str, min_share: f64) {
     let operations = operation_count(&text);
     let location = path.display().to_string();
     let started = std::time::Instant::now();
-    let ingested = ingest(&text, &Files, &OpenApiOptions::new("api").with_location(location));
+    let ingested = ingest(
+        &text,
+        &Files,
+        &OpenApiOptions::new("api").with_location(location),
+    );
     let ingest_time = started.elapsed();
-    let errors: Vec<_> = ingested.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+    let errors: Vec<_> = ingested
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
     assert!(errors.is_empty(), "{file}: {errors:#?}");
     let catalog = ingested.catalog.expect("a catalog");
     let fields = [OperationKind::Query, OperationKind::Mutation]
@@ -58,23 +78,47 @@ fn check(file: &str, min_share: f64) {
         .filter_map(|kind| catalog.root(kind))
         .map(|root| root.fields.len())
         .sum::<usize>();
-    let skipped = ingested.diagnostics.iter().filter(|d| d.code == Code::OperationSkipped).count();
+    let skipped = ingested
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::OperationSkipped)
+        .count();
     eprintln!(
         "{file}: {operations} operations, {fields} fields, {skipped} skipped, {} types, {} diagnostics",
         catalog.types.len(),
         ingested.diagnostics.len()
     );
-    assert_eq!(fields + skipped, operations, "{file}: every operation is a field or a skip warning");
-    assert!(fields as f64 >= operations as f64 * min_share, "{file}: only {fields} of {operations} operations");
+    assert_eq!(
+        fields + skipped,
+        operations,
+        "{file}: every operation is a field or a skip warning"
+    );
+    assert!(
+        fields as f64 >= operations as f64 * min_share,
+        "{file}: only {fields} of {operations} operations"
+    );
 
     let started = std::time::Instant::now();
     let sdl = schema_gen::emit::sdl(&catalog);
     let emit_time = started.elapsed();
     let started = std::time::Instant::now();
     let checked = parse_files(&[SdlFile::new(format!("{file}.graphql"), sdl)]);
-    eprintln!("{file}: ingest {ingest_time:?}, emit {emit_time:?}, parse {:?}", started.elapsed());
-    let errors: Vec<String> = checked.diagnostics.iter().filter(|d| d.is_error()).take(20).map(|d| d.to_string()).collect();
-    assert!(errors.is_empty(), "{file}: the emitted SDL does not check:\n{}", errors.join("\n"));
+    eprintln!(
+        "{file}: ingest {ingest_time:?}, emit {emit_time:?}, parse {:?}",
+        started.elapsed()
+    );
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .take(20)
+        .map(|d| d.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{file}: the emitted SDL does not check:\n{}",
+        errors.join("\n")
+    );
     assert!(checked.catalog.is_some());
 }
 
@@ -105,4 +149,3 @@ fn microsoft_graph_v1_becomes_a_valid_graph() {
 fn microsoft_graph_beta_becomes_a_valid_graph() {
     check("microsoft-graph-beta.json", 0.8);
 }
-

@@ -106,7 +106,10 @@ pub struct OpenApiOptions {
 
 impl OpenApiOptions {
     pub fn new(name: impl Into<String>) -> Self {
-        OpenApiOptions { name: name.into(), ..Self::default() }
+        OpenApiOptions {
+            name: name.into(),
+            ..Self::default()
+        }
     }
 
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
@@ -151,9 +154,16 @@ pub fn ingest(text: &str, loader: &dyn DocumentLoader, options: &OpenApiOptions)
     let uri = options.location.clone().unwrap_or_default();
     let at_file = |d: Diagnostic| {
         let line = d.line;
-        if uri.is_empty() { d } else { d.in_file(uri.clone(), line) }
+        if uri.is_empty() {
+            d
+        } else {
+            d.in_file(uri.clone(), line)
+        }
     };
-    let fail = |d: Diagnostic| Ingested { catalog: None, diagnostics: vec![at_file(d)] };
+    let fail = |d: Diagnostic| Ingested {
+        catalog: None,
+        diagnostics: vec![at_file(d)],
+    };
     let root = match document::parse_text(text) {
         Ok(root) => root,
         Err(e) => {
@@ -177,16 +187,24 @@ pub fn ingest(text: &str, loader: &dyn DocumentLoader, options: &OpenApiOptions)
             "paths",
             "no operation of the spec could be translated",
         )));
-        return Ingested { catalog: None, diagnostics };
+        return Ingested {
+            catalog: None,
+            diagnostics,
+        };
     }
     let base_url = ctx.base_url(options);
-    let Ctx { diagnostics, types, .. } = ctx;
+    let Ctx {
+        diagnostics, types, ..
+    } = ctx;
     let mut catalog = Catalog::default();
     catalog.sources.insert(
         source.clone(),
         Source {
             name: source,
-            transport: Transport::Rest(RestSource { base_url, headers: Vec::new() }),
+            transport: Transport::Rest(RestSource {
+                base_url,
+                headers: Vec::new(),
+            }),
             policy: SourcePolicy::default(),
         },
     );
@@ -195,11 +213,19 @@ pub fn ingest(text: &str, loader: &dyn DocumentLoader, options: &OpenApiOptions)
         description: None,
         kind: TypeKind::Object(ObjectType { fields }),
     };
-    let query = if query.is_empty() { placeholder_query() } else { query };
-    catalog.types.insert("Query".into(), root_type("Query", query));
+    let query = if query.is_empty() {
+        placeholder_query()
+    } else {
+        query
+    };
+    catalog
+        .types
+        .insert("Query".into(), root_type("Query", query));
     let has_mutation = !mutation.is_empty();
     if has_mutation {
-        catalog.types.insert("Mutation".into(), root_type("Mutation", mutation));
+        catalog
+            .types
+            .insert("Mutation".into(), root_type("Mutation", mutation));
     }
     catalog.types.extend(types);
     catalog.roots = Roots {
@@ -207,7 +233,10 @@ pub fn ingest(text: &str, loader: &dyn DocumentLoader, options: &OpenApiOptions)
         mutation: has_mutation.then(|| "Mutation".into()),
         subscription: None,
     };
-    Ingested { catalog: Some(catalog), diagnostics }
+    Ingested {
+        catalog: Some(catalog),
+        diagnostics,
+    }
 }
 
 /// GraphQL requires a query field; a spec with no GET operation gets one that is always null.
@@ -219,7 +248,10 @@ fn placeholder_query() -> IndexMap<String, crate::catalog::Field> {
 
 fn detect_version(root: &Value) -> Result<Version, String> {
     let Some(object) = root.as_object() else {
-        return Err(format!("the document is {}, not an OpenAPI object", kind_of(root)));
+        return Err(format!(
+            "the document is {}, not an OpenAPI object",
+            kind_of(root)
+        ));
     };
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
@@ -233,7 +265,9 @@ fn detect_version(root: &Value) -> Result<Version, String> {
         } else if v.starts_with("3.") {
             Ok(Version::OpenApi31)
         } else {
-            Err(format!("OpenAPI version `{v}` is not supported (expected 3.x)"))
+            Err(format!(
+                "OpenAPI version `{v}` is not supported (expected 3.x)"
+            ))
         };
     }
     if let Some(v) = object.get("swagger") {
@@ -241,7 +275,9 @@ fn detect_version(root: &Value) -> Result<Version, String> {
         return if v.starts_with('2') {
             Ok(Version::Swagger2)
         } else {
-            Err(format!("Swagger version `{v}` is not supported (expected 2.0)"))
+            Err(format!(
+                "Swagger version `{v}` is not supported (expected 2.0)"
+            ))
         };
     }
     Err("the document has neither an `openapi` nor a `swagger` field".into())
@@ -262,7 +298,10 @@ fn source_name(name: &str, root: &Value) -> String {
     if !name.is_empty() {
         return name.to_string();
     }
-    let title = root.pointer("/info/title").and_then(Value::as_str).unwrap_or("api");
+    let title = root
+        .pointer("/info/title")
+        .and_then(Value::as_str)
+        .unwrap_or("api");
     naming::field_name(&title.to_ascii_lowercase())
 }
 
@@ -300,6 +339,8 @@ struct Ctx<'d> {
     /// Alias schemas (arrays, single-member compositions) being translated: re-entering one
     /// is a loop no GraphQL type can express.
     aliasing: HashSet<usize>,
+    /// Current depth of schema translation (see `schema::MAX_NESTING`).
+    nesting: usize,
 }
 
 impl<'d> Ctx<'d> {
@@ -315,6 +356,7 @@ impl<'d> Ctx<'d> {
             memo: HashMap::new(),
             pending: VecDeque::new(),
             aliasing: HashSet::new(),
+            nesting: 0,
         }
     }
 
@@ -357,7 +399,11 @@ impl<'d> Ctx<'d> {
             Ok(url) => Template::literal(url.trim_end_matches('/')),
             Err((relative, why)) => {
                 let var = format!("{}_BASE_URL", naming::enum_value(&self.source));
-                let loc = Loc::root(if self.version == Version::Swagger2 { "host" } else { "servers" });
+                let loc = Loc::root(if self.version == Version::Swagger2 {
+                    "host"
+                } else {
+                    "servers"
+                });
                 self.warn(
                     Code::NoBaseUrl,
                     &loc,

@@ -41,7 +41,10 @@ pub(super) struct Loc {
 impl Loc {
     /// A top-level key of the main document.
     pub fn root(key: &str) -> Loc {
-        Loc { doc: 0, at: key.to_string() }
+        Loc {
+            doc: 0,
+            at: key.to_string(),
+        }
     }
 
     pub fn child(&self, segment: &str) -> Loc {
@@ -83,11 +86,21 @@ const MAX_DOCUMENTS: usize = 1000;
 impl Docs {
     /// Loads, transitively, every external document referenced from `root`.
     pub fn load(root: Value, uri: &str, loader: &dyn DocumentLoader) -> Docs {
-        let mut docs = Docs { docs: vec![Doc { uri: uri.to_string(), value: root }], by_uri: HashMap::new() };
+        let mut docs = Docs {
+            docs: vec![Doc {
+                uri: uri.to_string(),
+                value: root,
+            }],
+            by_uri: HashMap::new(),
+        };
         docs.by_uri.insert(uri.to_string(), Ok(0));
         let mut next = 0;
         while next < docs.docs.len() {
-            let refs = docs.docs.get(next).map(|d| external_refs(&d.uri, &d.value)).unwrap_or_default();
+            let refs = docs
+                .docs
+                .get(next)
+                .map(|d| external_refs(&d.uri, &d.value))
+                .unwrap_or_default();
             for target in refs {
                 if docs.by_uri.contains_key(&target) {
                     continue;
@@ -103,7 +116,10 @@ impl Docs {
                     })
                 };
                 let entry = loaded.map(|value| {
-                    docs.docs.push(Doc { uri: target.clone(), value });
+                    docs.docs.push(Doc {
+                        uri: target.clone(),
+                        value,
+                    });
                     docs.docs.len() - 1
                 });
                 docs.by_uri.insert(target, entry);
@@ -130,17 +146,34 @@ impl Docs {
             let target = join_uri(self.uri(from), file);
             match self.by_uri.get(&target) {
                 Some(Ok(doc)) => *doc,
-                Some(Err(why)) => return Err(RefError::External(format!("`{target}` could not be loaded: {why}"))),
+                Some(Err(why)) => {
+                    return Err(RefError::External(format!(
+                        "`{target}` could not be loaded: {why}"
+                    )));
+                }
                 None => return Err(RefError::External(format!("`{target}` was not loaded"))),
             }
         };
-        let root = self.docs.get(doc).map(|d| &d.value).ok_or_else(|| RefError::Dangling("no such document".into()))?;
+        let root = self
+            .docs
+            .get(doc)
+            .map(|d| &d.value)
+            .ok_or_else(|| RefError::Dangling("no such document".into()))?;
         let pointer = percent_decode_str(fragment).decode_utf8_lossy();
         if !pointer.is_empty() && !pointer.starts_with('/') {
-            return Err(RefError::Dangling(format!("`#{pointer}` is not a JSON pointer (anchors are not supported)")));
+            return Err(RefError::Dangling(format!(
+                "`#{pointer}` is not a JSON pointer (anchors are not supported)"
+            )));
         }
-        let node = root.pointer(&pointer).ok_or_else(|| RefError::Dangling("nothing is there".into()))?;
-        let at = pointer.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect::<Vec<_>>().join(".");
+        let node = root
+            .pointer(&pointer)
+            .ok_or_else(|| RefError::Dangling("nothing is there".into()))?;
+        let at = pointer
+            .split('/')
+            .skip(1)
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect::<Vec<_>>()
+            .join(".");
         Ok((doc, node, Loc { doc, at }))
     }
 }
@@ -153,7 +186,9 @@ fn external_refs(base: &str, value: &Value) -> Vec<String> {
         match value {
             Value::Object(map) => {
                 if let Some(Value::String(reference)) = map.get("$ref") {
-                    let file = reference.split_once('#').map_or(reference.as_str(), |(f, _)| f);
+                    let file = reference
+                        .split_once('#')
+                        .map_or(reference.as_str(), |(f, _)| f);
                     if !file.is_empty() {
                         let target = join_uri(base, file);
                         if !found.contains(&target) {
@@ -173,20 +208,23 @@ fn external_refs(base: &str, value: &Value) -> Vec<String> {
 /// Resolves a relative reference against the referring document's location: URL joining
 /// for URLs, lexical path joining (`..` and `.` folded) for file paths.
 pub(super) fn join_uri(base: &str, reference: &str) -> String {
-    if let Ok(absolute) = url::Url::parse(reference) {
-        if absolute.scheme().len() > 1 {
-            return absolute.to_string();
-        }
+    // One-letter schemes are Windows drive letters, not URLs.
+    if let Ok(absolute) = url::Url::parse(reference)
+        && absolute.scheme().len() > 1
+    {
+        return absolute.to_string();
     }
-    if let Ok(base_url) = url::Url::parse(base) {
-        // One-letter schemes are Windows drive letters, not URLs.
-        if base_url.scheme().len() > 1 {
-            if let Ok(joined) = base_url.join(reference) {
-                return joined.to_string();
-            }
-        }
+    if let Ok(base_url) = url::Url::parse(base)
+        && base_url.scheme().len() > 1
+        && let Ok(joined) = base_url.join(reference)
+    {
+        return joined.to_string();
     }
-    let dir = if reference.starts_with('/') { "" } else { base.rsplit_once('/').map_or("", |(dir, _)| dir) };
+    let dir = if reference.starts_with('/') {
+        ""
+    } else {
+        base.rsplit_once('/').map_or("", |(dir, _)| dir)
+    };
     let absolute = base.starts_with('/') || reference.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in dir.split('/').chain(reference.split('/')) {
@@ -200,7 +238,11 @@ pub(super) fn join_uri(base: &str, reference: &str) -> String {
         }
     }
     let joined = parts.join("/");
-    if absolute { format!("/{joined}") } else { joined }
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
 }
 
 #[cfg(test)]
@@ -209,7 +251,10 @@ mod tests {
 
     #[test]
     fn relative_file_references_join_lexically() {
-        assert_eq!(join_uri("specs/main.yaml", "common/pet.yaml"), "specs/common/pet.yaml");
+        assert_eq!(
+            join_uri("specs/main.yaml", "common/pet.yaml"),
+            "specs/common/pet.yaml"
+        );
         assert_eq!(join_uri("specs/main.yaml", "../pet.yaml"), "pet.yaml");
         assert_eq!(join_uri("main.yaml", "./pet.yaml"), "pet.yaml");
         assert_eq!(join_uri("/a/b/main.yaml", "../../../pet.yaml"), "/pet.yaml");
@@ -218,8 +263,14 @@ mod tests {
 
     #[test]
     fn relative_url_references_join_as_urls() {
-        assert_eq!(join_uri("http://127.0.0.1:1/specs/main.json", "pet.json"), "http://127.0.0.1:1/specs/pet.json");
-        assert_eq!(join_uri("main.yaml", "http://127.0.0.1:1/pet.json"), "http://127.0.0.1:1/pet.json");
+        assert_eq!(
+            join_uri("http://127.0.0.1:1/specs/main.json", "pet.json"),
+            "http://127.0.0.1:1/specs/pet.json"
+        );
+        assert_eq!(
+            join_uri("main.yaml", "http://127.0.0.1:1/pet.json"),
+            "http://127.0.0.1:1/pet.json"
+        );
     }
 
     #[test]
@@ -231,7 +282,9 @@ mod tests {
 
     #[test]
     fn yaml_integer_keys_become_strings() {
-        let yaml = parse_text("responses:\n  200: {description: ok}\n").ok().unwrap();
+        let yaml = parse_text("responses:\n  200: {description: ok}\n")
+            .ok()
+            .unwrap();
         assert!(yaml.pointer("/responses/200").is_some());
     }
 }

@@ -9,13 +9,13 @@ use serde_json::{Map, Value};
 use super::document::{Loc, join_uri};
 use super::schema::{Mode, Typed, deprecation, description};
 use super::{Ctx, Version};
+use crate::Code;
 use crate::catalog::{
     Call, Field, FieldPolicy, HttpMethod, InputValue, Resolver, RestCall, TypeDef, TypeKind,
     TypeRef,
 };
 use crate::naming::{self, Namespace};
 use crate::template::{Scope, Segment, Template, Var};
-use crate::Code;
 
 /// Root fields by name.
 type Fields = IndexMap<String, Field>;
@@ -40,7 +40,12 @@ struct Body<'d> {
 }
 
 fn essence(media: &str) -> String {
-    media.split(';').next().unwrap_or(media).trim().to_ascii_lowercase()
+    media
+        .split(';')
+        .next()
+        .unwrap_or(media)
+        .trim()
+        .to_ascii_lowercase()
 }
 
 fn is_json_media(media: &str) -> bool {
@@ -57,15 +62,24 @@ fn json_media(content: &Map<String, Value>) -> Option<(&String, &Value)> {
 }
 
 fn media_list(content: &Map<String, Value>) -> String {
-    content.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+    content
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn args_var(name: &str) -> Segment {
-    Segment::Var(Var { scope: Scope::Args, path: vec![name.to_string()] })
+    Segment::Var(Var {
+        scope: Scope::Args,
+        path: vec![name.to_string()],
+    })
 }
 
 fn args_template(name: &str) -> Template {
-    Template { segments: vec![args_var(name)] }
+    Template {
+        segments: vec![args_var(name)],
+    }
 }
 
 /// `{name}` path segments: (literal, parameter name) pieces in order.
@@ -73,7 +87,9 @@ fn path_pieces(path: &str) -> Vec<Result<&str, &str>> {
     let mut pieces = Vec::new();
     let mut rest = path;
     while let Some(open) = rest.find('{') {
-        let Some(close) = rest.get(open..).and_then(|r| r.find('}')).map(|c| open + c) else { break };
+        let Some(close) = rest.get(open..).and_then(|r| r.find('}')).map(|c| open + c) else {
+            break;
+        };
         if let Some(literal) = rest.get(..open).filter(|l| !l.is_empty()) {
             pieces.push(Ok(literal));
         }
@@ -119,19 +135,32 @@ impl<'d> Ctx<'d> {
         let paths_loc = Loc::root("paths");
         for (path, item) in paths {
             let item_loc = paths_loc.child(path);
-            let Some((item, item_loc)) = self.deref(item, &item_loc) else { continue };
-            let Some(item_map) = item.as_object() else { continue };
+            let Some((item, item_loc)) = self.deref(item, &item_loc) else {
+                continue;
+            };
+            let Some(item_map) = item.as_object() else {
+                continue;
+            };
             let shared: Vec<(&'d Value, Loc)> = item
                 .get("parameters")
                 .and_then(Value::as_array)
-                .map(|ps| ps.iter().enumerate().map(|(i, p)| (p, item_loc.child("parameters").index(i))).collect())
+                .map(|ps| {
+                    ps.iter()
+                        .enumerate()
+                        .map(|(i, p)| (p, item_loc.child("parameters").index(i)))
+                        .collect()
+                })
                 .unwrap_or_default();
             for (key, op) in item_map {
                 let op_loc = item_loc.child(key);
                 let method = match HttpMethod::parse(key) {
                     Some(method) => method,
                     None if key.eq_ignore_ascii_case("trace") => {
-                        self.warn(Code::OperationSkipped, &op_loc, "TRACE operations are not translated");
+                        self.warn(
+                            Code::OperationSkipped,
+                            &op_loc,
+                            "TRACE operations are not translated",
+                        );
                         continue;
                     }
                     None => continue,
@@ -141,7 +170,11 @@ impl<'d> Ctx<'d> {
                 } else {
                     (&mut mutation, &mut mutation_names, "Mutation")
                 };
-                let wanted = match op.get("operationId").and_then(Value::as_str).filter(|id| !id.is_empty()) {
+                let wanted = match op
+                    .get("operationId")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty())
+                {
                     Some(id) => naming::operation_name(id),
                     None => naming::operation_name(&derived_name(method, path)),
                 };
@@ -173,7 +206,10 @@ impl<'d> Ctx<'d> {
     /// request body and JSON success response.
     fn check_operation(&mut self, op: &'d Value, loc: &Loc) -> Result<Checked<'d>, String> {
         if !op.is_object() {
-            return Err(format!("the operation is {}, not an object", super::kind_of(op)));
+            return Err(format!(
+                "the operation is {}, not an object",
+                super::kind_of(op)
+            ));
         }
         let body = match self.version {
             Version::Swagger2 => self.swagger2_body(op, loc)?,
@@ -184,7 +220,9 @@ impl<'d> Ctx<'d> {
     }
 
     fn request_body(&mut self, op: &'d Value, loc: &Loc) -> Result<Option<Body<'d>>, String> {
-        let Some(body) = op.get("requestBody") else { return Ok(None) };
+        let Some(body) = op.get("requestBody") else {
+            return Ok(None);
+        };
         let Some((body, bloc)) = self.deref(body, &loc.child("requestBody")) else {
             return Err("its request body does not resolve".into());
         };
@@ -193,40 +231,70 @@ impl<'d> Ctx<'d> {
             None => None,
             Some(content) if content.is_empty() => None,
             Some(content) => match json_media(content) {
-                Some((media, entry)) => entry.get("schema").map(|s| (s, bloc.child("content").child(media).child("schema"))),
+                Some((media, entry)) => entry
+                    .get("schema")
+                    .map(|s| (s, bloc.child("content").child(media).child("schema"))),
                 // Stripe declares empty form bodies even on GETs: nothing to send, nothing lost.
                 None if content.values().all(|m| self.is_empty_body(m, &bloc)) => return Ok(None),
-                None => return Err(format!("its request body is {}, not JSON", media_list(content))),
+                None => {
+                    return Err(format!(
+                        "its request body is {}, not JSON",
+                        media_list(content)
+                    ));
+                }
             },
         };
         Ok(Some(Body {
             schema,
-            required: body.get("required").and_then(Value::as_bool).unwrap_or(false),
-            name: op.get("x-codegen-request-body-name").and_then(Value::as_str),
+            required: body
+                .get("required")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            name: op
+                .get("x-codegen-request-body-name")
+                .and_then(Value::as_str),
             description: description(body),
         }))
     }
 
     /// Whether a media type entry's schema declares no properties at all.
     fn is_empty_body(&mut self, media: &'d Value, loc: &Loc) -> bool {
-        let Some(schema) = media.get("schema") else { return true };
-        let Some((schema, _)) = self.deref(schema, loc) else { return false };
+        let Some(schema) = media.get("schema") else {
+            return true;
+        };
+        let Some((schema, _)) = self.deref(schema, loc) else {
+            return false;
+        };
         let props = schema.get("properties").and_then(Value::as_object);
-        props.is_none_or(Map::is_empty) && schema.get("allOf").is_none() && schema.get("oneOf").is_none()
-            && schema.get("anyOf").is_none() && schema.get("additionalProperties").is_none_or(|a| a == &Value::Bool(false))
+        props.is_none_or(Map::is_empty)
+            && schema.get("allOf").is_none()
+            && schema.get("oneOf").is_none()
+            && schema.get("anyOf").is_none()
+            && schema
+                .get("additionalProperties")
+                .is_none_or(|a| a == &Value::Bool(false))
     }
 
     fn swagger2_body(&mut self, op: &'d Value, loc: &Loc) -> Result<Option<Body<'d>>, String> {
-        let params = op.get("parameters").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let params = op
+            .get("parameters")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let mut body = None;
         for (i, param) in params.iter().enumerate() {
-            let Some((param, ploc)) = self.deref(param, &loc.child("parameters").index(i)) else { continue };
+            let Some((param, ploc)) = self.deref(param, &loc.child("parameters").index(i)) else {
+                continue;
+            };
             match param.get("in").and_then(Value::as_str) {
                 Some("formData") => return Err("it takes form data, not a JSON body".into()),
                 Some("body") => {
                     body = Some(Body {
                         schema: param.get("schema").map(|s| (s, ploc.child("schema"))),
-                        required: param.get("required").and_then(Value::as_bool).unwrap_or(false),
+                        required: param
+                            .get("required")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
                         name: param.get("name").and_then(Value::as_str),
                         description: description(param),
                     });
@@ -245,27 +313,44 @@ impl<'d> Ctx<'d> {
 
     /// 2.0 `consumes`/`produces` of the operation, else of the document.
     fn media_types(&self, op: &'d Value, key: &str) -> Vec<&'d str> {
-        let list = op.get(key).or_else(|| self.docs.root().get(key)).and_then(Value::as_array);
-        list.map(|l| l.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+        let list = op
+            .get(key)
+            .or_else(|| self.docs.root().get(key))
+            .and_then(Value::as_array);
+        list.map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// The success response's schema: `Ok(None)` when it has no body.
-    fn success_response(&mut self, op: &'d Value, loc: &Loc) -> Result<Option<(&'d Value, Loc)>, String> {
-        let Some(responses) = op.get("responses").and_then(Value::as_object) else { return Ok(None) };
+    fn success_response(
+        &mut self,
+        op: &'d Value,
+        loc: &Loc,
+    ) -> Result<Option<(&'d Value, Loc)>, String> {
+        let Some(responses) = op.get("responses").and_then(Value::as_object) else {
+            return Ok(None);
+        };
         let rank = |code: &str| match code {
             "200" => 0,
             c if c.len() == 3 && c.starts_with('2') && c.chars().all(|ch| ch.is_ascii_digit()) => 1,
             c if c.eq_ignore_ascii_case("2XX") => 2,
             _ => 3,
         };
-        let best = responses.iter().filter(|(code, _)| rank(code) < 3).min_by_key(|(code, _)| (rank(code), code.as_str()));
-        let Some((code, response)) = best.or_else(|| responses.get_key_value("default")) else { return Ok(None) };
+        let best = responses
+            .iter()
+            .filter(|(code, _)| rank(code) < 3)
+            .min_by_key(|(code, _)| (rank(code), code.as_str()));
+        let Some((code, response)) = best.or_else(|| responses.get_key_value("default")) else {
+            return Ok(None);
+        };
         let rloc = loc.child("responses").child(code);
         let Some((response, rloc)) = self.deref(response, &rloc) else {
             return Err(format!("its {code} response does not resolve"));
         };
         if self.version == Version::Swagger2 {
-            let Some(schema) = response.get("schema") else { return Ok(None) };
+            let Some(schema) = response.get("schema") else {
+                return Ok(None);
+            };
             if schema.get("type").and_then(Value::as_str) == Some("file") {
                 return Err(format!("its {code} response is a file, not JSON"));
             }
@@ -275,32 +360,65 @@ impl<'d> Ctx<'d> {
             }
             return Ok(Some((schema, rloc.child("schema"))));
         }
-        let Some(content) = response.get("content").and_then(Value::as_object).filter(|c| !c.is_empty()) else {
+        let Some(content) = response
+            .get("content")
+            .and_then(Value::as_object)
+            .filter(|c| !c.is_empty())
+        else {
             return Ok(None);
         };
         match json_media(content) {
-            Some((media, entry)) => Ok(entry.get("schema").map(|s| (s, rloc.child("content").child(media).child("schema")))),
-            None => Err(format!("its {code} response is {}, not JSON", media_list(content))),
+            Some((media, entry)) => Ok(entry
+                .get("schema")
+                .map(|s| (s, rloc.child("content").child(media).child("schema")))),
+            None => Err(format!(
+                "its {code} response is {}, not JSON",
+                media_list(content)
+            )),
         }
     }
 
     /// Path-level then operation-level parameters, the latter replacing same `name` + `in`.
-    fn parameters(&mut self, op: &'d Value, loc: &Loc, shared: &[(&'d Value, Loc)]) -> Vec<Param<'d>> {
+    fn parameters(
+        &mut self,
+        op: &'d Value,
+        loc: &Loc,
+        shared: &[(&'d Value, Loc)],
+    ) -> Vec<Param<'d>> {
         let own: Vec<(&'d Value, Loc)> = op
             .get("parameters")
             .and_then(Value::as_array)
-            .map(|ps| ps.iter().enumerate().map(|(i, p)| (p, loc.child("parameters").index(i))).collect())
+            .map(|ps| {
+                ps.iter()
+                    .enumerate()
+                    .map(|(i, p)| (p, loc.child("parameters").index(i)))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut params: IndexMap<(&'d str, &'d str), Param<'d>> = IndexMap::new();
         for (param, ploc) in shared.iter().cloned().chain(own) {
-            let Some((value, ploc)) = self.deref(param, &ploc) else { continue };
+            let Some((value, ploc)) = self.deref(param, &ploc) else {
+                continue;
+            };
             let name = value.get("name").and_then(Value::as_str);
             let location = value.get("in").and_then(Value::as_str);
             let (Some(name), Some(location)) = (name, location) else {
-                self.warn(Code::SpecValueIgnored, &ploc, "a parameter needs a `name` and an `in`; ignored");
+                self.warn(
+                    Code::SpecValueIgnored,
+                    &ploc,
+                    "a parameter needs a `name` and an `in`; ignored",
+                );
                 continue;
             };
-            params.insert((name, location), Param { name, location, value, loc: ploc });
+            params.insert(
+                (name, location),
+                Param {
+                    name,
+                    location,
+                    value,
+                    loc: ploc,
+                },
+            );
         }
         params.into_values().collect()
     }
@@ -326,31 +444,51 @@ impl<'d> Ctx<'d> {
             let location = param.location;
             match location {
                 "path" | "query" => {}
-                "header" if IGNORED_HEADERS.contains(&param.name.to_ascii_lowercase().as_str()) => continue,
+                "header" if IGNORED_HEADERS.contains(&param.name.to_ascii_lowercase().as_str()) => {
+                    continue;
+                }
                 "header" => {}
                 "body" | "formData" => continue,
                 other => {
-                    let why = format!("{other} parameter `{}` is not sent (only path, query and header are)", param.name);
+                    let why = format!(
+                        "{other} parameter `{}` is not sent (only path, query and header are)",
+                        param.name
+                    );
                     self.warn(Code::SpecValueIgnored, &param.loc, why);
                     continue;
                 }
             }
             let arg = arg_names.claim(&naming::field_name(param.name));
-            let (schema, sloc) = match (self.version, param.value.get("schema"), param.value.get("content")) {
+            let (schema, sloc) = match (
+                self.version,
+                param.value.get("schema"),
+                param.value.get("content"),
+            ) {
                 (Version::Swagger2, _, _) => (Some(param.value), param.loc.clone()),
                 (_, Some(schema), _) => (Some(schema), param.loc.child("schema")),
                 (_, None, Some(Value::Object(content))) => {
                     let first = content.iter().next();
-                    (first.and_then(|(_, m)| m.get("schema")), param.loc.child("content"))
+                    (
+                        first.and_then(|(_, m)| m.get("schema")),
+                        param.loc.child("content"),
+                    )
                 }
                 _ => (None, param.loc.clone()),
             };
             let hint = format!("{base} {}", param.name);
             let typed = match schema {
                 Some(schema) => self.schema_type(schema, &sloc, Mode::Input, &hint),
-                None => Typed { ty: TypeRef::named("String"), nullable: false },
+                None => Typed {
+                    ty: TypeRef::named("String"),
+                    nullable: false,
+                },
             };
-            let required = location == "path" || param.value.get("required").and_then(Value::as_bool).unwrap_or(false);
+            let required = location == "path"
+                || param
+                    .value
+                    .get("required")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
             let default = schema.and_then(|s| s.get("default"));
             let mut input = self.input_value(arg.clone(), typed, required, default);
             input.description = description(param.value);
@@ -393,7 +531,10 @@ impl<'d> Ctx<'d> {
             let arg = arg_names.claim(&wanted);
             let typed = match &body.schema {
                 Some((schema, sloc)) => self.schema_type(schema, sloc, Mode::Input, &base),
-                None => Typed { ty: TypeRef::named("JSON"), nullable: true },
+                None => Typed {
+                    ty: TypeRef::named("JSON"),
+                    nullable: true,
+                },
             };
             let mut input = self.input_value(arg.clone(), typed, body.required, None);
             input.description = body.description;
@@ -402,10 +543,20 @@ impl<'d> Ctx<'d> {
         });
 
         let ty = match checked.response {
-            Some((schema, sloc)) => self.schema_type(schema, &sloc, Mode::Output, &format!("{base} response")).ty,
+            Some((schema, sloc)) => {
+                self.schema_type(schema, &sloc, Mode::Output, &format!("{base} response"))
+                    .ty
+            }
             None => TypeRef::named("JSON"),
         };
-        let call = RestCall { method, path: Template { segments }, query, headers, body, batch: None };
+        let call = RestCall {
+            method,
+            path: Template { segments },
+            query,
+            headers,
+            body,
+            batch: None,
+        };
         Field {
             name: name.to_string(),
             description: operation_description(op),
@@ -414,7 +565,11 @@ impl<'d> Ctx<'d> {
             // Upstream-backed fields stay nullable: a failing call yields partial data.
             ty: ty.nullable(),
             wire_name: None,
-            resolver: Some(Resolver { source: self.source.clone(), call: Call::Rest(call), policy: FieldPolicy::default() }),
+            resolver: Some(Resolver {
+                source: self.source.clone(),
+                call: Call::Rest(call),
+                policy: FieldPolicy::default(),
+            }),
         }
     }
 
@@ -457,20 +612,41 @@ impl<'d> Ctx<'d> {
     /// The first field at or after position `from` of input type `name` whose type is
     /// `SomeInput!`: (its position, its name, the input type).
     fn next_edge(&self, name: &str, from: usize) -> Option<(usize, String, String)> {
-        let Some(TypeDef { kind: TypeKind::Input(input), .. }) = self.types.get(name) else { return None };
-        input.fields.values().enumerate().skip(from).find_map(|(i, field)| {
-            let TypeRef::NonNull(inner) = &field.ty else { return None };
-            let TypeRef::Named(target) = inner.as_ref() else { return None };
-            let is_input = matches!(self.types.get(target).map(|t| &t.kind), Some(TypeKind::Input(_)));
-            is_input.then(|| (i, field.name.clone(), target.clone()))
-        })
+        let Some(TypeDef {
+            kind: TypeKind::Input(input),
+            ..
+        }) = self.types.get(name)
+        else {
+            return None;
+        };
+        input
+            .fields
+            .values()
+            .enumerate()
+            .skip(from)
+            .find_map(|(i, field)| {
+                let TypeRef::NonNull(inner) = &field.ty else {
+                    return None;
+                };
+                let TypeRef::Named(target) = inner.as_ref() else {
+                    return None;
+                };
+                let is_input = matches!(
+                    self.types.get(target).map(|t| &t.kind),
+                    Some(TypeKind::Input(_))
+                );
+                is_input.then(|| (i, field.name.clone(), target.clone()))
+            })
     }
 
     fn make_nullable(&mut self, name: &str, field: &str) {
-        if let Some(TypeDef { kind: TypeKind::Input(input), .. }) = self.types.get_mut(name) {
-            if let Some(value) = input.fields.get_mut(field) {
-                value.ty = value.ty.clone().nullable();
-            }
+        if let Some(TypeDef {
+            kind: TypeKind::Input(input),
+            ..
+        }) = self.types.get_mut(name)
+            && let Some(value) = input.fields.get_mut(field)
+        {
+            value.ty = value.ty.clone().nullable();
         }
     }
 }
@@ -482,7 +658,11 @@ struct Checked<'d> {
 }
 
 fn operation_description(op: &Value) -> Option<String> {
-    let summary = op.get("summary").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let summary = op
+        .get("summary")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     match (summary, description(op)) {
         (Some(summary), Some(description)) if !description.starts_with(summary) => {
             Some(format!("{summary}\n\n{description}"))
@@ -497,8 +677,15 @@ fn operation_description(op: &Value) -> Option<String> {
 /// `Err((relative part, why))` when no absolute URL comes out.
 pub(super) fn servers_base_url(root: &Value, location: &str) -> Result<String, (String, String)> {
     let server = root.pointer("/servers/0");
-    let mut url = server.and_then(|s| s.get("url")).and_then(Value::as_str).unwrap_or("").to_string();
-    if let Some(variables) = server.and_then(|s| s.get("variables")).and_then(Value::as_object) {
+    let mut url = server
+        .and_then(|s| s.get("url"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if let Some(variables) = server
+        .and_then(|s| s.get("variables"))
+        .and_then(Value::as_object)
+    {
         for (name, variable) in variables {
             if let Some(default) = variable.get("default").and_then(Value::as_str) {
                 url = url.replace(&format!("{{{name}}}"), default);
@@ -523,7 +710,9 @@ pub(super) fn servers_base_url(root: &Value, location: &str) -> Result<String, (
 /// 2.0: `schemes[0]://host basePath`, the scheme and host defaulting to the spec's location.
 pub(super) fn swagger2_base_url(root: &Value, location: &str) -> Result<String, (String, String)> {
     let base_path = root.get("basePath").and_then(Value::as_str).unwrap_or("");
-    let located = url::Url::parse(location).ok().filter(|u| is_absolute_url(u.as_str()));
+    let located = url::Url::parse(location)
+        .ok()
+        .filter(|u| is_absolute_url(u.as_str()));
     let scheme = root
         .pointer("/schemes/0")
         .and_then(Value::as_str)
@@ -534,10 +723,21 @@ pub(super) fn swagger2_base_url(root: &Value, location: &str) -> Result<String, 
         .get("host")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or_else(|| located.as_ref().and_then(|u| Some(format!("{}{}", u.host_str()?, u.port().map(|p| format!(":{p}")).unwrap_or_default()))));
+        .or_else(|| {
+            located.as_ref().and_then(|u| {
+                Some(format!(
+                    "{}{}",
+                    u.host_str()?,
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                ))
+            })
+        });
     match host {
         Some(host) => Ok(format!("{scheme}://{host}{base_path}")),
-        None => Err((base_path.to_string(), "the spec has no host and was not read from a URL".to_string())),
+        None => Err((
+            base_path.to_string(),
+            "the spec has no host and was not read from a URL".to_string(),
+        )),
     }
 }
 
@@ -551,13 +751,22 @@ mod tests {
 
     #[test]
     fn operations_without_id_get_names_from_method_and_path() {
-        assert_eq!(naming::operation_name(&derived_name(HttpMethod::Get, "/pets/{petId}")), "getPetsByPetId");
-        assert_eq!(naming::operation_name(&derived_name(HttpMethod::Post, "/")), "post");
+        assert_eq!(
+            naming::operation_name(&derived_name(HttpMethod::Get, "/pets/{petId}")),
+            "getPetsByPetId"
+        );
+        assert_eq!(
+            naming::operation_name(&derived_name(HttpMethod::Post, "/")),
+            "post"
+        );
     }
 
     #[test]
     fn path_pieces_split_literals_and_parameters() {
-        assert_eq!(path_pieces("/a/{b}/c({d})"), vec![Ok("/a/"), Err("b"), Ok("/c("), Err("d"), Ok(")")]);
+        assert_eq!(
+            path_pieces("/a/{b}/c({d})"),
+            vec![Ok("/a/"), Err("b"), Ok("/c("), Err("d"), Ok(")")]
+        );
         assert_eq!(path_pieces("/a/{b"), vec![Ok("/a/{b")]);
     }
 

@@ -5,14 +5,14 @@ use std::collections::HashSet;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use super::document::{Loc, RefError};
 use super::Ctx;
+use super::document::{Loc, RefError};
+use crate::Code;
 use crate::catalog::{
     Discriminator, EnumType, EnumValue, Field, InputObjectType, InputValue, ObjectType, TypeDef,
     TypeKind, TypeRef, UnionType,
 };
 use crate::naming::{self, Namespace};
-use crate::Code;
 
 /// Whether a schema is translated for a response (object types) or a request (input types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,7 +30,10 @@ pub(super) struct Typed {
 
 impl Typed {
     fn named(name: &str, nullable: bool) -> Self {
-        Typed { ty: TypeRef::named(name), nullable }
+        Typed {
+            ty: TypeRef::named(name),
+            nullable,
+        }
     }
 
     pub fn json() -> Self {
@@ -39,7 +42,11 @@ impl Typed {
 
     /// The reference to use where the value may be absent (`required == false`).
     pub fn at_use(self, required: bool) -> TypeRef {
-        if required && !self.nullable { self.ty.non_null() } else { self.ty }
+        if required && !self.nullable {
+            self.ty.non_null()
+        } else {
+            self.ty
+        }
     }
 }
 
@@ -56,7 +63,10 @@ pub(super) struct Pending<'d> {
 
 enum PendingKind<'d> {
     Object(Vec<Prop<'d>>),
-    Union { members: Vec<(&'d Value, Loc)>, discriminator: Option<(&'d Value, Loc)> },
+    Union {
+        members: Vec<(&'d Value, Loc)>,
+        discriminator: Option<(&'d Value, Loc)>,
+    },
 }
 
 /// One property of an object schema (own or merged from `allOf`).
@@ -78,6 +88,9 @@ enum Shape<'d> {
     Alias(&'d Value, Loc),
 }
 
+/// Inline schemas and alias chains nested deeper than this are treated as `JSON`.
+const MAX_NESTING: usize = 128;
+
 /// Compositions nested deeper than this are treated as `JSON` (guards pathological specs).
 const MAX_DEPTH: usize = 32;
 
@@ -93,7 +106,11 @@ fn flag(schema: &Value, key: &str) -> bool {
 fn declared_types(schema: &Value) -> Vec<&str> {
     match schema.get("type") {
         Some(Value::String(t)) if t != "null" => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| *t != "null")
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -107,20 +124,34 @@ fn admits_null(schema: &Value) -> bool {
             Some(Value::Array(ts)) => ts.iter().any(|t| t.as_str() == Some("null")),
             _ => false,
         }
-        || schema.get("enum").and_then(Value::as_array).is_some_and(|vs| vs.iter().any(Value::is_null))
+        || schema
+            .get("enum")
+            .and_then(Value::as_array)
+            .is_some_and(|vs| vs.iter().any(Value::is_null))
 }
 
 /// A `oneOf`/`anyOf` member that only says "or null": `{type: null}`, or (Microsoft Graph's
 /// 3.0 idiom) `{type: object, nullable: true}` with nothing else.
 fn is_null_member(schema: &Value) -> bool {
-    let Some(map) = object(schema) else { return false };
+    let Some(map) = object(schema) else {
+        return false;
+    };
     if schema.get("type").and_then(Value::as_str) == Some("null") {
         return true;
     }
     admits_null(schema)
-        && !["properties", "items", "enum", "allOf", "oneOf", "anyOf", "$ref", "additionalProperties"]
-            .iter()
-            .any(|k| map.contains_key(*k))
+        && ![
+            "properties",
+            "items",
+            "enum",
+            "allOf",
+            "oneOf",
+            "anyOf",
+            "$ref",
+            "additionalProperties",
+        ]
+        .iter()
+        .any(|k| map.contains_key(*k))
         && declared_types(schema).iter().all(|t| *t == "object")
 }
 
@@ -128,9 +159,19 @@ fn is_null_member(schema: &Value) -> bool {
 fn is_typed(schema: &Value) -> bool {
     match schema {
         Value::Bool(_) => false,
-        Value::Object(map) => ["type", "properties", "items", "enum", "allOf", "oneOf", "anyOf", "$ref", "const"]
-            .iter()
-            .any(|k| map.contains_key(*k)),
+        Value::Object(map) => [
+            "type",
+            "properties",
+            "items",
+            "enum",
+            "allOf",
+            "oneOf",
+            "anyOf",
+            "$ref",
+            "const",
+        ]
+        .iter()
+        .any(|k| map.contains_key(*k)),
         _ => false,
     }
 }
@@ -142,9 +183,16 @@ fn int_scalar(schema: &Value) -> &'static str {
         _ => {}
     }
     let outside = |key: &str| {
-        schema.get(key).and_then(Value::as_f64).is_some_and(|v| v < f64::from(i32::MIN) || v > f64::from(i32::MAX))
+        schema
+            .get(key)
+            .and_then(Value::as_f64)
+            .is_some_and(|v| v < f64::from(i32::MIN) || v > f64::from(i32::MAX))
     };
-    if outside("minimum") || outside("maximum") { "Int64" } else { "Int" }
+    if outside("minimum") || outside("maximum") {
+        "Int64"
+    } else {
+        "Int"
+    }
 }
 
 /// The component name a pointer names (`components.schemas.Pet` → `Pet`), if it names one.
@@ -165,10 +213,15 @@ impl<'d> Ctx<'d> {
     pub(super) fn deref(&mut self, value: &'d Value, loc: &Loc) -> Option<(&'d Value, Loc)> {
         let mut current = (value, loc.clone());
         let mut seen: Vec<Loc> = Vec::new();
-        let first = value.get("$ref").and_then(Value::as_str).unwrap_or_default();
+        let first = value
+            .get("$ref")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         while let Some(reference) = current.0.get("$ref").and_then(Value::as_str) {
             if seen.contains(&current.1) || seen.len() > MAX_DEPTH {
-                let why = format!("the `$ref` chain from `{first}` loops back on itself at `{reference}`");
+                let why = format!(
+                    "the `$ref` chain from `{first}` loops back on itself at `{reference}`"
+                );
                 self.warn(Code::RefCycle, loc, why);
                 return None;
             }
@@ -176,11 +229,19 @@ impl<'d> Ctx<'d> {
             match self.docs.resolve(current.1.doc, reference) {
                 Ok((_, node, target)) => current = (node, target),
                 Err(RefError::Dangling(why)) => {
-                    self.warn(Code::RefDangling, &current.1, format!("`$ref: {reference}` does not resolve: {why}"));
+                    self.warn(
+                        Code::RefDangling,
+                        &current.1,
+                        format!("`$ref: {reference}` does not resolve: {why}"),
+                    );
                     return None;
                 }
                 Err(RefError::External(why)) => {
-                    self.warn(Code::RefExternal, &current.1, format!("`$ref: {reference}`: {why}"));
+                    self.warn(
+                        Code::RefExternal,
+                        &current.1,
+                        format!("`$ref: {reference}`: {why}"),
+                    );
                     return None;
                 }
             }
@@ -189,8 +250,16 @@ impl<'d> Ctx<'d> {
     }
 
     /// The GraphQL type of a schema in `mode`; `hint` names inline types.
-    pub(super) fn schema_type(&mut self, schema: &'d Value, loc: &Loc, mode: Mode, hint: &str) -> Typed {
-        let Some((target, tloc)) = self.deref(schema, loc) else { return Typed::json() };
+    pub(super) fn schema_type(
+        &mut self,
+        schema: &'d Value,
+        loc: &Loc,
+        mode: Mode,
+        hint: &str,
+    ) -> Typed {
+        let Some((target, tloc)) = self.deref(schema, loc) else {
+            return Typed::json();
+        };
         // 3.1 allows `nullable`-like siblings of `$ref`; 3.0 `nullable` next to a ref is common too.
         let use_nullable = admits_null(schema);
         let mut typed = self.translate(target, &tloc, mode, hint);
@@ -198,7 +267,30 @@ impl<'d> Ctx<'d> {
         typed
     }
 
+    /// Translates with a bound on nesting (inline schemas and alias chains recurse; named
+    /// objects do not), so a pathological spec is a warning, not a stack overflow.
     fn translate(&mut self, schema: &'d Value, loc: &Loc, mode: Mode, hint: &str) -> Typed {
+        if self.nesting >= MAX_NESTING {
+            self.warn(
+                Code::SchemaSkipped,
+                loc,
+                "the schema nests too deeply; used JSON",
+            );
+            return Typed::json();
+        }
+        self.nesting += 1;
+        let typed = self.translate_unbounded(schema, loc, mode, hint);
+        self.nesting -= 1;
+        typed
+    }
+
+    fn translate_unbounded(
+        &mut self,
+        schema: &'d Value,
+        loc: &Loc,
+        mode: Mode,
+        hint: &str,
+    ) -> Typed {
         let key = std::ptr::from_ref(schema) as usize;
         if let Some(done) = self.memo.get(&(key, mode)) {
             return done.clone();
@@ -220,7 +312,14 @@ impl<'d> Ctx<'d> {
                 let kind = TypeKind::Enum(enum_type(values));
                 // An inline enum's description is its field's; only a named one describes the type.
                 let description = named.as_ref().and_then(|_| description(schema));
-                self.types.insert(name.clone(), TypeDef { name, description, kind });
+                self.types.insert(
+                    name.clone(),
+                    TypeDef {
+                        name,
+                        description,
+                        kind,
+                    },
+                );
                 return typed;
             }
             Shape::Object(props) => {
@@ -228,7 +327,10 @@ impl<'d> Ctx<'d> {
                 self.defer(schema, key, mode, &base, kind, nullable)
             }
             Shape::Union(members, discriminator) => {
-                let kind = PendingKind::Union { members, discriminator };
+                let kind = PendingKind::Union {
+                    members,
+                    discriminator,
+                };
                 self.defer(schema, key, mode, &base, kind, nullable)
             }
             Shape::List(items) => {
@@ -236,11 +338,16 @@ impl<'d> Ctx<'d> {
                     return self.alias_loop(loc);
                 }
                 let item = match items {
-                    Some((items, iloc)) => self.schema_type(items, &iloc, mode, &format!("{base} item")),
+                    Some((items, iloc)) => {
+                        self.schema_type(items, &iloc, mode, &format!("{base} item"))
+                    }
                     None => Typed::json(),
                 };
                 self.aliasing.remove(&key);
-                Typed { ty: TypeRef::list(item.at_use(true)), nullable }
+                Typed {
+                    ty: TypeRef::list(item.at_use(true)),
+                    nullable,
+                }
             }
             Shape::Alias(other, oloc) => {
                 if !self.aliasing.insert(key) {
@@ -257,12 +364,24 @@ impl<'d> Ctx<'d> {
     }
 
     fn alias_loop(&mut self, loc: &Loc) -> Typed {
-        self.warn(Code::RefCycle, loc, "the schema contains itself without an object in between; used JSON");
+        self.warn(
+            Code::RefCycle,
+            loc,
+            "the schema contains itself without an object in between; used JSON",
+        );
         Typed::json()
     }
 
     /// Claims a name for an object or union type, registers it and queues its members.
-    fn defer(&mut self, schema: &Value, key: usize, mode: Mode, base: &str, kind: PendingKind<'d>, nullable: bool) -> Typed {
+    fn defer(
+        &mut self,
+        schema: &Value,
+        key: usize,
+        mode: Mode,
+        base: &str,
+        kind: PendingKind<'d>,
+        nullable: bool,
+    ) -> Typed {
         let suffix = if mode == Mode::Input { "Input" } else { "" };
         let name = self.claim_type(base, suffix);
         let typed = Typed::named(&name, nullable);
@@ -272,8 +391,20 @@ impl<'d> Ctx<'d> {
             (PendingKind::Object(_), Mode::Output) => TypeKind::Object(ObjectType::default()),
             (PendingKind::Object(_), Mode::Input) => TypeKind::Input(InputObjectType::default()),
         };
-        self.types.insert(name.clone(), TypeDef { name: name.clone(), description: description(schema), kind: placeholder });
-        self.pending.push_back(Pending { name, base: base.to_string(), mode, kind });
+        self.types.insert(
+            name.clone(),
+            TypeDef {
+                name: name.clone(),
+                description: description(schema),
+                kind: placeholder,
+            },
+        );
+        self.pending.push_back(Pending {
+            name,
+            base: base.to_string(),
+            mode,
+            kind,
+        });
         typed
     }
 
@@ -287,9 +418,10 @@ impl<'d> Ctx<'d> {
         while let Some(pending) = self.pending.pop_front() {
             let kind = match pending.kind {
                 PendingKind::Object(props) => self.object_kind(&pending.base, pending.mode, props),
-                PendingKind::Union { members, discriminator } => {
-                    self.union_kind(&pending.name, &pending.base, members, discriminator)
-                }
+                PendingKind::Union {
+                    members,
+                    discriminator,
+                } => self.union_kind(&pending.name, &pending.base, members, discriminator),
             };
             if let Some(def) = self.types.get_mut(&pending.name) {
                 def.kind = kind;
@@ -304,7 +436,12 @@ impl<'d> Ctx<'d> {
         for prop in props {
             let name = names.claim(&naming::field_name(prop.name));
             let wire_name = (name != prop.name).then(|| prop.name.to_string());
-            let typed = self.schema_type(prop.schema, &prop.loc, mode, &format!("{base} {}", prop.name));
+            let typed = self.schema_type(
+                prop.schema,
+                &prop.loc,
+                mode,
+                &format!("{base} {}", prop.name),
+            );
             let description = description(prop.schema);
             let deprecation = deprecation(prop.schema);
             match mode {
@@ -333,10 +470,19 @@ impl<'d> Ctx<'d> {
 
     /// An argument or input field: non-null when required without a default, and with the
     /// default kept only when it is a valid value of the type.
-    pub(super) fn input_value(&self, name: String, typed: Typed, required: bool, default: Option<&Value>) -> InputValue {
+    pub(super) fn input_value(
+        &self,
+        name: String,
+        typed: Typed,
+        required: bool,
+        default: Option<&Value>,
+    ) -> InputValue {
         let default = default.and_then(|d| self.graphql_default(&typed.ty, d));
         let ty = typed.at_use(required && default.is_none());
-        InputValue { default, ..InputValue::new(name, ty) }
+        InputValue {
+            default,
+            ..InputValue::new(name, ty)
+        }
     }
 
     /// The GraphQL spelling of an upstream default value, when it fits `ty`.
@@ -344,9 +490,11 @@ impl<'d> Ctx<'d> {
         match ty {
             TypeRef::NonNull(inner) => self.graphql_default(inner, value),
             TypeRef::List(item) => match value {
-                Value::Array(items) => {
-                    items.iter().map(|v| self.graphql_default(item, v)).collect::<Option<Vec<_>>>().map(Value::Array)
-                }
+                Value::Array(items) => items
+                    .iter()
+                    .map(|v| self.graphql_default(item, v))
+                    .collect::<Option<Vec<_>>>()
+                    .map(Value::Array),
                 _ => None,
             },
             TypeRef::Named(name) => {
@@ -363,9 +511,18 @@ impl<'d> Ctx<'d> {
                     return Some(value.clone());
                 }
                 // An enum default is written as the GraphQL value name.
-                let Some(TypeDef { kind: TypeKind::Enum(e), .. }) = self.types.get(name) else { return None };
+                let Some(TypeDef {
+                    kind: TypeKind::Enum(e),
+                    ..
+                }) = self.types.get(name)
+                else {
+                    return None;
+                };
                 let wire = value.as_str()?;
-                e.values.values().find(|v| v.wire() == wire).map(|v| Value::String(v.name.clone()))
+                e.values
+                    .values()
+                    .find(|v| v.wire() == wire)
+                    .map(|v| Value::String(v.name.clone()))
             }
         }
     }
@@ -380,12 +537,21 @@ impl<'d> Ctx<'d> {
         let mut names: Vec<String> = Vec::new();
         let mut by_component: Vec<(String, String)> = Vec::new();
         for (i, (member, loc)) in members.into_iter().enumerate() {
-            let component = self.deref(member, &loc).and_then(|(_, l)| component_name(&l, self.docs.uri(l.doc)));
+            let component = self
+                .deref(member, &loc)
+                .and_then(|(_, l)| component_name(&l, self.docs.uri(l.doc)));
             let typed = self.schema_type(member, &loc, Mode::Output, &format!("{base} {}", i + 1));
             let member_name = typed.ty.base().to_string();
-            let is_object = matches!(self.types.get(&member_name).map(|t| &t.kind), Some(TypeKind::Object(_)));
+            let is_object = matches!(
+                self.types.get(&member_name).map(|t| &t.kind),
+                Some(TypeKind::Object(_))
+            );
             if !is_object {
-                self.warn(Code::SchemaSkipped, &loc, format!("union member `{member_name}` is not an object type; left out"));
+                self.warn(
+                    Code::SchemaSkipped,
+                    &loc,
+                    format!("union member `{member_name}` is not an object type; left out"),
+                );
                 continue;
             }
             if let Some(component) = component {
@@ -399,8 +565,12 @@ impl<'d> Ctx<'d> {
             // Nothing to select from: values pass through as JSON under the union's name.
             return TypeKind::Scalar;
         }
-        let discriminator = discriminator.and_then(|(d, loc)| self.discriminator(name, d, &loc, &names, &by_component));
-        TypeKind::Union(UnionType { members: names, discriminator })
+        let discriminator = discriminator
+            .and_then(|(d, loc)| self.discriminator(name, d, &loc, &names, &by_component));
+        TypeKind::Union(UnionType {
+            members: names,
+            discriminator,
+        })
     }
 
     fn discriminator(
@@ -411,21 +581,31 @@ impl<'d> Ctx<'d> {
         members: &[String],
         by_component: &[(String, String)],
     ) -> Option<Discriminator> {
-        let property = value.get("propertyName").and_then(Value::as_str)?.to_string();
+        let property = value
+            .get("propertyName")
+            .and_then(Value::as_str)?
+            .to_string();
         let mut mapping: Vec<(String, String)> = Vec::new();
         if let Some(explicit) = value.get("mapping").and_then(Value::as_object) {
             for (key, target) in explicit {
-                let Some(target) = target.as_str() else { continue };
-                let reference = if target.contains('#') || target.contains('/') || target.contains('.') {
-                    target.to_string()
-                } else if self.version == super::Version::Swagger2 {
-                    format!("#/definitions/{target}")
-                } else {
-                    format!("#/components/schemas/{target}")
+                let Some(target) = target.as_str() else {
+                    continue;
                 };
+                let reference =
+                    if target.contains('#') || target.contains('/') || target.contains('.') {
+                        target.to_string()
+                    } else if self.version == super::Version::Swagger2 {
+                        format!("#/definitions/{target}")
+                    } else {
+                        format!("#/components/schemas/{target}")
+                    };
                 let mloc = loc.child("mapping").child(key);
                 let Ok((_, node, tloc)) = self.docs.resolve(loc.doc, &reference) else {
-                    self.warn(Code::RefDangling, &mloc, format!("discriminator mapping `{target}` names no schema"));
+                    self.warn(
+                        Code::RefDangling,
+                        &mloc,
+                        format!("discriminator mapping `{target}` names no schema"),
+                    );
                     continue;
                 };
                 let typed = self.translate(node, &tloc, Mode::Output, key);
@@ -433,13 +613,19 @@ impl<'d> Ctx<'d> {
                 if members.contains(&member) {
                     mapping.push((key.clone(), member));
                 } else {
-                    self.warn(Code::SpecValueIgnored, &mloc, format!("`{target}` is not a member of union `{union}`"));
+                    self.warn(
+                        Code::SpecValueIgnored,
+                        &mloc,
+                        format!("`{target}` is not a member of union `{union}`"),
+                    );
                 }
             }
         }
         // Members not mapped explicitly are selected by their component name.
         for (component, member) in by_component {
-            let mapped = mapping.iter().any(|(value, m)| value == component || m == member);
+            let mapped = mapping
+                .iter()
+                .any(|(value, m)| value == component || m == member);
             if !mapped && component != member {
                 mapping.push((component.clone(), member.clone()));
             }
@@ -450,10 +636,15 @@ impl<'d> Ctx<'d> {
     /// Whether a `oneOf`/`anyOf` of the schema has a null member.
     fn has_null_member(&mut self, schema: &'d Value, loc: &Loc) -> bool {
         for key in ["oneOf", "anyOf"] {
-            let Some(members) = schema.get(key).and_then(Value::as_array) else { continue };
+            let Some(members) = schema.get(key).and_then(Value::as_array) else {
+                continue;
+            };
             for (i, member) in members.iter().enumerate() {
                 let mloc = loc.child(key).index(i);
-                if self.deref(member, &mloc).is_some_and(|(m, _)| is_null_member(m)) {
+                if self
+                    .deref(member, &mloc)
+                    .is_some_and(|(m, _)| is_null_member(m))
+                {
                     return true;
                 }
             }
@@ -463,19 +654,34 @@ impl<'d> Ctx<'d> {
 
     fn shape(&mut self, schema: &'d Value, loc: &Loc, mode: Mode, depth: usize) -> Shape<'d> {
         if depth > MAX_DEPTH {
-            self.warn(Code::SchemaSkipped, loc, "the schema nests compositions too deeply; used JSON");
+            self.warn(
+                Code::SchemaSkipped,
+                loc,
+                "the schema nests compositions too deeply; used JSON",
+            );
             return Shape::Scalar(JSON);
         }
         let Some(map) = object(schema) else {
             if !schema.is_boolean() {
-                self.warn(Code::SchemaSkipped, loc, format!("a schema must be an object, not {}; used JSON", super::kind_of(schema)));
+                self.warn(
+                    Code::SchemaSkipped,
+                    loc,
+                    format!(
+                        "a schema must be an object, not {}; used JSON",
+                        super::kind_of(schema)
+                    ),
+                );
             }
             return Shape::Scalar(JSON);
         };
         if map.get("allOf").is_some_and(Value::is_array) {
             return self.all_of_shape(schema, loc, mode);
         }
-        if map.get("properties").and_then(Value::as_object).is_some_and(|p| !p.is_empty()) {
+        if map
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| !p.is_empty())
+        {
             let props = self.own_props(schema, loc, mode);
             return self.object_shape(props, mode);
         }
@@ -507,7 +713,11 @@ impl<'d> Ctx<'d> {
             ["integer", "number"] | ["number", "integer"] => Shape::Scalar("Float"),
             [one] if !["file", "any"].contains(one) && types.len() == 1 => {
                 let one = one.to_string();
-                self.warn(Code::SpecValueIgnored, &loc.child("type"), format!("unknown type `{one}`; used JSON"));
+                self.warn(
+                    Code::SpecValueIgnored,
+                    &loc.child("type"),
+                    format!("unknown type `{one}`; used JSON"),
+                );
                 Shape::Scalar(JSON)
             }
             _ => Shape::Scalar(JSON),
@@ -522,21 +732,36 @@ impl<'d> Ctx<'d> {
     }
 
     /// The schema's own `properties`, with `required` applied.
-    fn own_props(&mut self, schema: &'d Value, loc: &Loc, mode: Mode) -> IndexMap<&'d str, Prop<'d>> {
+    fn own_props(
+        &mut self,
+        schema: &'d Value,
+        loc: &Loc,
+        mode: Mode,
+    ) -> IndexMap<&'d str, Prop<'d>> {
         let required: HashSet<&str> = schema
             .get("required")
             .and_then(Value::as_array)
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let mut props = IndexMap::new();
-        let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return props };
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            return props;
+        };
         let ploc = loc.child("properties");
         for (name, prop) in properties {
             let prop_loc = ploc.child(name);
             if !self.visible(prop, &prop_loc, mode) {
                 continue;
             }
-            props.insert(name.as_str(), Prop { name, schema: prop, loc: prop_loc, required: required.contains(name.as_str()) });
+            props.insert(
+                name.as_str(),
+                Prop {
+                    name,
+                    schema: prop,
+                    loc: prop_loc,
+                    required: required.contains(name.as_str()),
+                },
+            );
         }
         props
     }
@@ -574,10 +799,21 @@ impl<'d> Ctx<'d> {
         let mut required: HashSet<&'d str> = HashSet::new();
         let mut others: Vec<(&'d Value, Loc)> = Vec::new();
         let mut visited: HashSet<usize> = HashSet::new();
-        self.collect_all_of(schema, loc, mode, &mut props, &mut required, &mut others, &mut visited, 0);
+        self.collect_all_of(
+            schema,
+            loc,
+            mode,
+            &mut props,
+            &mut required,
+            &mut others,
+            &mut visited,
+            0,
+        );
         if props.is_empty() {
             return match others.len() {
-                1 => others.pop().map_or(Shape::Scalar(JSON), |(m, l)| Shape::Alias(m, l)),
+                1 => others
+                    .pop()
+                    .map_or(Shape::Scalar(JSON), |(m, l)| Shape::Alias(m, l)),
                 _ => Shape::Scalar(JSON),
             };
         }
@@ -600,10 +836,19 @@ impl<'d> Ctx<'d> {
         depth: usize,
     ) {
         if !visited.insert(std::ptr::from_ref(schema) as usize) {
-            self.warn(Code::RefCycle, loc, "`allOf` includes itself; the repeated member is left out");
+            self.warn(
+                Code::RefCycle,
+                loc,
+                "`allOf` includes itself; the repeated member is left out",
+            );
             return;
         }
         if depth > MAX_DEPTH {
+            self.warn(
+                Code::SchemaSkipped,
+                loc,
+                "`allOf` nests too deeply; the deeper members are left out",
+            );
             return;
         }
         for (name, prop) in self.own_props(schema, loc, mode) {
@@ -612,15 +857,30 @@ impl<'d> Ctx<'d> {
         if let Some(names) = schema.get("required").and_then(Value::as_array) {
             required.extend(names.iter().filter_map(Value::as_str));
         }
-        let Some(members) = schema.get("allOf").and_then(Value::as_array) else { return };
+        let Some(members) = schema.get("allOf").and_then(Value::as_array) else {
+            return;
+        };
         for (i, member) in members.iter().enumerate() {
             let mloc = loc.child("allOf").index(i);
-            let Some((target, tloc)) = self.deref(member, &mloc) else { continue };
+            let Some((target, tloc)) = self.deref(member, &mloc) else {
+                continue;
+            };
             let composite = target.get("properties").is_some() || target.get("allOf").is_some();
             if composite {
-                self.collect_all_of(target, &tloc, mode, props, required, others, visited, depth + 1);
+                self.collect_all_of(
+                    target,
+                    &tloc,
+                    mode,
+                    props,
+                    required,
+                    others,
+                    visited,
+                    depth + 1,
+                );
             } else if is_typed(target) && !is_null_member(target) {
-                if declared_types(target) == ["object"] && target.get("additionalProperties").is_none() {
+                if declared_types(target) == ["object"]
+                    && target.get("additionalProperties").is_none()
+                {
                     // `{type: object}` adds nothing to a merge.
                     if let Some(names) = target.get("required").and_then(Value::as_array) {
                         required.extend(names.iter().filter_map(Value::as_str));
@@ -636,11 +896,20 @@ impl<'d> Ctx<'d> {
 
     /// `oneOf`/`anyOf`: null members only make it nullable; one remaining member stands for
     /// the whole; objects make a union (outputs only); one scalar kind makes that scalar.
-    fn union_shape(&mut self, schema: &'d Value, members: &'d [Value], loc: &Loc, mode: Mode, depth: usize) -> Shape<'d> {
+    fn union_shape(
+        &mut self,
+        schema: &'d Value,
+        members: &'d [Value],
+        loc: &Loc,
+        mode: Mode,
+        depth: usize,
+    ) -> Shape<'d> {
         let mut typed: Vec<(&'d Value, Loc)> = Vec::new();
         for (i, member) in members.iter().enumerate() {
             let mloc = loc.index(i);
-            let Some((target, _)) = self.deref(member, &mloc) else { return Shape::Scalar(JSON) };
+            let Some((target, _)) = self.deref(member, &mloc) else {
+                return Shape::Scalar(JSON);
+            };
             if is_null_member(target) {
                 continue;
             }
@@ -654,7 +923,11 @@ impl<'d> Ctx<'d> {
         }
         match typed.len() {
             0 => return Shape::Scalar(JSON),
-            1 => return typed.pop().map_or(Shape::Scalar(JSON), |(m, l)| Shape::Alias(m, l)),
+            1 => {
+                return typed
+                    .pop()
+                    .map_or(Shape::Scalar(JSON), |(m, l)| Shape::Alias(m, l));
+            }
             _ => {}
         }
         let mut scalar: Option<&'static str> = None;
@@ -684,12 +957,23 @@ impl<'d> Ctx<'d> {
         if mode == Mode::Input {
             return Shape::Scalar(JSON);
         }
-        let discriminator = schema.get("discriminator").filter(|d| d.is_object()).map(|d| (d, loc_parent(loc).child("discriminator")));
+        let discriminator = schema
+            .get("discriminator")
+            .filter(|d| d.is_object())
+            .map(|d| (d, loc_parent(loc).child("discriminator")));
         Shape::Union(typed, discriminator)
     }
 
-    fn member_kind(&mut self, member: &'d Value, loc: &Loc, mode: Mode, depth: usize) -> MemberKind {
-        let Some((target, tloc)) = self.deref(member, loc) else { return MemberKind::Other };
+    fn member_kind(
+        &mut self,
+        member: &'d Value,
+        loc: &Loc,
+        mode: Mode,
+        depth: usize,
+    ) -> MemberKind {
+        let Some((target, tloc)) = self.deref(member, loc) else {
+            return MemberKind::Other;
+        };
         match self.shape(target, &tloc, mode, depth) {
             Shape::Object(_) => MemberKind::Object,
             Shape::Scalar(JSON) => MemberKind::Other,
@@ -711,7 +995,11 @@ enum MemberKind {
 }
 
 fn loc_parent(loc: &Loc) -> Loc {
-    let at = loc.at.rsplit_once('.').map_or("", |(parent, _)| parent).to_string();
+    let at = loc
+        .at
+        .rsplit_once('.')
+        .map_or("", |(parent, _)| parent)
+        .to_string();
     Loc { doc: loc.doc, at }
 }
 
@@ -730,7 +1018,11 @@ fn enum_shape<'d>(schema: &'d Value, values: &'d [Value]) -> Shape<'d> {
         return Shape::Enum(values);
     }
     let first = present.first().map_or(JSON, |v| scalar_of_value(v));
-    if present.iter().all(|v| scalar_of_value(v) == first) { Shape::Scalar(first) } else { Shape::Scalar(JSON) }
+    if present.iter().all(|v| scalar_of_value(v) == first) {
+        Shape::Scalar(first)
+    } else {
+        Shape::Scalar(JSON)
+    }
 }
 
 fn scalar_of_value(value: &Value) -> &'static str {
@@ -755,13 +1047,26 @@ fn enum_type(values: &[Value]) -> EnumType {
         }
         let name = names.claim(&naming::enum_value(wire));
         let wire_name = (name != wire).then(|| wire.to_string());
-        out.insert(name.clone(), EnumValue { name, description: None, deprecation: None, wire_name });
+        out.insert(
+            name.clone(),
+            EnumValue {
+                name,
+                description: None,
+                deprecation: None,
+                wire_name,
+            },
+        );
     }
     EnumType { values: out }
 }
 
 pub(super) fn description(value: &Value) -> Option<String> {
-    value.get("description").and_then(Value::as_str).map(str::trim).filter(|d| !d.is_empty()).map(str::to_string)
+    value
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
 }
 
 pub(super) fn deprecation(value: &Value) -> Option<String> {
