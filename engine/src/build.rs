@@ -122,7 +122,7 @@ fn with_description<T>(t: T, description: Option<&str>, set: fn(T, String) -> T)
 
 fn scalar_type(name: &str, description: Option<&str>) -> Scalar {
     let scalar = Scalar::new(name);
-    let scalar = match name {
+    match name {
         // Output: an integral number within 64 bits; input: also a decimal string.
         INT64 => scalar
             .description(description.unwrap_or(
@@ -135,8 +135,7 @@ fn scalar_type(name: &str, description: Option<&str>) -> Scalar {
             }),
         JSON => scalar.description(description.unwrap_or("Any JSON value.")),
         _ => with_description(scalar, description, Scalar::description),
-    };
-    scalar
+    }
 }
 
 fn type_ref(ty: &TypeRef) -> AgTypeRef {
@@ -348,7 +347,7 @@ pub fn upstream_error(error: UpstreamError) -> async_graphql::Error {
         if let Some(status) = status {
             e.set("status", i32::from(status));
         }
-        if let Some(details) = details.and_then(|d| async_graphql::Value::from_json(d).ok()) {
+        if let Some(details) = details.and_then(|d| async_graphql::Value::from_json(*d).ok()) {
             e.set("details", details);
         }
     })

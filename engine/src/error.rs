@@ -147,7 +147,8 @@ pub struct UpstreamError {
     /// One sentence for the client; never contains secrets from templates.
     pub message: String,
     /// Structured details for `extensions.details` (gRPC: the status's decoded details).
-    pub details: Option<serde_json::Value>,
+    /// Boxed to keep the error small: it travels in every `Result` of the call path.
+    pub details: Option<Box<serde_json::Value>>,
 }
 
 impl UpstreamError {
@@ -166,7 +167,7 @@ impl UpstreamError {
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 

@@ -280,24 +280,24 @@ impl Wire {
                 .map(|(m, ..)| m.as_str())
                 .find(|m| *m == candidate)
         };
-        if let Some(discriminator) = &shape.discriminator {
-            if let Some(found) = object.get(&discriminator.property) {
-                let text = match found {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let mapped = discriminator
-                    .mapping
-                    .iter()
-                    .find(|(v, _)| *v == text)
-                    .map(|(_, t)| t.as_str());
-                return mapped.or_else(|| member_named(&text)).and_then(member_named).ok_or_else(|| {
+        if let Some(discriminator) = &shape.discriminator
+            && let Some(found) = object.get(&discriminator.property)
+        {
+            let text = match found {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let mapped = discriminator
+                .mapping
+                .iter()
+                .find(|(v, _)| *v == text)
+                .map(|(_, t)| t.as_str());
+            return mapped.or_else(|| member_named(&text)).and_then(member_named).ok_or_else(|| {
                     ShapeError(format!(
                         "the upstream value's `{}` is `{text}`, which names no member of union {name}",
                         discriminator.property
                     ))
                 });
-            }
         }
         if let Some(member) = object
             .get("__typename")

@@ -252,7 +252,7 @@ impl<'r> Writer<'r> {
     }
 
     fn upstream_error(&mut self, pos: Pos, error: &UpstreamError) {
-        let ext = Ext { code: Some(error.kind.code()), details: error.details.as_ref(), source: Some(&error.source_name), status: error.status };
+        let ext = Ext { code: Some(error.kind.code()), details: error.details.as_deref(), source: Some(&error.source_name), status: error.status };
         self.error(pos, &error.message, ext);
     }
 

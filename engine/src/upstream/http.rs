@@ -271,10 +271,10 @@ impl Invoke for RestInvoke {
             }
         }
         for (name, template) in &self.headers {
-            if let Some(var) = template.sole_var() {
-                if lookup(var, input).is_none_or(|v| v.is_null()) {
-                    continue;
-                }
+            if let Some(var) = template.sole_var()
+                && lookup(var, input).is_none_or(|v| v.is_null())
+            {
+                continue;
             }
             let text = render_text(template, input);
             let value = HeaderValue::from_str(&text).map_err(|_| {
@@ -285,13 +285,13 @@ impl Invoke for RestInvoke {
             })?;
             headers.insert(name.clone(), value);
         }
-        let body = match &self.body {
-            None => None,
-            Some(template) => Some(match template.sole_var() {
+        let body = self
+            .body
+            .as_ref()
+            .map(|template| match template.sole_var() {
                 Some(_) => render_json(template, input).to_string(),
                 None => render_text(template, input),
-            }),
-        };
+            });
         if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
