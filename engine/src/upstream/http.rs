@@ -4,7 +4,7 @@
 //! kept alive across requests and across gateway reloads.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -590,42 +590,37 @@ fn read_file(path: &Path, location: &str, max_bytes: u64) -> Result<String, Desc
     })
 }
 
-/// Loads documents named by relative external `$ref`s from the file system, relative to the
-/// directory of the root spec. Only for specs read from files; a spec fetched over HTTP gets
-/// no file-system access.
+/// Loads the documents that external `$ref`s name, for OpenAPI ingest: `ingest` joins each
+/// relative reference with the referring document's location, so this reads exactly the
+/// path it is given (`file://` accepted, any `#fragment` ignored), under the same size cap
+/// as the root spec. Remote references are refused: the loader is synchronous and runs
+/// inside ingest, where blocking on the network would stall the compiler.
 #[derive(Debug, Clone)]
-pub struct FsDocumentLoader {
-    base_dir: PathBuf,
-    max_bytes: u64,
+pub struct SpecLoader {
+    /// Larger documents are refused.
+    pub max_bytes: u64,
 }
 
-impl FsDocumentLoader {
-    /// A loader for the spec at `spec_path`: references resolve against its directory.
-    pub fn for_spec(spec_path: &Path) -> Self {
-        let base_dir = spec_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        FsDocumentLoader {
-            base_dir,
+impl Default for SpecLoader {
+    fn default() -> Self {
+        SpecLoader {
             max_bytes: FetchOptions::default().max_bytes,
         }
     }
+}
 
-    /// Reads `uri` (a path relative to the root spec's directory, or absolute; `file://`
-    /// accepted; any `#fragment` ignored).
-    pub fn load(&self, uri: &str) -> Result<String, String> {
+impl schema_gen::ingest::openapi::DocumentLoader for SpecLoader {
+    fn load(&self, uri: &str) -> Result<String, String> {
         let without_fragment = uri.split('#').next().unwrap_or(uri);
+        if without_fragment.starts_with("http://") || without_fragment.starts_with("https://") {
+            return Err(format!(
+                "`{uri}` is remote; only references to files are loaded"
+            ));
+        }
         let path = without_fragment
             .strip_prefix("file://")
             .unwrap_or(without_fragment);
-        if path.starts_with("http://") || path.starts_with("https://") {
-            return Err(format!(
-                "`{uri}` is remote; only file references are loaded"
-            ));
-        }
-        let full = self.base_dir.join(path);
-        read_file(&full, &full.display().to_string(), self.max_bytes).map_err(|e| e.to_string())
+        read_file(Path::new(path), path, self.max_bytes).map_err(|e| e.to_string())
     }
 }
 
@@ -640,19 +635,36 @@ mod tests {
     }
 
     #[test]
-    fn the_file_loader_resolves_relative_to_the_spec() {
+    fn the_spec_loader_reads_files_and_refuses_remote_references() {
+        use schema_gen::ingest::openapi::DocumentLoader;
         let dir = std::env::temp_dir().join(format!("graft-loader-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("parts")).unwrap();
         std::fs::write(dir.join("parts/pet.yaml"), "type: object").unwrap();
-        let loader = FsDocumentLoader::for_spec(&dir.join("spec.yaml"));
-        assert_eq!(loader.load("parts/pet.yaml#/Pet").unwrap(), "type: object");
+        let loader = SpecLoader::default();
+        let path = dir.join("parts/pet.yaml").display().to_string();
+        assert_eq!(
+            loader.load(&format!("{path}#/Pet")).unwrap(),
+            "type: object"
+        );
+        assert_eq!(
+            loader.load(&format!("file://{path}")).unwrap(),
+            "type: object"
+        );
+        let missing = loader.load(&dir.join("parts/missing.yaml").display().to_string());
+        assert!(missing.unwrap_err().contains("missing.yaml"));
         assert!(
             loader
-                .load("parts/missing.yaml")
+                .load("https://example.invalid/x.yaml")
                 .unwrap_err()
-                .contains("missing.yaml")
+                .contains("remote")
         );
-        assert!(loader.load("https://example.invalid/x").is_err());
+        let small = SpecLoader { max_bytes: 4 };
+        assert!(
+            small
+                .load(&path)
+                .unwrap_err()
+                .contains("larger than 4 bytes")
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
