@@ -148,7 +148,7 @@ async fn closed_port() -> String {
 const SDL: &str = r#"
 schema
   @source(name: "api", rest: {baseUrl: "{{env.UPSTREAM}}"}, timeout: 2000,
-          forwardHeaders: ["Authorization", "x-tenant"], responseHeaders: ["set-cookie", "cache-control"])
+          forwardHeaders: ["Authorization", "x-tenant", "host", "content-length"], responseHeaders: ["set-cookie", "cache-control"])
   @source(name: "gone", rest: {baseUrl: "{{env.GONE}}"})
 { query: Query mutation: Mutation }
 
@@ -405,6 +405,8 @@ async fn only_allowlisted_headers_reach_the_upstream_and_named_response_headers_
             ("x-tenant", "acme"),
             ("cookie", "private=1"),
             ("x-other", "no"),
+            ("host", "client.example"),
+            ("content-length", "12345"),
         ],
     )
     .await;
@@ -414,6 +416,9 @@ async fn only_allowlisted_headers_reach_the_upstream_and_named_response_headers_
     assert_eq!(seen["x-request-id"], json!("req-1"));
     assert_eq!(seen.get("cookie"), None);
     assert_eq!(seen.get("x-other"), None);
+    // Connection-level headers are never forwarded, even when allowlisted.
+    assert_ne!(seen["host"], json!("client.example"));
+    assert_eq!(seen.get("content-length"), None);
     assert_eq!(headers.get("set-cookie").unwrap(), "session=abc; Path=/");
     assert_eq!(headers.get("cache-control").unwrap(), "max-age=60");
     assert_eq!(headers.get("x-internal"), None);

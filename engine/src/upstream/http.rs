@@ -16,8 +16,8 @@ use schema_gen::template::{Segment, Template};
 use serde_json::Value;
 
 use super::{
-    CallInput, CallOutput, Invoke, PrepareContext, Rendered, SendContext, lookup, render_json,
-    render_text, substitute_env, value_text,
+    CallInput, CallOutput, Invoke, PrepareContext, Rendered, SendContext, lookup, record_call,
+    render_json, render_text, substitute_env, value_text,
 };
 use crate::error::{BuildError, DescribeError, ErrorKind, UpstreamError};
 
@@ -28,6 +28,22 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// Headers never copied between the client and an upstream even when allowlisted: they
+/// describe one connection or one message body, and copying them would corrupt the other.
+const NOT_FORWARDED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "host",
+];
 
 /// Upstream answers larger than this fail with `UPSTREAM_RESPONSE_TOO_LARGE` instead of
 /// exhausting memory.
@@ -123,6 +139,10 @@ pub fn prepare(
     let names = |list: &[String]| {
         list.iter()
             .map(|n| header_name(n, cx))
+            .filter(|n| {
+                n.as_ref()
+                    .map_or(true, |n| !NOT_FORWARDED.contains(&n.as_str()))
+            })
             .collect::<Result<Vec<_>, _>>()
     };
     let method = reqwest::Method::from_bytes(call.method.as_str().as_bytes())
@@ -344,20 +364,24 @@ impl Rendered for RestRequest {
     ) -> BoxFuture<'static, Result<CallOutput, UpstreamError>> {
         Box::pin(async move {
             let source = self.source_name.clone();
+            let started = std::time::Instant::now();
             let timeout = cx
                 .deadline
                 .saturating_duration_since(tokio::time::Instant::now());
-            match tokio::time::timeout_at(cx.deadline, self.exchange(cx.request_id)).await {
-                Ok(result) => result,
-                Err(_) => Err(UpstreamError::new(
-                    ErrorKind::Timeout,
-                    &source,
-                    format!(
-                        "upstream `{source}` did not answer within {} ms",
-                        timeout.as_millis()
-                    ),
-                )),
-            }
+            let result =
+                match tokio::time::timeout_at(cx.deadline, self.exchange(cx.request_id)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(UpstreamError::new(
+                        ErrorKind::Timeout,
+                        &source,
+                        format!(
+                            "upstream `{source}` did not answer within {} ms",
+                            timeout.as_millis()
+                        ),
+                    )),
+                };
+            record_call(&source, started, &result);
+            result
         })
     }
 }

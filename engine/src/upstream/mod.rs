@@ -241,6 +241,29 @@ pub fn render_text(template: &Template, input: &CallInput<'_>) -> String {
     out
 }
 
+/// Upstream calls by `source` and `outcome` (`ok` or the error's code).
+pub const CALLS_METRIC: &str = "graft_upstream_calls_total";
+/// Upstream call latency in seconds by `source`.
+pub const DURATION_METRIC: &str = "graft_upstream_call_duration_seconds";
+
+/// Records one finished upstream call in the process's metrics (a no-op until the server
+/// installs a recorder). Transports call it from `Rendered::send`, so every executor that
+/// sends a request is measured.
+pub fn record_call(
+    source: &str,
+    started: std::time::Instant,
+    result: &Result<CallOutput, UpstreamError>,
+) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    };
+    metrics::counter!(CALLS_METRIC, "source" => source.to_string(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(DURATION_METRIC, "source" => source.to_string())
+        .record(started.elapsed().as_secs_f64());
+}
+
 /// Renders a JSON payload template: exactly one `{{...}}` is that value as JSON (null when
 /// missing); anything else is the rendered text parsed as JSON, or sent as a JSON string
 /// when it is not JSON.
