@@ -314,7 +314,10 @@ fn transport_error(e: &reqwest::Error) -> (ErrorKind, String) {
     if e.is_timeout() {
         (ErrorKind::Timeout, "timed out".into())
     } else if e.is_connect() {
-        (ErrorKind::Unreachable, format!("unreachable: {}", error_chain(e)))
+        (
+            ErrorKind::Unreachable,
+            format!("unreachable: {}", error_chain(e)),
+        )
     } else {
         (ErrorKind::Transport, format!("failed: {}", error_chain(e)))
     }
@@ -343,10 +346,26 @@ fn excerpt(body: &[u8]) -> String {
         .to_string()
 }
 
-/// The error type and message of an AWS service error (`x-amzn-ErrorType`, `{"message"}` or
-/// `{"Message"}`).
+/// The text between `<tag>` and `</tag>` in an XML error body (the query-protocol errors
+/// some gateways and emulators answer with).
+fn xml_element(body: &str, tag: &str) -> Option<String> {
+    let start = body.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let rest = body.get(start..)?;
+    let end = rest.find(&format!("</{tag}>"))?;
+    rest.get(..end).map(str::to_string)
+}
+
+/// The error type and message of an AWS service error (`x-amzn-ErrorType`, `{"message"}`,
+/// `{"Message"}`, or XML `<Code>`/`<Message>`).
 fn service_error(answer: &Answer) -> (Option<String>, String) {
     let body: Option<Value> = serde_json::from_slice(&answer.body).ok();
+    let text = String::from_utf8_lossy(&answer.body);
+    if body.is_none() {
+        if let Some(code) = xml_element(&text, "Code") {
+            let message = xml_element(&text, "Message").unwrap_or_else(|| excerpt(&answer.body));
+            return (Some(code), message);
+        }
+    }
     let error_type = answer
         .headers
         .get("x-amzn-errortype")
@@ -573,7 +592,12 @@ impl LambdaRequest {
         loop {
             let answer = self
                 .api
-                .send(reqwest::Method::POST, &self.url, self.body.clone(), &headers)
+                .send(
+                    reqwest::Method::POST,
+                    &self.url,
+                    self.body.clone(),
+                    &headers,
+                )
                 .await
                 .map_err(|(kind, message)| {
                     self.error(kind, format!("invoking function `{function}`: {message}"))
@@ -659,7 +683,9 @@ impl LambdaRequest {
             )
             .with_status(answer.status);
         if let Some(error_type) = error_type {
-            error = error.with_details(serde_json::json!({"errorType": error_type, "errorMessage": message}));
+            error = error.with_details(
+                serde_json::json!({"errorType": error_type, "errorMessage": message}),
+            );
         }
         Err(error)
     }
@@ -713,8 +739,8 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Lists the functions of an account/region (ListFunctions, paginated), reads their tags
 /// (ListTags) and keeps those tagged `graft.dev/expose=true` or listed in
-/// `options.allow`. Schema documents come from the tag `graft.dev/schema` — an `http(s)` URL,
-/// inline JSON (starting with `{`), or a file path relative to `options.schema_dir` — or,
+/// `options.allow`. Schema documents come from the tag `graft.dev/schema` — an `http(s)` URL
+/// or a file path relative to `options.schema_dir` (AWS tag values cannot hold JSON) — or,
 /// without the tag, from `<schema_dir>/<function name>.json` when that file exists.
 /// Environment variables are read with `env` (`|n| std::env::var(n).ok()` in the CLI).
 pub async fn describe(
@@ -868,11 +894,10 @@ async fn load_schema(
     let at = format!("function {} tag {TAG_SCHEMA}", function.name);
     let dir = dir.unwrap_or_else(|| Path::new("."));
     let (location, text) = match function.tags.get(TAG_SCHEMA).map(|v| v.trim()) {
-        Some(inline) if inline.starts_with('{') => ("inline".to_string(), inline.to_string()),
         Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-            let text = fetch_text(&api.client, url)
-                .await
-                .map_err(|m| Diagnostic::warning(Code::SpecRead, &at, format!("{m}; JSON types are used")))?;
+            let text = fetch_text(&api.client, url).await.map_err(|m| {
+                Diagnostic::warning(Code::SpecRead, &at, format!("{m}; JSON types are used"))
+            })?;
             (url.to_string(), text)
         }
         Some(path) => {
@@ -950,7 +975,9 @@ async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, Strin
 mod tests {
     use super::*;
 
-    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + Sync {
+    fn env(
+        vars: &'static [(&'static str, &'static str)],
+    ) -> impl Fn(&str) -> Option<String> + Sync {
         move |name| {
             vars.iter()
                 .find(|(k, _)| *k == name)
@@ -966,20 +993,43 @@ mod tests {
             ("AWS_REGION", "eu-west-1"),
         ]);
         let a = api(None, Some("http://127.0.0.1:3/".into()), &e).unwrap();
-        assert_eq!((a.base.as_str(), a.region.as_str()), ("http://127.0.0.1:3", "eu-west-1"));
+        assert_eq!(
+            (a.base.as_str(), a.region.as_str()),
+            ("http://127.0.0.1:3", "eu-west-1")
+        );
         let a = api(None, None, &e).unwrap();
         assert_eq!(a.base, "http://127.0.0.1:1");
-        let a = api(Some("us-west-2"), None, &env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:2")])).unwrap();
-        assert_eq!((a.base.as_str(), a.region.as_str()), ("http://127.0.0.1:2", "us-west-2"));
+        let a = api(
+            Some("us-west-2"),
+            None,
+            &env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:2")]),
+        )
+        .unwrap();
+        assert_eq!(
+            (a.base.as_str(), a.region.as_str()),
+            ("http://127.0.0.1:2", "us-west-2")
+        );
         let a = api(Some("ap-south-1"), None, &env(&[])).unwrap();
         assert_eq!(a.base, "https://lambda.ap-south-1.amazonaws.com");
     }
 
     #[test]
     fn a_missing_region_or_a_bad_endpoint_is_refused() {
-        assert!(api(None, None, &env(&[])).unwrap_err().contains("no AWS region"));
-        assert!(api(Some("us-east-1"), Some("ftp://x".into()), &env(&[])).unwrap_err().contains("http or https"));
-        assert!(api(Some("us east"), None, &env(&[])).unwrap_err().contains("not an AWS region"));
+        assert!(
+            api(None, None, &env(&[]))
+                .unwrap_err()
+                .contains("no AWS region")
+        );
+        assert!(
+            api(Some("us-east-1"), Some("ftp://x".into()), &env(&[]))
+                .unwrap_err()
+                .contains("http or https")
+        );
+        assert!(
+            api(Some("us east"), None, &env(&[]))
+                .unwrap_err()
+                .contains("not an AWS region")
+        );
     }
 
     #[test]
