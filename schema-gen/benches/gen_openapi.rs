@@ -168,6 +168,14 @@ fn main() {
             text.len() as f64 / 1e6,
             sdl.len() as f64 / 1e6
         );
+        let mut by_code = std::collections::BTreeMap::new();
+        for d in &ingested.diagnostics {
+            *by_code.entry(d.code.as_str()).or_insert(0) += 1;
+        }
+        eprintln!("diagnostics: {by_code:?}");
+        for d in ingested.diagnostics.iter().take(12) {
+            eprintln!("  {d}");
+        }
         return;
     }
     benches();

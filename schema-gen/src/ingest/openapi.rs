@@ -33,7 +33,8 @@
 //!   `x-codegen-request-body-name` or the 2.0 body parameter's name, else `input`, and is sent
 //!   as `body: "{{args.input}}"`. Defaults carry over when they fit the argument's type.
 //! - **Results.** The first 2xx response (else `default`) with a JSON media type (`*/json`,
-//!   `*+json`, `*/*`) gives the output type; a success without content gives `JSON`. An
+//!   `*+json`, `*/*`) gives the output type, as does a `text/plain` number or boolean (it
+//!   parses as JSON); a success without content gives `JSON`. An
 //!   operation whose request body or success response is not JSON is skipped
 //!   (`OPERATION_SKIPPED`). Every upstream-backed field is nullable.
 //! - **Types.** A component schema becomes one named type for output (`Pet`) and, when used in
@@ -56,7 +57,7 @@
 //! - **JSON.** Free-form objects, `additionalProperties`-only maps, empty and boolean schemas,
 //!   mixed type arrays and anything untranslatable become the `JSON` scalar.
 //! - **Base URL.** `servers[0].url` with its variables' defaults, resolved against the spec's
-//!   own location when relative (3.x); `schemes[0]` + `host` + `basePath` (2.0);
+//!   own location when relative (3.x; `//host` takes the location's scheme, else https); `schemes[0]` + `host` + `basePath` (2.0);
 //!   [`OpenApiOptions::base_url`] overrides both. With none of these, the base URL is
 //!   `{{env.<SOURCE>_BASE_URL}}` and a `NO_BASE_URL` warning says so.
 //! - **`$ref`s** to components, to any pointer in the document, and to relative external

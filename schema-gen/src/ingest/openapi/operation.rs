@@ -367,10 +367,26 @@ impl<'d> Ctx<'d> {
         else {
             return Ok(None);
         };
+        if let Some((media, entry)) = json_media(content) {
+            let schema = entry.get("schema");
+            return Ok(schema.map(|s| (s, rloc.child("content").child(media).child("schema"))));
+        }
+        // A text/plain number or boolean (Microsoft Graph's `$count`) is also valid JSON.
+        if let Some((media, entry)) = content.iter().find(|(m, _)| essence(m) == "text/plain")
+            && let Some(schema) = entry.get("schema")
+        {
+            let sloc = rloc.child("content").child(media).child("schema");
+            if let Some((target, _)) = self.deref(schema, &sloc)
+                && matches!(
+                    target.get("type").and_then(Value::as_str),
+                    Some("integer" | "number" | "boolean")
+                )
+            {
+                return Ok(Some((schema, sloc)));
+            }
+        }
         match json_media(content) {
-            Some((media, entry)) => Ok(entry
-                .get("schema")
-                .map(|s| (s, rloc.child("content").child(media).child("schema")))),
+            Some(_) => Ok(None),
             None => Err(format!(
                 "its {code} response is {}, not JSON",
                 media_list(content)
@@ -691,6 +707,14 @@ pub(super) fn servers_base_url(root: &Value, location: &str) -> Result<String, (
                 url = url.replace(&format!("{{{name}}}"), default);
             }
         }
+    }
+    if url.starts_with("//") {
+        // Protocol-relative (Kubernetes' `//kubernetes.local`): the location's scheme, else https.
+        let scheme = url::Url::parse(location)
+            .ok()
+            .filter(|u| u.has_host())
+            .map(|u| u.scheme().to_string());
+        url = format!("{}:{url}", scheme.as_deref().unwrap_or("https"));
     }
     if is_absolute_url(&url) {
         return Ok(url);
