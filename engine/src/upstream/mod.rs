@@ -11,6 +11,7 @@
 //! function returning `Arc<dyn Invoke>`, plus one arm in [`prepare`] below; nothing else in
 //! the engine matches on the transport.
 
+pub mod grpc;
 pub mod http;
 pub mod lambda;
 
@@ -113,10 +114,9 @@ pub fn prepare(
         (Transport::Rest(rest), Call::Rest(call)) => {
             Ok(Arc::new(http::prepare(source, rest, call, field, cx)?))
         }
-        (Transport::Grpc(_), Call::Grpc(_)) => Err(BuildError::UnsupportedTransport {
-            source_name: source.name.clone(),
-            transport: source.transport.keyword(),
-        }),
+        (Transport::Grpc(grpc), Call::Grpc(call)) => {
+            Ok(Arc::new(grpc::prepare(source, grpc, call, field, cx)?))
+        }
         (Transport::Lambda(lambda), Call::Lambda(call)) => {
             Ok(Arc::new(lambda::prepare(source, lambda, call, field, cx)?))
         }

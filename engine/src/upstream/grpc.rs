@@ -1,0 +1,970 @@
+//! gRPC: `@grpc` calls (invoke) and reading a server's descriptors (describe).
+//!
+//! Nothing is generated at build time. Descriptors come from server reflection
+//! (`grpc.reflection.v1`, falling back to `v1alpha`, with every transitive dependency) or a
+//! `FileDescriptorSet` file, and messages are `prost_reflect::DynamicMessage`s:
+//!
+//! - arguments (already in wire spelling) are a JSON object in the protobuf JSON mapping,
+//!   deserialized into the request message — oneof members set twice, unknown fields and
+//!   ill-typed values are `UPSTREAM_INVALID_REQUEST`;
+//! - responses are serialized back to protobuf JSON with default values present, 64-bit
+//!   integers as JSON numbers and enums as their names, so the generic resolvers shape them
+//!   like any JSON upstream; a `google.protobuf.Empty` response is `true`.
+//!
+//! Channels are pooled per endpoint (one HTTP/2 connection multiplexes every call; TLS for
+//! `https://`). They connect lazily, so an unreachable upstream fails its own fields, not the
+//! gateway build. Descriptors are fetched on a source's first call and cached per endpoint;
+//! a method missing from the cache triggers one refresh (the upstream may have been
+//! redeployed). A non-OK status becomes an error whose code is the status name
+//! (`NOT_FOUND`) with the status message and its decoded `google.rpc.Status` details.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use ::http::HeaderMap;
+use ::http::header::HeaderName;
+use ::http::uri::PathAndQuery;
+use base64::Engine as _;
+use futures::future::BoxFuture;
+use prost::Message as _;
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage,
+    SerializeOptions,
+};
+use schema_gen::catalog::{Field, GrpcCall, GrpcSource, Source};
+use schema_gen::template::Template;
+use serde_json::Value;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use super::{
+    CallInput, CallOutput, Invoke, PrepareContext, Rendered, SendContext, render_json,
+    substitute_env,
+};
+use crate::error::{BuildError, DescribeError, ErrorKind, UpstreamError};
+
+/// Full name of the message that stands for "no value".
+const EMPTY: &str = "google.protobuf.Empty";
+
+/// How long connecting may take before a call (or a describe) fails as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest message graft accepts from an upstream.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------
+// Channels and descriptors, shared process-wide (and across gateway reloads).
+// ---------------------------------------------------------------------------------------
+
+static CHANNELS: OnceLock<Mutex<HashMap<String, Channel>>> = OnceLock::new();
+static POOLS: OnceLock<Mutex<HashMap<String, DescriptorPool>>> = OnceLock::new();
+
+/// The pooled channel for `endpoint` (`http://host:port` or `https://host:port`).
+pub fn channel(endpoint: &str) -> Result<Channel, String> {
+    let channels = CHANNELS.get_or_init(Default::default);
+    if let Some(channel) = channels
+        .lock()
+        .map_err(|_| "channel pool poisoned")?
+        .get(endpoint)
+    {
+        return Ok(channel.clone());
+    }
+    let mut builder = Endpoint::from_shared(endpoint.to_string())
+        .map_err(|e| format!("`{endpoint}` is not a valid gRPC endpoint: {e}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true);
+    if endpoint.starts_with("https://") {
+        builder = builder
+            .tls_config(ClientTlsConfig::new().with_native_roots())
+            .map_err(|e| format!("TLS for `{endpoint}`: {e}"))?;
+    } else if !endpoint.starts_with("http://") {
+        return Err(format!("`{endpoint}` must start with http:// or https://"));
+    }
+    let channel = builder.connect_lazy();
+    let mut map = channels.lock().map_err(|_| "channel pool poisoned")?;
+    Ok(map.entry(endpoint.to_string()).or_insert(channel).clone())
+}
+
+/// Makes `pool` the descriptors used for calls to `endpoint` (for sources described from a
+/// `FileDescriptorSet` instead of reflection, or to skip the first call's describe).
+pub fn register_descriptors(endpoint: &str, pool: DescriptorPool) {
+    if let Ok(mut pools) = POOLS.get_or_init(Default::default).lock() {
+        pools.insert(endpoint.to_string(), pool);
+    }
+}
+
+fn cached_pool(endpoint: &str) -> Option<DescriptorPool> {
+    POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .ok()?
+        .get(endpoint)
+        .cloned()
+}
+
+// ---------------------------------------------------------------------------------------
+// Describe
+// ---------------------------------------------------------------------------------------
+
+/// Reads every service of the server at `endpoint` by reflection — `grpc.reflection.v1`,
+/// falling back to `v1alpha` when the server does not implement v1 — with all transitive
+/// file dependencies. Well-known `google/protobuf/*` files the server does not serve are
+/// taken from graft's own copies.
+pub async fn describe(endpoint: &str, timeout: Duration) -> Result<DescriptorPool, DescribeError> {
+    let location = endpoint.to_string();
+    let work = async {
+        let channel = channel(endpoint).map_err(|message| DescribeError::Fetch {
+            location: location.clone(),
+            message,
+        })?;
+        let files = match reflect_v1(channel.clone()).await {
+            Err(ReflectError::Status(status)) if status.code() == tonic::Code::Unimplemented => {
+                reflect_v1alpha(channel).await
+            }
+            other => other,
+        }
+        .map_err(|e| e.into_describe(&location))?;
+        let mut pool = DescriptorPool::new();
+        pool.add_file_descriptor_protos(files)
+            .map_err(|e| DescribeError::Descriptor {
+                location: location.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(pool)
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(DescribeError::Timeout {
+            location,
+            seconds: timeout.as_secs().max(1),
+        }),
+    }
+}
+
+/// Reads a serialized `FileDescriptorSet` (`protoc --include_imports --descriptor_set_out`).
+pub fn describe_descriptor_set(path: &Path) -> Result<DescriptorPool, DescribeError> {
+    let location = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| DescribeError::Io {
+        location: location.clone(),
+        message: e.to_string(),
+    })?;
+    DescriptorPool::decode(bytes.as_slice()).map_err(|e| DescribeError::Descriptor {
+        location,
+        message: e.to_string(),
+    })
+}
+
+enum ReflectError {
+    /// The reflection call itself failed.
+    Status(tonic::Status),
+    /// The server answered something unusable.
+    Protocol(String),
+    Decode(String),
+}
+
+impl ReflectError {
+    fn into_describe(self, location: &str) -> DescribeError {
+        let location = location.to_string();
+        match self {
+            ReflectError::Status(status) if is_connect_failure(&status) => DescribeError::Fetch {
+                location,
+                message: format!("cannot connect: {}", connect_cause(&status)),
+            },
+            ReflectError::Status(status) if status.code() == tonic::Code::Unimplemented => {
+                DescribeError::Reflection {
+                    location,
+                    message:
+                        "the server does not serve reflection (grpc.reflection.v1 nor v1alpha)"
+                            .into(),
+                }
+            }
+            ReflectError::Status(status) => DescribeError::Reflection {
+                location,
+                message: format!(
+                    "reflection failed with {:?}: {}",
+                    status.code(),
+                    status.message()
+                ),
+            },
+            ReflectError::Protocol(message) => DescribeError::Reflection { location, message },
+            ReflectError::Decode(message) => DescribeError::Descriptor { location, message },
+        }
+    }
+}
+
+/// One reflection client per protocol version; the generated types differ, the walk is equal.
+macro_rules! reflect_with {
+    ($name:ident, $pb:path) => {
+        async fn $name(
+            channel: Channel,
+        ) -> Result<Vec<prost_types::FileDescriptorProto>, ReflectError> {
+            use pb::server_reflection_client::ServerReflectionClient;
+            use pb::server_reflection_request::MessageRequest;
+            use pb::server_reflection_response::MessageResponse;
+            use $pb as pb;
+
+            let (tx, rx) = tokio::sync::mpsc::channel::<pb::ServerReflectionRequest>(4);
+            let mut client =
+                ServerReflectionClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+            let ask = |request: MessageRequest| pb::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(request),
+            };
+            // The first request goes out before the call so the server answers at once.
+            tx.send(ask(MessageRequest::ListServices(String::new())))
+                .await
+                .map_err(|_| ReflectError::Protocol("reflection stream closed".into()))?;
+            let mut responses = client
+                .server_reflection_info(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
+                .map_err(ReflectError::Status)?
+                .into_inner();
+            macro_rules! next {
+                () => {
+                    match responses.message().await {
+                        Ok(Some(response)) => response.message_response.ok_or_else(|| {
+                            ReflectError::Protocol("an empty reflection response".into())
+                        }),
+                        Ok(None) => Err(ReflectError::Protocol(
+                            "the reflection stream ended early".into(),
+                        )),
+                        Err(status) => Err(ReflectError::Status(status)),
+                    }
+                };
+            }
+            let services = match next!()? {
+                MessageResponse::ListServicesResponse(list) => list.service,
+                MessageResponse::ErrorResponse(e) => {
+                    return Err(ReflectError::Protocol(e.error_message))
+                }
+                _ => {
+                    return Err(ReflectError::Protocol(
+                        "ListServices got an unexpected answer".into(),
+                    ))
+                }
+            };
+            let mut files = FileCollector::default();
+            for service in services {
+                if service.name.starts_with("grpc.reflection.") {
+                    continue;
+                }
+                tx.send(ask(MessageRequest::FileContainingSymbol(
+                    service.name.clone(),
+                )))
+                .await
+                .map_err(|_| ReflectError::Protocol("reflection stream closed".into()))?;
+                match next!()? {
+                    MessageResponse::FileDescriptorResponse(r) => {
+                        files.add(&r.file_descriptor_proto)?
+                    }
+                    MessageResponse::ErrorResponse(e) => {
+                        return Err(ReflectError::Protocol(format!(
+                            "service `{}`: {}",
+                            service.name, e.error_message
+                        )));
+                    }
+                    _ => {
+                        return Err(ReflectError::Protocol(
+                            "FileContainingSymbol got an unexpected answer".into(),
+                        ));
+                    }
+                }
+            }
+            while let Some(missing) = files.next_missing() {
+                tx.send(ask(MessageRequest::FileByFilename(missing.clone())))
+                    .await
+                    .map_err(|_| ReflectError::Protocol("reflection stream closed".into()))?;
+                match next!()? {
+                    MessageResponse::FileDescriptorResponse(r) => {
+                        files.add(&r.file_descriptor_proto)?
+                    }
+                    MessageResponse::ErrorResponse(e) => {
+                        files.not_served(missing, e.error_message)?
+                    }
+                    _ => {
+                        return Err(ReflectError::Protocol(
+                            "FileByFilename got an unexpected answer".into(),
+                        ));
+                    }
+                }
+            }
+            drop(tx);
+            Ok(files.into_files())
+        }
+    };
+}
+
+reflect_with!(reflect_v1, tonic_reflection::pb::v1);
+reflect_with!(reflect_v1alpha, tonic_reflection::pb::v1alpha);
+
+/// Collects file descriptors until every dependency is present.
+#[derive(Default)]
+struct FileCollector {
+    files: Vec<prost_types::FileDescriptorProto>,
+    have: BTreeSet<String>,
+    wanted: BTreeSet<String>,
+}
+
+impl FileCollector {
+    fn add(&mut self, encoded: &[Vec<u8>]) -> Result<(), ReflectError> {
+        for bytes in encoded {
+            let file = prost_types::FileDescriptorProto::decode(bytes.as_slice()).map_err(|e| {
+                ReflectError::Decode(format!("a file descriptor does not decode: {e}"))
+            })?;
+            let name = file.name().to_string();
+            if self.have.insert(name.clone()) {
+                self.wanted.remove(&name);
+                for dep in &file.dependency {
+                    if !self.have.contains(dep) {
+                        self.wanted.insert(dep.clone());
+                    }
+                }
+                self.files.push(file);
+            }
+        }
+        Ok(())
+    }
+
+    fn next_missing(&self) -> Option<String> {
+        self.wanted.iter().next().cloned()
+    }
+
+    /// The server does not have `name`: well-known types come from graft's copy, anything
+    /// else is a missing dependency.
+    fn not_served(&mut self, name: String, error: String) -> Result<(), ReflectError> {
+        let known = DescriptorPool::global()
+            .get_file_by_name(&name)
+            .map(|f| f.file_descriptor_proto().clone());
+        match known {
+            Some(file) => {
+                self.wanted.remove(&name);
+                self.have.insert(name);
+                self.files.push(file);
+                Ok(())
+            }
+            None => Err(ReflectError::Decode(format!(
+                "dependency `{name}` is not served by the upstream: {error}"
+            ))),
+        }
+    }
+
+    fn into_files(self) -> Vec<prost_types::FileDescriptorProto> {
+        self.files
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The codec: DynamicMessage in, DynamicMessage out.
+// ---------------------------------------------------------------------------------------
+
+/// A tonic codec for dynamic messages: encodes any `DynamicMessage` and decodes the message
+/// type it was made for (the response type on a client, the request type on a server).
+#[derive(Debug, Clone)]
+pub struct DynamicCodec {
+    decode_as: MessageDescriptor,
+}
+
+impl DynamicCodec {
+    pub fn new(decode_as: MessageDescriptor) -> Self {
+        DynamicCodec { decode_as }
+    }
+}
+
+impl Codec for DynamicCodec {
+    type Encode = DynamicMessage;
+    type Decode = DynamicMessage;
+    type Encoder = DynamicEncoder;
+    type Decoder = DynamicDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        DynamicEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        DynamicDecoder(self.decode_as.clone())
+    }
+}
+
+#[derive(Debug)]
+pub struct DynamicEncoder;
+
+impl Encoder for DynamicEncoder {
+    type Item = DynamicMessage;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: DynamicMessage,
+        dst: &mut EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        item.encode(dst)
+            .map_err(|e| tonic::Status::internal(format!("cannot encode the message: {e}")))
+    }
+}
+
+#[derive(Debug)]
+pub struct DynamicDecoder(MessageDescriptor);
+
+/// Marks a status produced by graft's own decoder (not sent by the upstream).
+#[derive(Debug)]
+struct DecodeFailure;
+
+impl fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("message decode failure")
+    }
+}
+
+impl std::error::Error for DecodeFailure {}
+
+impl Decoder for DynamicDecoder {
+    type Item = DynamicMessage;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, tonic::Status> {
+        DynamicMessage::decode(self.0.clone(), src)
+            .map(Some)
+            .map_err(|e| {
+                let mut status = tonic::Status::internal(format!(
+                    "the message does not decode as `{}`: {e}",
+                    self.0.full_name()
+                ));
+                status.set_source(Arc::new(DecodeFailure));
+                status
+            })
+    }
+}
+
+/// Protobuf JSON as graft's resolvers read it: defaults present, int64 as numbers, enum names.
+pub fn message_to_json(message: &DynamicMessage) -> Result<Value, String> {
+    if message.descriptor().full_name() == EMPTY {
+        return Ok(Value::Bool(true));
+    }
+    let options = SerializeOptions::new()
+        .skip_default_fields(false)
+        .stringify_64_bit_integers(false);
+    let mut value = message
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .map_err(|e| e.to_string())?;
+    sort_maps(&mut value, &message.descriptor());
+    Ok(value)
+}
+
+/// Sorts the keys of map fields: protobuf maps have no order, and equal messages should
+/// render to equal JSON (snapshots, caches, deduplicated responses).
+fn sort_maps(value: &mut Value, desc: &MessageDescriptor) {
+    let Value::Object(map) = value else { return };
+    for (key, member) in map.iter_mut() {
+        let Some(field) = desc.get_field_by_json_name(key) else { continue };
+        let prost_reflect::Kind::Message(inner) = field.kind() else { continue };
+        if field.is_map() {
+            if let Value::Object(entries) = member {
+                entries.sort_keys();
+                let value_kind = inner.map_entry_value_field().kind();
+                if let prost_reflect::Kind::Message(value_desc) = value_kind {
+                    entries.values_mut().for_each(|v| sort_maps(v, &value_desc));
+                }
+            }
+        } else if !inner.full_name().starts_with("google.protobuf.") {
+            match member {
+                Value::Array(items) => items.iter_mut().for_each(|item| sort_maps(item, &inner)),
+                other => sort_maps(other, &inner),
+            }
+        }
+    }
+}
+
+/// A JSON object (protobuf JSON mapping, null members ignored) as a message of `desc`.
+pub fn json_to_message(
+    desc: &MessageDescriptor,
+    mut value: Value,
+) -> Result<DynamicMessage, String> {
+    strip_nulls(&mut value, desc);
+    DynamicMessage::deserialize(desc.clone(), value).map_err(|e| e.to_string())
+}
+
+/// Drops `null` members of message objects (GraphQL's "not given"), except where a
+/// `google.protobuf.Value` field can hold a JSON null.
+fn strip_nulls(value: &mut Value, desc: &MessageDescriptor) {
+    let Value::Object(map) = value else { return };
+    map.retain(|key, member| {
+        let field = desc.get_field_by_json_name(key).or_else(|| desc.get_field_by_name(key));
+        let keeps_null = field.as_ref().is_some_and(|f| {
+            matches!(f.kind(), prost_reflect::Kind::Message(m) if m.full_name() == "google.protobuf.Value")
+        });
+        !member.is_null() || keeps_null
+    });
+    for (key, member) in map.iter_mut() {
+        let Some(field) = desc
+            .get_field_by_json_name(key)
+            .or_else(|| desc.get_field_by_name(key))
+        else {
+            continue;
+        };
+        let prost_reflect::Kind::Message(inner) = field.kind() else {
+            continue;
+        };
+        if field.is_map() || inner.full_name().starts_with("google.protobuf.") {
+            continue;
+        }
+        match member {
+            Value::Array(items) => items.iter_mut().for_each(|item| strip_nulls(item, &inner)),
+            other => strip_nulls(other, &inner),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Invoke
+// ---------------------------------------------------------------------------------------
+
+/// One `@grpc` field, prepared.
+pub struct GrpcInvoke {
+    source_name: String,
+    endpoint: String,
+    /// `package.Service`
+    service: String,
+    /// `Method`
+    method: String,
+    body: Option<Template>,
+    read: bool,
+    forward: Vec<HeaderName>,
+    response_headers: Vec<HeaderName>,
+}
+
+impl fmt::Debug for GrpcInvoke {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "GrpcInvoke({} {} {}/{})",
+            self.source_name, self.endpoint, self.service, self.method
+        )
+    }
+}
+
+/// Prepares one `@grpc` field. The endpoint must be literal once `{{env.X}}` is resolved.
+pub fn prepare(
+    source: &Source,
+    grpc: &GrpcSource,
+    call: &GrpcCall,
+    _field: &Field,
+    cx: &PrepareContext<'_>,
+) -> Result<GrpcInvoke, BuildError> {
+    let endpoint = substitute_env(&grpc.endpoint, cx)?;
+    if !endpoint.is_literal() {
+        return Err(BuildError::InvalidSource {
+            source_name: source.name.clone(),
+            message: "the gRPC endpoint may only use {{env.X}} templates".into(),
+        });
+    }
+    let endpoint = endpoint.to_string().trim_end_matches('/').to_string();
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(BuildError::InvalidSource {
+            source_name: source.name.clone(),
+            message: format!("the gRPC endpoint `{endpoint}` must start with http:// or https://"),
+        });
+    }
+    let (service, method) =
+        call.method
+            .split_once('/')
+            .ok_or_else(|| BuildError::InvalidTemplate {
+                coordinate: cx.coordinate.to_string(),
+                message: format!("`{}` is not a `package.Service/Method` name", call.method),
+            })?;
+    let body = call
+        .body
+        .as_ref()
+        .map(|t| substitute_env(t, cx))
+        .transpose()?;
+    let headers = |names: &[String]| -> Vec<HeaderName> {
+        names
+            .iter()
+            .filter_map(|n| HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes()).ok())
+            .collect()
+    };
+    Ok(GrpcInvoke {
+        source_name: source.name.clone(),
+        endpoint,
+        service: service.to_string(),
+        method: method.to_string(),
+        body,
+        read: schema_gen::ingest::grpc::is_read_method_name(method),
+        forward: headers(&source.policy.forward_headers),
+        response_headers: headers(&source.policy.response_headers),
+    })
+}
+
+impl Invoke for GrpcInvoke {
+    fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    fn is_read(&self) -> bool {
+        self.read
+    }
+
+    fn render(&self, input: &CallInput<'_>) -> Result<Box<dyn Rendered>, UpstreamError> {
+        let message = match &self.body {
+            Some(body) => render_json(body, input),
+            None => Value::Object(input.wire_args.clone()),
+        };
+        let mut metadata = Vec::new();
+        for name in &self.forward {
+            for value in input.headers.get_all(name) {
+                metadata.push((name.clone(), value.clone()));
+            }
+        }
+        let mut key = format!(
+            "{}\u{0}grpc\u{0}{}/{}\u{0}{}",
+            self.source_name, self.service, self.method, message
+        );
+        for (name, value) in &metadata {
+            key.push('\u{0}');
+            key.push_str(name.as_str());
+            key.push('=');
+            key.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
+        Ok(Box::new(GrpcRendered {
+            key,
+            call: Arc::new(CallTarget {
+                source_name: self.source_name.clone(),
+                endpoint: self.endpoint.clone(),
+                service: self.service.clone(),
+                method: self.method.clone(),
+                response_headers: self.response_headers.clone(),
+            }),
+            message,
+            metadata,
+        }))
+    }
+}
+
+/// What a rendered call needs to be sent, shared by all calls of a field.
+#[derive(Debug)]
+struct CallTarget {
+    source_name: String,
+    endpoint: String,
+    service: String,
+    method: String,
+    response_headers: Vec<HeaderName>,
+}
+
+struct GrpcRendered {
+    key: String,
+    call: Arc<CallTarget>,
+    message: Value,
+    metadata: Vec<(HeaderName, ::http::HeaderValue)>,
+}
+
+impl Rendered for GrpcRendered {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn send(
+        self: Box<Self>,
+        cx: SendContext,
+    ) -> BoxFuture<'static, Result<CallOutput, UpstreamError>> {
+        let GrpcRendered {
+            call,
+            message,
+            metadata,
+            ..
+        } = *self;
+        Box::pin(async move {
+            let deadline = cx.deadline;
+            let work = call.unary(message, metadata, &cx);
+            match tokio::time::timeout_at(deadline, work).await {
+                Ok(result) => result,
+                Err(_) => Err(call.error(
+                    ErrorKind::Timeout,
+                    format!(
+                        "upstream `{}` did not answer {} in time",
+                        call.source_name,
+                        call.path()
+                    ),
+                )),
+            }
+        })
+    }
+}
+
+impl CallTarget {
+    fn path(&self) -> String {
+        format!("{}/{}", self.service, self.method)
+    }
+
+    fn error(&self, kind: ErrorKind, message: impl Into<String>) -> UpstreamError {
+        UpstreamError::new(kind, self.source_name.clone(), message)
+    }
+
+    /// The method's descriptor: from the cache, else by describing the upstream (once more
+    /// when the cached descriptors do not have it).
+    async fn method_descriptor(&self, cx: &SendContext) -> Result<MethodDescriptor, UpstreamError> {
+        let find = |pool: &DescriptorPool| {
+            pool.get_service_by_name(&self.service)
+                .and_then(|s| s.methods().find(|m| m.name() == self.method))
+        };
+        if let Some(found) = cached_pool(&self.endpoint).as_ref().and_then(find) {
+            return Ok(found);
+        }
+        let remaining = cx
+            .deadline
+            .saturating_duration_since(tokio::time::Instant::now());
+        let pool = describe(&self.endpoint, remaining)
+            .await
+            .map_err(|e| match e {
+                DescribeError::Timeout { .. } => self.error(
+                    ErrorKind::Timeout,
+                    format!("describing upstream `{}` timed out", self.source_name),
+                ),
+                DescribeError::Fetch { message, .. } => self.error(
+                    ErrorKind::Unreachable,
+                    format!("upstream `{}` is unreachable: {message}", self.source_name),
+                ),
+                other => self.error(
+                    ErrorKind::Transport,
+                    format!("upstream `{}`: {other}", self.source_name),
+                ),
+            })?;
+        register_descriptors(&self.endpoint, pool.clone());
+        find(&pool).ok_or_else(|| {
+            self.error(
+                ErrorKind::GrpcStatus(tonic::Code::Unimplemented as i32),
+                format!(
+                    "upstream `{}` does not describe method `{}`",
+                    self.source_name,
+                    self.path()
+                ),
+            )
+        })
+    }
+
+    async fn unary(
+        &self,
+        message: Value,
+        metadata: Vec<(HeaderName, ::http::HeaderValue)>,
+        cx: &SendContext,
+    ) -> Result<CallOutput, UpstreamError> {
+        let method = self.method_descriptor(cx).await?;
+        if method.is_client_streaming() || method.is_server_streaming() {
+            return Err(self.error(
+                ErrorKind::InvalidRequest,
+                format!("`{}` is a streaming method; only unary methods are called from Query and Mutation fields", self.path()),
+            ));
+        }
+        let request = self.request(&method, message, metadata, cx)?;
+        let channel = channel(&self.endpoint).map_err(|e| self.error(ErrorKind::Unreachable, e))?;
+        let mut grpc =
+            tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        grpc.ready().await.map_err(|e| {
+            self.error(
+                ErrorKind::Unreachable,
+                format!("upstream `{}` is unreachable: {e}", self.source_name),
+            )
+        })?;
+        let path = PathAndQuery::try_from(format!("/{}/{}", self.service, self.method))
+            .map_err(|e| self.error(ErrorKind::InvalidRequest, format!("bad method path: {e}")))?;
+        let response = grpc
+            .unary(request, path, DynamicCodec::new(method.output()))
+            .await
+            .map_err(|status| {
+                // tonic enforces `grpc-timeout` on the client too (as CANCELLED); the upstream
+                // may answer DEADLINE_EXCEEDED first. Either way graft's deadline passed.
+                let late = tokio::time::Instant::now() + Duration::from_millis(5) >= cx.deadline;
+                let deadline_status = matches!(
+                    status.code(),
+                    tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+                );
+                if late && deadline_status {
+                    self.error(
+                        ErrorKind::Timeout,
+                        format!(
+                            "upstream `{}` did not answer {} in time",
+                            self.source_name,
+                            self.path()
+                        ),
+                    )
+                } else {
+                    self.status_error(&status, &method)
+                }
+            })?;
+        let headers = self.pass_back(response.metadata());
+        let value = message_to_json(response.get_ref()).map_err(|e| {
+            self.error(
+                ErrorKind::InvalidResponse,
+                format!("the response of `{}` cannot be rendered: {e}", self.path()),
+            )
+        })?;
+        Ok(CallOutput { value, headers })
+    }
+
+    fn request(
+        &self,
+        method: &MethodDescriptor,
+        message: Value,
+        metadata: Vec<(HeaderName, ::http::HeaderValue)>,
+        cx: &SendContext,
+    ) -> Result<tonic::Request<DynamicMessage>, UpstreamError> {
+        let input = method.input();
+        let message = if matches!(message, Value::Object(_)) {
+            message
+        } else if message.is_null() {
+            Value::Object(Default::default())
+        } else {
+            return Err(self.error(
+                ErrorKind::InvalidRequest,
+                "the request body must render to a JSON object",
+            ));
+        };
+        let message = json_to_message(&input, message).map_err(|e| {
+            self.error(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "the arguments do not make a valid `{}`: {e}",
+                    input.full_name()
+                ),
+            )
+        })?;
+        let mut request = tonic::Request::new(message);
+        let map = request.metadata_mut();
+        for (name, value) in metadata {
+            insert_metadata(map, name.as_str(), value.as_bytes());
+        }
+        insert_metadata(map, "x-request-id", cx.request_id.as_bytes());
+        // Sent as `grpc-timeout`, so the upstream stops working when graft stops waiting.
+        request.set_timeout(
+            cx.deadline
+                .saturating_duration_since(tokio::time::Instant::now()),
+        );
+        Ok(request)
+    }
+
+    /// Response metadata the source passes back to the client.
+    fn pass_back(&self, metadata: &MetadataMap) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if self.response_headers.is_empty() {
+            return headers;
+        }
+        let all = metadata.clone().into_headers();
+        for name in &self.response_headers {
+            for value in all.get_all(name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        headers
+    }
+
+    fn status_error(&self, status: &tonic::Status, method: &MethodDescriptor) -> UpstreamError {
+        if is_connect_failure(status) {
+            return self.error(
+                ErrorKind::Unreachable,
+                format!(
+                    "upstream `{}` is unreachable: {}",
+                    self.source_name,
+                    connect_cause(status)
+                ),
+            );
+        }
+        if source_is::<DecodeFailure>(status) {
+            return self.error(ErrorKind::InvalidResponse, status.message().to_string());
+        }
+        let mut error = self.error(
+            ErrorKind::GrpcStatus(status.code() as i32),
+            status.message().to_string(),
+        );
+        if let Some(details) = decode_details(status.details(), &method.parent_pool().clone()) {
+            error = error.with_details(details);
+        }
+        error
+    }
+}
+
+fn insert_metadata(map: &mut MetadataMap, name: &str, value: &[u8]) {
+    if let (Ok(key), Ok(value)) = (
+        AsciiMetadataKey::from_bytes(name.as_bytes()),
+        AsciiMetadataValue::try_from(value),
+    ) {
+        map.append(key, value);
+    }
+}
+
+fn source_is<E: std::error::Error + 'static>(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(err) = source {
+        if err.is::<E>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// True when the status stands for a failure to reach the upstream at all (tonic reports
+/// connection errors as `UNAVAILABLE` with the transport error as source).
+fn is_connect_failure(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::Unavailable && source_is::<tonic::transport::Error>(status)
+}
+
+fn connect_cause(status: &tonic::Status) -> String {
+    let mut cause = status.message().to_string();
+    let mut source = std::error::Error::source(status);
+    while let Some(err) = source {
+        cause = err.to_string();
+        source = err.source();
+    }
+    cause
+}
+
+/// `google.rpc.Status`, the payload of `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+/// The status details as JSON: each `Any` in protobuf JSON form when its type is known
+/// (from the upstream's descriptors or the well-known types), else its type URL and base64.
+fn decode_details(bytes: &[u8], pool: &DescriptorPool) -> Option<Value> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let status = RpcStatus::decode(bytes).ok()?;
+    let global = DescriptorPool::global();
+    let details = status
+        .details
+        .iter()
+        .map(|any| {
+            let name = any.type_url.rsplit('/').next().unwrap_or_default();
+            let decoded = pool
+                .get_message_by_name(name)
+                .or_else(|| global.get_message_by_name(name))
+                .and_then(|desc| DynamicMessage::decode(desc, any.value.as_slice()).ok())
+                .and_then(|m| message_to_json(&m).ok());
+            let mut object = serde_json::Map::new();
+            object.insert("@type".into(), Value::String(any.type_url.clone()));
+            match decoded {
+                Some(Value::Object(fields)) => object.extend(fields),
+                Some(other) => {
+                    object.insert("value".into(), other);
+                }
+                None => {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(&any.value);
+                    object.insert("value".into(), Value::String(encoded));
+                }
+            }
+            Value::Object(object)
+        })
+        .collect();
+    Some(Value::Array(details))
+}

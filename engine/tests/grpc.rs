@@ -1,0 +1,304 @@
+//! gRPC end to end: graft's tonic test server on 127.0.0.1, described by reflection (v1 and
+//! v1alpha), ingested into a catalog and queried through `Gateway::execute`.
+
+mod grpc_server;
+
+use std::time::Duration;
+
+use engine::upstream::grpc::{describe, describe_descriptor_set};
+use engine::{DescribeError, Gateway, GatewayOptions, RequestContext};
+use grpc_server::{Reflection, TestServer};
+use schema_gen::Catalog;
+use schema_gen::ingest::grpc::{GrpcOptions, ingest};
+use serde_json::{Value, json};
+
+fn catalog_for(endpoint: &str, pool: &prost_reflect::DescriptorPool) -> Catalog {
+    let ingested = ingest(pool, &GrpcOptions::new("kitchen", endpoint));
+    ingested.catalog.expect("a catalog")
+}
+
+fn gateway(catalog: &Catalog, timeout: Duration) -> Gateway {
+    let options = GatewayOptions {
+        default_timeout: timeout,
+        ..GatewayOptions::default()
+    };
+    Gateway::build(catalog, options).expect("the gateway builds")
+}
+
+async fn run(gateway: &Gateway, query: &str) -> Value {
+    run_with(gateway, query, RequestContext::default()).await.0
+}
+
+async fn run_with(gateway: &Gateway, query: &str, cx: RequestContext) -> (Value, http::HeaderMap) {
+    let answer = gateway
+        .execute(async_graphql::Request::new(query), cx)
+        .await;
+    (
+        serde_json::to_value(&answer.response).unwrap(),
+        answer.headers,
+    )
+}
+
+/// A server, described by reflection, and a gateway over it.
+async fn served(reflection: Reflection) -> (TestServer, Gateway) {
+    let server = grpc_server::start(reflection).await;
+    let pool = describe(&server.endpoint(), Duration::from_secs(5))
+        .await
+        .expect("describe");
+    let gateway = gateway(
+        &catalog_for(&server.endpoint(), &pool),
+        Duration::from_secs(5),
+    );
+    (server, gateway)
+}
+
+fn error_codes(response: &Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn reflection_v1_describes_every_service_with_its_dependencies() {
+    let server = grpc_server::start(Reflection::V1AndV1alpha).await;
+    let pool = describe(&server.endpoint(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(pool.get_service_by_name("graft.test.v1.Kitchen").is_some());
+    assert!(pool.get_service_by_name("graft.test.v1.Shelter").is_some());
+    assert!(pool.get_message_by_name("graft.other.v1.Pet").is_some());
+    assert!(
+        pool.get_message_by_name("google.protobuf.Timestamp")
+            .is_some()
+    );
+    // Described and compiled descriptors make the same graph.
+    assert_eq!(
+        catalog_for("http://x:1", &pool),
+        catalog_for("http://x:1", &server.pool)
+    );
+}
+
+#[tokio::test]
+async fn a_server_with_only_v1alpha_reflection_is_described_by_the_fallback() {
+    let server = grpc_server::start(Reflection::V1alphaOnly).await;
+    let pool = describe(&server.endpoint(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(pool.get_service_by_name("graft.test.v1.Kitchen").is_some());
+}
+
+#[tokio::test]
+async fn a_server_without_reflection_is_a_describe_error_that_says_so() {
+    let server = grpc_server::start(Reflection::Off).await;
+    let err = describe(&server.endpoint(), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DescribeError::Reflection { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("does not serve reflection"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_endpoint_is_a_describe_error_not_a_hang() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let err = describe(&format!("http://127.0.0.1:{port}"), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DescribeError::Fetch { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_descriptor_set_file_describes_like_reflection() {
+    let (pool, bytes) = grpc_server::descriptors();
+    let dir = std::env::temp_dir().join(format!("graft-grpc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kitchen.binpb");
+    std::fs::write(&path, &bytes).unwrap();
+    let described = describe_descriptor_set(&path).unwrap();
+    assert_eq!(
+        catalog_for("http://x:1", &described),
+        catalog_for("http://x:1", &pool)
+    );
+    std::fs::write(&path, b"\xff\xff").unwrap();
+    assert!(matches!(
+        describe_descriptor_set(&path),
+        Err(DescribeError::Descriptor { .. })
+    ));
+}
+
+#[tokio::test]
+async fn unary_queries_return_messages_with_enum_names_and_exact_64_bit_integers() {
+    let (_server, gateway) = served(Reflection::V1AndV1alpha).await;
+    let response = run(
+        &gateway,
+        "{ kitchenGetPet(id: 42) { id name status tags owner { name } }
+           listPets(pageSize: 2) { pets { id } nextPageToken } }",
+    )
+    .await;
+    assert_eq!(
+        response,
+        json!({"data": {
+            "kitchenGetPet": {"id": 42, "name": "pet 42", "status": "AVAILABLE", "tags": ["cute", "fluffy"], "owner": {"name": "ada"}},
+            "listPets": {"pets": [{"id": 1}, {"id": 9_007_199_254_740_993_i64}], "nextPageToken": ""}
+        }})
+    );
+}
+
+#[tokio::test]
+async fn every_field_kind_round_trips_through_echo() {
+    let (_server, gateway) = served(Reflection::V1AndV1alpha).await;
+    let variables = json!({
+        "byId": {"3": {"name": "c"}},
+        "extra": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "packed"},
+    });
+    let request = async_graphql::Request::new(
+        r#"query($byId: JSON, $extra: JSON) { echo(
+            d: 1.5, f: 2.5, i32: -3, i64: "-9007199254740993", u32: 4294967295, u64: 18446744073709551615,
+            s32: -7, s64: -8, fx32: 9, fx64: 10, sfx32: -11, sfx64: -12, flag: true, text: "hé",
+            blob: "aGk=", status: ADOPTED, pet: {id: 5, name: "rex", owner: {name: "bo"}},
+            tags: ["a", "b"], pets: [{id: 1}, {id: 2}], counts: {a: 1, b: 2}, petsById: $byId,
+            choiceName: "chosen", nickname: "nick", at: "2024-01-02T03:04:05Z", took: "1.500s",
+            maybeText: "maybe", maybeI64: 64, maybeFlag: false, maybeDouble: 0.25,
+            meta: {k: [1, "x", null]}, anything: "any", list: [1, 2], mask: "a.b,c",
+            extra: $extra,
+            nothing: {}, inner: {note: "outer", child: {note: "inner"}}, statuses: [AVAILABLE, ADOPTED],
+            otherPet: {name: "o", good: true}
+          ) {
+            d f i32 i64 u32 u64 s32 s64 fx32 fx64 sfx32 sfx64 flag text blob status
+            pet { id name owner { name } } tags pets { id } counts petsById
+            choiceName choiceNumber choicePet { id } nickname at took
+            maybeText maybeI64 maybeFlag maybeDouble meta anything list extra mask nothing
+            inner { note child { note child { note } } } statuses otherPet { name good }
+        } }"#,
+    )
+    .variables(async_graphql::Variables::from_json(variables));
+    let answer = gateway.execute(request, RequestContext::default()).await;
+    insta::assert_json_snapshot!(serde_json::to_value(&answer.response).unwrap());
+}
+
+#[tokio::test]
+async fn an_empty_response_is_true_and_mutations_send_their_arguments() {
+    let (_server, gateway) = served(Reflection::V1AndV1alpha).await;
+    let response = run(
+        &gateway,
+        r#"mutation { ping createPet(id: 3, name: "new", status: ADOPTED, tags: ["x"]) { id name status tags owner { name } } }"#,
+    )
+    .await;
+    assert_eq!(
+        response,
+        json!({"data": {"ping": true, "createPet": {"id": 3, "name": "new", "status": "ADOPTED", "tags": ["x"], "owner": null}}})
+    );
+}
+
+#[tokio::test]
+async fn two_oneof_members_in_one_input_are_refused_before_the_call() {
+    let (_server, gateway) = served(Reflection::V1AndV1alpha).await;
+    let response = run(
+        &gateway,
+        r#"{ echo(choiceName: "a", choiceNumber: 2) { text } }"#,
+    )
+    .await;
+    assert_eq!(response["data"]["echo"], Value::Null);
+    assert_eq!(error_codes(&response), ["UPSTREAM_INVALID_REQUEST"]);
+    let message = response["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("oneof"), "{message}");
+}
+
+#[tokio::test]
+async fn a_grpc_status_becomes_an_error_with_its_code_name_message_and_details() {
+    let (_server, gateway) = served(Reflection::V1AndV1alpha).await;
+    let response = run(
+        &gateway,
+        "{ kitchenGetPet(id: 404) { id } listPets { pets { id } } }",
+    )
+    .await;
+    assert_eq!(response["data"]["kitchenGetPet"], Value::Null);
+    // The rest of the graph keeps working.
+    assert_eq!(response["data"]["listPets"]["pets"][0]["id"], json!(1));
+    let error = &response["errors"][0];
+    assert_eq!(error["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(error["message"], "no pet 404");
+    assert_eq!(error["path"], json!(["kitchenGetPet"]));
+    assert_eq!(
+        error["extensions"]["details"],
+        json!([{"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "try another id"}])
+    );
+    let response = run(
+        &gateway,
+        r#"mutation { fail(code: 7, message: "nope") { id } }"#,
+    )
+    .await;
+    assert_eq!(error_codes(&response), ["PERMISSION_DENIED"]);
+}
+
+#[tokio::test]
+async fn a_slow_method_fails_with_a_timeout_when_its_deadline_passes() {
+    let server = grpc_server::start(Reflection::V1AndV1alpha).await;
+    let gateway = gateway(
+        &catalog_for(&server.endpoint(), &server.pool),
+        Duration::from_millis(300),
+    );
+    let started = std::time::Instant::now();
+    let response = run(&gateway, "mutation { slow(millis: 3000) { id } }").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    let codes = error_codes(&response);
+    assert_eq!(codes, ["UPSTREAM_TIMEOUT"], "{response}");
+    let fast = run(&gateway, "mutation { slow(millis: 1) { id } }").await;
+    assert_eq!(fast, json!({"data": {"slow": {"id": 7}}}));
+}
+
+#[tokio::test]
+async fn a_response_that_does_not_decode_is_an_invalid_response_error() {
+    let (_server, gateway) = served(Reflection::V1AndV1alpha).await;
+    let response = run(&gateway, "{ kitchenGetPet(id: 666) { id } }").await;
+    assert_eq!(error_codes(&response), ["UPSTREAM_INVALID_RESPONSE"]);
+    let message = response["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("graft.test.v1.Pet"), "{message}");
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_fails_only_its_fields() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let (pool, _) = grpc_server::descriptors();
+    let gateway = gateway(
+        &catalog_for(&format!("http://127.0.0.1:{port}"), &pool),
+        Duration::from_secs(5),
+    );
+    let response = run(&gateway, "{ kitchenGetPet(id: 1) { id } }").await;
+    assert_eq!(response["data"], json!({"kitchenGetPet": null}));
+    assert_eq!(error_codes(&response), ["UPSTREAM_UNREACHABLE"]);
+}
+
+#[tokio::test]
+async fn allowlisted_headers_become_metadata_and_response_metadata_comes_back() {
+    let server = grpc_server::start(Reflection::V1AndV1alpha).await;
+    let mut catalog = catalog_for(&server.endpoint(), &server.pool);
+    let policy = &mut catalog.sources.get_mut("kitchen").unwrap().policy;
+    policy.forward_headers = vec!["x-tenant".into()];
+    policy.response_headers = vec!["x-tenant-seen".into()];
+    let gateway = gateway(&catalog, Duration::from_secs(5));
+    let mut cx = RequestContext::default();
+    cx.headers.insert("x-tenant", "acme".parse().unwrap());
+    cx.headers.insert("x-secret", "no".parse().unwrap());
+    let (response, headers) = run_with(&gateway, "{ kitchenGetPet(id: 1) { id } }", cx).await;
+    assert_eq!(response, json!({"data": {"kitchenGetPet": {"id": 1}}}));
+    assert_eq!(headers.get("x-tenant-seen").unwrap(), "acme");
+}
