@@ -68,7 +68,9 @@ async fn echo(headers: HeaderMap) -> impl IntoResponse {
             (header::CACHE_CONTROL, "max-age=60"),
             (header::HeaderName::from_static("x-internal"), "secret"),
         ],
-        Json(json!({"headers": seen})),
+        Json(
+            json!({"headers": seen, "requestIds": headers.get_all("x-request-id").iter().count()}),
+        ),
     )
 }
 
@@ -148,7 +150,7 @@ async fn closed_port() -> String {
 const SDL: &str = r#"
 schema
   @source(name: "api", rest: {baseUrl: "{{env.UPSTREAM}}"}, timeout: 2000,
-          forwardHeaders: ["Authorization", "x-tenant", "host", "content-length"], responseHeaders: ["set-cookie", "cache-control"])
+          forwardHeaders: ["Authorization", "x-tenant", "host", "content-length", "x-request-id"], responseHeaders: ["set-cookie", "cache-control"])
   @source(name: "gone", rest: {baseUrl: "{{env.GONE}}"})
 { query: Query mutation: Mutation }
 
@@ -188,7 +190,7 @@ input PostInput { title: String! authorId: ID! @map(from: "author_id") status: S
 
 enum Status { IN_STOCK @map(from: "in-stock") SOLD_OUT @map(from: "sold-out") }
 
-type Echo { headers: JSON }
+type Echo { headers: JSON requestIds: Int }
 
 union Pet @discriminator(property: "kind", mapping: [{value: "dog", type: "Dog"}, {value: "cat", type: "Cat"}]) = Dog | Cat
 type Dog { name: String barks: Boolean }
@@ -398,7 +400,7 @@ async fn only_allowlisted_headers_reach_the_upstream_and_named_response_headers_
     let (gw, _) = gateway().await;
     let (response, headers) = run(
         &gw,
-        "{ echo { headers } }",
+        "{ echo { headers requestIds } }",
         json!({}),
         &[
             ("authorization", "Bearer t"),
@@ -407,6 +409,7 @@ async fn only_allowlisted_headers_reach_the_upstream_and_named_response_headers_
             ("x-other", "no"),
             ("host", "client.example"),
             ("content-length", "12345"),
+            ("x-request-id", "client-chosen"),
         ],
     )
     .await;
@@ -414,6 +417,7 @@ async fn only_allowlisted_headers_reach_the_upstream_and_named_response_headers_
     assert_eq!(seen["authorization"], json!("Bearer t"));
     assert_eq!(seen["x-tenant"], json!("acme"));
     assert_eq!(seen["x-request-id"], json!("req-1"));
+    assert_eq!(response["data"]["echo"]["requestIds"], json!(1));
     assert_eq!(seen.get("cookie"), None);
     assert_eq!(seen.get("x-other"), None);
     // Connection-level headers are never forwarded, even when allowlisted.

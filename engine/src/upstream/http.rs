@@ -45,6 +45,8 @@ const NOT_FORWARDED: &[&str] = &[
     "host",
 ];
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// Upstream answers larger than this fail with `UPSTREAM_RESPONSE_TOO_LARGE` instead of
 /// exhausting memory.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -409,13 +411,18 @@ impl RestRequest {
     }
 
     async fn exchange(self: Box<Self>, request_id: Arc<str>) -> Result<CallOutput, UpstreamError> {
+        let mut headers = self.headers.clone();
+        // The gateway's id replaces any the client sent (even an allowlisted one), so the
+        // upstream sees exactly one.
+        if let Ok(id) = HeaderValue::from_str(&request_id)
+            && !request_id.is_empty()
+        {
+            headers.insert(X_REQUEST_ID, id);
+        }
         let mut builder = self
             .client
             .request(self.method.clone(), self.url.clone())
-            .headers(self.headers.clone());
-        if !request_id.is_empty() {
-            builder = builder.header("x-request-id", &*request_id);
-        }
+            .headers(headers);
         if let Some(body) = &self.body {
             builder = builder.body(body.clone());
         }
