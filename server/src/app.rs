@@ -18,9 +18,11 @@ use axum::routing::get;
 use http::HeaderValue;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::LatencyUnit;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -40,8 +42,16 @@ pub struct Loaded {
 
 impl Loaded {
     pub fn new(gateway: engine::gateway::Gateway, catalog: &schema_gen::Catalog) -> Self {
-        let sources = catalog.sources.values().map(|s| (s.name.clone(), s.transport.keyword())).collect();
-        Loaded { gateway, sources, loaded_at: SystemTime::now() }
+        let sources = catalog
+            .sources
+            .values()
+            .map(|s| (s.name.clone(), s.transport.keyword()))
+            .collect();
+        Loaded {
+            gateway,
+            sources,
+            loaded_at: SystemTime::now(),
+        }
     }
 }
 
@@ -57,7 +67,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config) -> Arc<Self> {
-        Arc::new(AppState { graph: ArcSwapOption::empty(), config, metrics: telemetry::prometheus(), discovery: ArcSwapOption::empty() })
+        Arc::new(AppState {
+            graph: ArcSwapOption::empty(),
+            config,
+            metrics: telemetry::prometheus(),
+            discovery: ArcSwapOption::empty(),
+        })
     }
 
     /// Serves `loaded` from the next request on.
@@ -98,7 +113,11 @@ pub fn app(state: Arc<AppState>) -> Router {
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     use axum::response::IntoResponse;
     tracing::error!("a request handler panicked");
-    crate::error::AppError::new(crate::error::ErrorCode::Internal, "graft failed while handling the request").into_response()
+    crate::error::AppError::new(
+        crate::error::ErrorCode::Internal,
+        "graft failed while handling the request",
+    )
+    .into_response()
 }
 
 /// A client's request id is used (logs, upstream header) only when it is short printable
@@ -108,7 +127,11 @@ async fn drop_unusable_request_id(mut request: Request, next: Next) -> Response 
         let bytes = v.as_bytes();
         !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_graphic())
     };
-    if request.headers().get(&REQUEST_ID).is_some_and(|v| !usable(v)) {
+    if request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_some_and(|v| !usable(v))
+    {
         request.headers_mut().remove(&REQUEST_ID);
     }
     next.run(request).await

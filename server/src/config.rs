@@ -50,7 +50,9 @@ impl Default for Config {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -111,7 +113,12 @@ pub struct TimeoutsConfig {
 
 impl Default for TimeoutsConfig {
     fn default() -> Self {
-        TimeoutsConfig { request_ms: 30_000, header_read_ms: 10_000, upstream_ms: 10_000, drain_ms: 8_000 }
+        TimeoutsConfig {
+            request_ms: 30_000,
+            header_read_ms: 10_000,
+            upstream_ms: 10_000,
+            drain_ms: 8_000,
+        }
     }
 }
 
@@ -144,7 +151,10 @@ pub struct HeadersConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {message}")]
     Invalid { path: String, message: String },
 }
@@ -153,8 +163,14 @@ impl Config {
     /// Reads and validates a YAML configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
-        Config::from_yaml(&text).map_err(|message| ConfigError::Invalid { path: shown, message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Config::from_yaml(&text).map_err(|message| ConfigError::Invalid {
+            path: shown,
+            message,
+        })
     }
 
     /// Parses YAML text; an empty document is the default configuration.
@@ -181,9 +197,11 @@ impl Config {
             }
         }
         let t = &self.timeouts;
-        for (name, value) in
-            [("timeouts.request_ms", t.request_ms), ("timeouts.header_read_ms", t.header_read_ms), ("timeouts.upstream_ms", t.upstream_ms)]
-        {
+        for (name, value) in [
+            ("timeouts.request_ms", t.request_ms),
+            ("timeouts.header_read_ms", t.header_read_ms),
+            ("timeouts.upstream_ms", t.upstream_ms),
+        ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
             }
@@ -193,7 +211,12 @@ impl Config {
 
     /// The listen address as a socket address.
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
-        self.listen.parse().map_err(|_| format!("listen address {:?} is not HOST:PORT with an IP host", self.listen))
+        self.listen.parse().map_err(|_| {
+            format!(
+                "listen address {:?} is not HOST:PORT with an IP host",
+                self.listen
+            )
+        })
     }
 
     /// What the engine is built with.

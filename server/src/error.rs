@@ -56,7 +56,12 @@ impl ErrorCode {
     /// Whether the failure is a GraphQL request error (the document was read but is
     /// unusable), which `application/json` answers with 200 per the spec.
     fn is_graphql_request_error(self) -> bool {
-        matches!(self, ErrorCode::ParseFailed | ErrorCode::OperationNotFound | ErrorCode::OperationNameRequired)
+        matches!(
+            self,
+            ErrorCode::ParseFailed
+                | ErrorCode::OperationNotFound
+                | ErrorCode::OperationNameRequired
+        )
     }
 
     fn status(self) -> StatusCode {
@@ -87,7 +92,11 @@ pub struct AppError {
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        AppError { code, message: message.into(), response_type: ResponseType::GraphQlResponse }
+        AppError {
+            code,
+            message: message.into(),
+            response_type: ResponseType::GraphQlResponse,
+        }
     }
 
     /// Answers in `response_type`.

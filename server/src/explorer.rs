@@ -13,7 +13,10 @@ const STYLE: &str = include_str!("../assets/explorer.css");
 
 /// The page, told whether introspection (and so the schema browser) is available.
 pub fn page(introspection: bool) -> String {
-    PAGE.replace("__INTROSPECTION__", if introspection { "true" } else { "false" })
+    PAGE.replace(
+        "__INTROSPECTION__",
+        if introspection { "true" } else { "false" },
+    )
 }
 
 /// Adds the headers every explorer asset carries.
@@ -24,13 +27,18 @@ pub fn secure(headers: &mut HeaderMap) {
             "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         ),
     );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut response = body.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     secure(response.headers_mut());
     response
 }

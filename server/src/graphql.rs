@@ -12,11 +12,9 @@
 //! - The whole request, body read included, runs under `timeouts.request_ms`
 //!   (REQUEST_TIMEOUT, 504).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::ServerError;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -24,8 +22,9 @@ use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::Serialize;
 use serde_json::Value;
+
+use engine::plan::RenderedResponse;
 
 use crate::app::{AppState, REQUEST_ID};
 use crate::error::{AppError, ErrorCode};
@@ -37,7 +36,9 @@ pub async fn get(State(state): State<Arc<AppState>>, request: Request) -> Respon
     let (parts, _) = request.into_parts();
     let accepted = negotiate(parts.headers.get_all(header::ACCEPT).iter());
     let params: Vec<(String, String)> =
-        url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+        url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
     let has_query = params.iter().any(|(k, _)| k == "query");
     if !has_query && accepted.prefers_html && state.config.explorer {
         return explorer_page(&state);
@@ -50,7 +51,15 @@ pub async fn get(State(state): State<Arc<AppState>>, request: Request) -> Respon
     };
     let outcome = match work.await {
         Ok((response_type, request)) => {
-            run(&state, Method::Get, response_type, request, parts.headers, started).await
+            run(
+                &state,
+                Method::Get,
+                response_type,
+                request,
+                parts.headers,
+                started,
+            )
+            .await
         }
         Err(rejected) => finish(rejected.into_response(), "unknown", "http_error", started),
     };
@@ -68,17 +77,33 @@ pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Respo
     let read = async {
         accepted.graphql.ok_or_else(not_acceptable)?;
         check_content_type(&parts.headers).map_err(|e| e.responding_as(response_type))?;
-        let bytes = read_body(&parts.headers, body, limit).await.map_err(|e| e.responding_as(response_type))?;
+        let bytes = read_body(&parts.headers, body, limit)
+            .await
+            .map_err(|e| e.responding_as(response_type))?;
         from_json_body(&bytes).map_err(|e| e.responding_as(response_type))
     };
     // The body read counts against the request timeout too: a slow sender is cut off.
     let outcome = match tokio::time::timeout(timeout, read).await {
         Ok(Ok(request)) => {
             let remaining = timeout.saturating_sub(started.elapsed());
-            run_within(&state, Method::Post, response_type, request, parts.headers, started, remaining).await
+            run_within(
+                &state,
+                Method::Post,
+                response_type,
+                request,
+                parts.headers,
+                started,
+                remaining,
+            )
+            .await
         }
         Ok(Err(rejected)) => finish(rejected.into_response(), "unknown", "http_error", started),
-        Err(_) => finish(timed_out(response_type).into_response(), "unknown", "timeout", started),
+        Err(_) => finish(
+            timed_out(response_type).into_response(),
+            "unknown",
+            "timeout",
+            started,
+        ),
     };
     with_vary(outcome)
 }
@@ -100,19 +125,27 @@ fn not_acceptable() -> AppError {
 }
 
 fn timed_out(response_type: ResponseType) -> AppError {
-    AppError::new(ErrorCode::RequestTimeout, "the request took longer than the server's request timeout")
-        .responding_as(response_type)
+    AppError::new(
+        ErrorCode::RequestTimeout,
+        "the request took longer than the server's request timeout",
+    )
+    .responding_as(response_type)
 }
 
 fn with_vary(mut response: Response) -> Response {
-    response.headers_mut().append(header::VARY, HeaderValue::from_static("accept"));
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("accept"));
     response
 }
 
 /// POST bodies must be `application/json` (UTF-8, the only charset JSON allows).
 fn check_content_type(headers: &HeaderMap) -> Result<(), AppError> {
     let unsupported = |what: &str| {
-        AppError::new(ErrorCode::UnsupportedMediaType, format!("{what}; send the request as application/json"))
+        AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("{what}; send the request as application/json"),
+        )
     };
     let value = headers
         .get(header::CONTENT_TYPE)
@@ -123,7 +156,10 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), AppError> {
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| unsupported("the Content-Type header is not a media type"))?;
     if mime.essence_str() != "application/json" {
-        return Err(unsupported(&format!("Content-Type {} is not supported", mime.essence_str())));
+        return Err(unsupported(&format!(
+            "Content-Type {} is not supported",
+            mime.essence_str()
+        )));
     }
     if let Some(charset) = mime.get_param(mime::CHARSET)
         && !charset.as_str().eq_ignore_ascii_case("utf-8")
@@ -134,16 +170,27 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), AppError> {
 }
 
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, AppError> {
-    let too_large = || AppError::new(ErrorCode::PayloadTooLarge, format!("the request body is larger than {limit} bytes"));
+    let too_large = || {
+        AppError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
     // A declared length over the limit is refused before reading anything.
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(AppError::new(ErrorCode::BadRequest, format!("the request body could not be read: {e}"))),
+        Err(e) => Err(AppError::new(
+            ErrorCode::BadRequest,
+            format!("the request body could not be read: {e}"),
+        )),
     }
 }
 
@@ -153,34 +200,51 @@ fn bad_request(message: impl Into<String>) -> AppError {
 
 /// `{query, operationName, variables, extensions}` from a JSON body.
 fn from_json_body(bytes: &[u8]) -> Result<async_graphql::Request, AppError> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| bad_request(format!("the request body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| bad_request(format!("the request body is not valid JSON: {e}")))?;
     let Value::Object(map) = value else {
         return Err(bad_request("the request body must be a JSON object"));
     };
-    build_request(map.get("query"), map.get("operationName"), map.get("variables"), map.get("extensions"))
+    build_request(
+        map.get("query"),
+        map.get("operationName"),
+        map.get("variables"),
+        map.get("extensions"),
+    )
 }
 
 /// The same parameters from a URL query string; `variables` and `extensions` are JSON text.
 fn from_url_params(params: &[(String, String)]) -> Result<async_graphql::Request, AppError> {
     let find = |name: &str| -> Result<Option<&str>, AppError> {
-        let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let mut values = params
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str());
         let first = values.next();
         if values.next().is_some() {
-            return Err(bad_request(format!("the parameter {name} is given more than once")));
+            return Err(bad_request(format!(
+                "the parameter {name} is given more than once"
+            )));
         }
         Ok(first)
     };
     let json = |name: &str| -> Result<Option<Value>, AppError> {
         find(name)?
             .map(|text| {
-                serde_json::from_str(text).map_err(|e| bad_request(format!("the parameter {name} is not valid JSON: {e}")))
+                serde_json::from_str(text).map_err(|e| {
+                    bad_request(format!("the parameter {name} is not valid JSON: {e}"))
+                })
             })
             .transpose()
     };
     let query = find("query")?.map(|q| Value::String(q.to_owned()));
     let operation_name = find("operationName")?.map(|n| Value::String(n.to_owned()));
-    build_request(query.as_ref(), operation_name.as_ref(), json("variables")?.as_ref(), json("extensions")?.as_ref())
+    build_request(
+        query.as_ref(),
+        operation_name.as_ref(),
+        json("variables")?.as_ref(),
+        json("extensions")?.as_ref(),
+    )
 }
 
 fn build_request(
@@ -202,7 +266,9 @@ fn build_request(
     }
     match variables {
         None | Some(Value::Null) => {}
-        Some(v @ Value::Object(_)) => request = request.variables(async_graphql::Variables::from_json(v.clone())),
+        Some(v @ Value::Object(_)) => {
+            request = request.variables(async_graphql::Variables::from_json(v.clone()))
+        }
         Some(_) => return Err(bad_request("variables must be an object or null")),
     }
     match extensions {
@@ -227,8 +293,21 @@ async fn run(
     headers: HeaderMap,
     started: Instant,
 ) -> Response {
-    let remaining = state.config.timeouts.request().saturating_sub(started.elapsed());
-    run_within(state, method, response_type, request, headers, started, remaining).await
+    let remaining = state
+        .config
+        .timeouts
+        .request()
+        .saturating_sub(started.elapsed());
+    run_within(
+        state,
+        method,
+        response_type,
+        request,
+        headers,
+        started,
+        remaining,
+    )
+    .await
 }
 
 /// Selects the operation, checks it may run over `method`, and executes it under the
@@ -244,7 +323,14 @@ async fn run_within(
 ) -> Response {
     let kind = match operation_type(&mut request) {
         Ok(kind) => kind,
-        Err(e) => return finish(e.responding_as(response_type).into_response(), "unknown", "rejected", started),
+        Err(e) => {
+            return finish(
+                e.responding_as(response_type).into_response(),
+                "unknown",
+                "rejected",
+                started,
+            );
+        }
     };
     let label = match kind {
         OperationType::Query => "query",
@@ -252,88 +338,108 @@ async fn run_within(
         OperationType::Subscription => "subscription",
     };
     if method == Method::Get && kind != OperationType::Query {
-        let e = AppError::new(ErrorCode::MethodNotAllowed, format!("a {label} cannot be sent with GET; use POST"));
-        return finish(e.responding_as(response_type).into_response(), label, "http_error", started);
+        let e = AppError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("a {label} cannot be sent with GET; use POST"),
+        );
+        return finish(
+            e.responding_as(response_type).into_response(),
+            label,
+            "http_error",
+            started,
+        );
     }
     let Some(loaded) = state.graph.load_full() else {
         let e = AppError::new(ErrorCode::SchemaNotLoaded, "no schema is loaded yet");
-        return finish(e.responding_as(response_type).into_response(), label, "rejected", started);
+        return finish(
+            e.responding_as(response_type).into_response(),
+            label,
+            "rejected",
+            started,
+        );
     };
-    let request_id = headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let context = engine::gateway::RequestContext { headers, request_id };
-    match tokio::time::timeout(remaining, loaded.gateway.execute(request, context)).await {
+    let request_id = headers
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let context = engine::gateway::RequestContext {
+        headers,
+        request_id,
+    };
+    match tokio::time::timeout(remaining, loaded.gateway.execute_rendered(request, context)).await {
         Ok(answer) => {
             let (response, outcome) = render(response_type, answer);
             finish(response, label, outcome, started)
         }
-        Err(_) => finish(timed_out(response_type).into_response(), label, "timeout", started),
+        Err(_) => finish(
+            timed_out(response_type).into_response(),
+            label,
+            "timeout",
+            started,
+        ),
     }
 }
 
 /// The type of the operation `request` selects, or the request error that prevents running it.
 fn operation_type(request: &mut async_graphql::Request) -> Result<OperationType, AppError> {
     let name = request.operation_name.clone();
-    let document = request.parsed_query().map_err(|e| AppError::new(ErrorCode::ParseFailed, e.message))?;
+    let document = request
+        .parsed_query()
+        .map_err(|e| AppError::new(ErrorCode::ParseFailed, e.message))?;
     match (&document.operations, name.as_deref()) {
         (DocumentOperations::Single(op), None) => Ok(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops
-            .get(name)
-            .map(|op| op.node.ty)
-            .ok_or_else(|| AppError::new(ErrorCode::OperationNotFound, format!("unknown operation named \"{name}\""))),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            Ok(ops.values().next().map_or(OperationType::Query, |op| op.node.ty))
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name).map(|op| op.node.ty).ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::OperationNotFound,
+                    format!("unknown operation named \"{name}\""),
+                )
+            })
         }
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => Ok(ops
+            .values()
+            .next()
+            .map_or(OperationType::Query, |op| op.node.ty)),
         (DocumentOperations::Multiple(_), None) => Err(AppError::new(
             ErrorCode::OperationNameRequired,
             "the document has several operations; choose one with operationName",
         )),
-        (DocumentOperations::Single(_), Some(name)) => {
-            Err(AppError::new(ErrorCode::OperationNotFound, format!("unknown operation named \"{name}\"")))
-        }
+        (DocumentOperations::Single(_), Some(name)) => Err(AppError::new(
+            ErrorCode::OperationNotFound,
+            format!("unknown operation named \"{name}\""),
+        )),
     }
 }
 
-/// The JSON body of a GraphQL response; `data` is left out when execution did not start.
-#[derive(Serialize)]
-struct GraphQlBody<'a> {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: &'a Vec<ServerError>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a async_graphql::Value>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    extensions: &'a BTreeMap<String, async_graphql::Value>,
-}
-
 /// Writes an engine answer with the status the negotiated media type calls for.
-fn render(response_type: ResponseType, answer: engine::gateway::GatewayResponse) -> (Response, &'static str) {
-    let engine::gateway::GatewayResponse { response, headers } = answer;
-    // Errors without a path come from before execution (parse, validation, variable
-    // coercion, limits); with no data, the request never executed.
-    let executed = !(response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty()));
-    let body = GraphQlBody {
-        errors: &response.errors,
-        data: executed.then_some(&response.data),
-        extensions: &response.extensions,
+///
+/// The engine renders the JSON body itself (the plan executor writes bytes directly); only
+/// a request that never executed is rewritten, to drop its `"data": null`.
+fn render(response_type: ResponseType, answer: RenderedResponse) -> (Response, &'static str) {
+    let RenderedResponse {
+        body,
+        executed,
+        has_errors,
+        headers,
+    } = answer;
+    let (status, outcome, body) = if executed {
+        (
+            StatusCode::OK,
+            if has_errors { "partial" } else { "ok" },
+            body,
+        )
+    } else {
+        let status = if response_type == ResponseType::Json {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        (status, "rejected", without_data(body))
     };
-    let (status, outcome) = match (executed, response.errors.is_empty()) {
-        (true, true) => (StatusCode::OK, "ok"),
-        (true, false) => (StatusCode::OK, "partial"),
-        (false, _) if response_type == ResponseType::Json => (StatusCode::OK, "rejected"),
-        (false, _) => (StatusCode::BAD_REQUEST, "rejected"),
-    };
-    let bytes = match serde_json::to_vec(&body) {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            tracing::error!(error = %e, "a GraphQL response could not be serialized");
-            let e = AppError::new(ErrorCode::Internal, "the response could not be serialized");
-            return (e.responding_as(response_type).into_response(), "error");
-        }
-    };
-    let mut http = (status, bytes).into_response();
+    let mut http = (status, body).into_response();
     let out = http.headers_mut();
-    for (name, value) in response.http_headers.iter().chain(headers.iter()) {
+    for (name, value) in headers.iter() {
         if !is_framing_header(name) {
             out.append(name.clone(), value.clone());
         }
@@ -342,16 +448,42 @@ fn render(response_type: ResponseType, answer: engine::gateway::GatewayResponse)
     (http, outcome)
 }
 
+/// The body of a response that did not execute, without its `data` key.
+fn without_data(body: Bytes) -> Bytes {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(mut map)) => {
+            map.remove("data");
+            serde_json::to_vec(&Value::Object(map))
+                .map(Bytes::from)
+                .unwrap_or(body)
+        }
+        _ => body,
+    }
+}
+
 /// Headers graft itself owns on the response; upstream values for them are never passed on.
 fn is_framing_header(name: &http::HeaderName) -> bool {
     matches!(
         name.as_str(),
-        "content-type" | "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "upgrade" | "trailer" | "x-request-id"
+        "content-type"
+            | "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "keep-alive"
+            | "upgrade"
+            | "trailer"
+            | "x-request-id"
     )
 }
 
-fn finish(response: Response, operation: &'static str, outcome: &'static str, started: Instant) -> Response {
-    metrics::counter!(telemetry::REQUESTS, "operation" => operation, "outcome" => outcome).increment(1);
+fn finish(
+    response: Response,
+    operation: &'static str,
+    outcome: &'static str,
+    started: Instant,
+) -> Response {
+    metrics::counter!(telemetry::REQUESTS, "operation" => operation, "outcome" => outcome)
+        .increment(1);
     metrics::histogram!(telemetry::REQUEST_DURATION, "operation" => operation, "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());
     response
@@ -362,4 +494,3 @@ fn explorer_page(state: &AppState) -> Response {
     explorer::secure(response.headers_mut());
     with_vary(response)
 }
-

@@ -37,7 +37,10 @@ fn main() -> ExitCode {
         // --help and --version exit 0, usage errors 2.
         Err(e) => e.exit(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("graft: cannot start the async runtime: {e}");

@@ -20,7 +20,9 @@ pub enum ResponseType {
 impl ResponseType {
     pub fn content_type(self) -> HeaderValue {
         match self {
-            ResponseType::GraphQlResponse => HeaderValue::from_static("application/graphql-response+json; charset=utf-8"),
+            ResponseType::GraphQlResponse => {
+                HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
+            }
             ResponseType::Json => HeaderValue::from_static("application/json; charset=utf-8"),
         }
     }
@@ -51,7 +53,10 @@ pub fn negotiate<'a>(accept: impl Iterator<Item = &'a HeaderValue>) -> Accepted 
         })
         .collect();
     if ranges.is_empty() {
-        return Accepted { graphql: Some(ResponseType::GraphQlResponse), prefers_html: false };
+        return Accepted {
+            graphql: Some(ResponseType::GraphQlResponse),
+            prefers_html: false,
+        };
     }
     let gql = quality(&ranges, "application", "graphql-response+json", true);
     let json = quality(&ranges, "application", "json", true);
@@ -63,7 +68,10 @@ pub fn negotiate<'a>(accept: impl Iterator<Item = &'a HeaderValue>) -> Accepted 
     } else {
         None
     };
-    Accepted { graphql, prefers_html: html > 0.0 && html >= gql.max(json) }
+    Accepted {
+        graphql,
+        prefers_html: html > 0.0 && html >= gql.max(json),
+    }
 }
 
 /// The quality the client gives `ty/subtype`: that of the most specific matching range.
@@ -71,7 +79,8 @@ pub fn negotiate<'a>(accept: impl Iterator<Item = &'a HeaderValue>) -> Accepted 
 fn quality(ranges: &[(mime::Mime, f32)], ty: &str, subtype: &str, wildcards: bool) -> f32 {
     let mut best: Option<(u8, f32)> = None;
     for (range, q) in ranges {
-        let specificity = if range.type_() == ty && range.subtype() == subtype {
+        // `essence_str` keeps a structured-syntax suffix (`+json`) that `subtype` drops.
+        let specificity = if range.essence_str() == format!("{ty}/{subtype}") {
             2
         } else if wildcards && range.type_() == ty && range.subtype() == mime::STAR {
             1
@@ -107,7 +116,10 @@ mod tests {
     #[test]
     fn star_star_gets_graphql_response_json() {
         assert_eq!(accept("*/*").graphql, Some(ResponseType::GraphQlResponse));
-        assert_eq!(accept("application/*").graphql, Some(ResponseType::GraphQlResponse));
+        assert_eq!(
+            accept("application/*").graphql,
+            Some(ResponseType::GraphQlResponse)
+        );
     }
 
     #[test]

@@ -44,7 +44,9 @@ pub async fn serve(
     let stopping = CancellationToken::new();
     let connections = TaskTracker::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).keep_alive(true);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -61,21 +63,32 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let connection = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
         let stopping = stopping.clone();
         connections.spawn(serve_connection(connection, stopping, peer));
     }
     drop(listener);
-    tracing::info!(open = connections.len(), drain_ms = options.drain.as_millis() as u64, "shutting down: draining connections");
+    tracing::info!(
+        open = connections.len(),
+        drain_ms = options.drain.as_millis() as u64,
+        "shutting down: draining connections"
+    );
     stopping.cancel();
     connections.close();
     match tokio::time::timeout(options.drain, connections.wait()).await {
         Ok(()) => Drained::Clean,
-        Err(_) => Drained::TimedOut { open: connections.len() },
+        Err(_) => Drained::TimedOut {
+            open: connections.len(),
+        },
     }
 }
 
-type Connection = hyper::server::conn::http1::UpgradeableConnection<TokioIo<tokio::net::TcpStream>, TowerToHyperService<Router>>;
+type Connection = hyper::server::conn::http1::UpgradeableConnection<
+    TokioIo<tokio::net::TcpStream>,
+    TowerToHyperService<Router>,
+>;
 
 async fn serve_connection(connection: Connection, stopping: CancellationToken, peer: SocketAddr) {
     tokio::pin!(connection);

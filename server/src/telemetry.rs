@@ -25,7 +25,9 @@ pub const UPSTREAM_CALLS: &str = "graft_upstream_calls_total";
 pub const UPSTREAM_DURATION: &str = "graft_upstream_call_duration_seconds";
 
 /// Latency buckets in seconds: 1 ms to 30 s.
-const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// The process-wide Prometheus recorder, installed on first use. `None` when another
 /// recorder was installed first (then `/metrics` answers 503).
@@ -33,7 +35,9 @@ pub fn prometheus() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS).ok()?;
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+                .ok()?;
             let handle = builder.install_recorder().ok()?;
             describe();
             Some(handle)
@@ -43,11 +47,19 @@ pub fn prometheus() -> Option<PrometheusHandle> {
 
 fn describe() {
     metrics::describe_counter!(REQUESTS, "GraphQL requests by operation type and outcome.");
-    metrics::describe_histogram!(REQUEST_DURATION, metrics::Unit::Seconds, "GraphQL request latency.");
+    metrics::describe_histogram!(
+        REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "GraphQL request latency."
+    );
     metrics::describe_gauge!(IN_FLIGHT, "HTTP requests being served.");
     metrics::describe_counter!(SCHEMA_BUILDS, "Gateway (schema) builds by outcome.");
     metrics::describe_counter!(UPSTREAM_CALLS, "Upstream calls by source and outcome.");
-    metrics::describe_histogram!(UPSTREAM_DURATION, metrics::Unit::Seconds, "Upstream call latency by source.");
+    metrics::describe_histogram!(
+        UPSTREAM_DURATION,
+        metrics::Unit::Seconds,
+        "Upstream call latency by source."
+    );
 }
 
 /// Counts one gateway build.
@@ -60,10 +72,16 @@ pub fn record_build(ok: bool) {
 pub fn init_logs(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests) fails harmlessly.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
 }

@@ -15,13 +15,20 @@ const GRAFT: &str = env!("CARGO_BIN_EXE_graft");
 
 fn graft() -> Command {
     let mut command = Command::new(GRAFT);
-    command.kill_on_drop(true).stdin(Stdio::null()).env_remove("GRAFT_LISTEN").env_remove("GRAFT_LOG_FORMAT");
+    command
+        .kill_on_drop(true)
+        .stdin(Stdio::null())
+        .env_remove("GRAFT_LISTEN")
+        .env_remove("GRAFT_LOG_FORMAT");
     command
 }
 
 async fn output(args: &[&str]) -> std::process::Output {
     let run = graft().args(args).output();
-    tokio::time::timeout(Duration::from_secs(30), run).await.expect("graft did not finish").unwrap()
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("graft did not finish")
+        .unwrap()
 }
 
 /// Writes the test graph for `upstream` into `dir`, returning the file paths.
@@ -44,7 +51,12 @@ struct Running {
 }
 
 async fn spawn(args: &[String]) -> Running {
-    let mut child = graft().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = graft()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let stderr = tokio::spawn(async move {
@@ -72,26 +84,44 @@ async fn spawn(args: &[String]) -> Running {
 
 fn terminate(child: &Child) {
     let pid = child.id().expect("the process already exited");
-    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
 async fn exit_code(child: &mut Child, within: Duration) -> i32 {
-    let status = tokio::time::timeout(within, child.wait()).await.expect("graft did not exit in time").unwrap();
+    let status = tokio::time::timeout(within, child.wait())
+        .await
+        .expect("graft did not exit in time")
+        .unwrap();
     status.code().expect("graft was killed by a signal")
 }
 
 #[tokio::test]
 async fn graft_without_a_command_is_a_usage_error_with_exit_code_2() {
     assert_eq!(output(&[]).await.status.code(), Some(2));
-    assert_eq!(output(&["serve", "--no-such-flag", "x.graphql"]).await.status.code(), Some(2));
+    assert_eq!(
+        output(&["serve", "--no-such-flag", "x.graphql"])
+            .await
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(output(&["serve"]).await.status.code(), Some(2));
     assert_eq!(output(&["--help"]).await.status.code(), Some(0));
 }
 
 #[tokio::test]
 async fn serve_with_a_missing_file_exits_1_with_a_message() {
-    let out = output(&["serve", "/nonexistent/schema.graphql", "--listen", "127.0.0.1:0"]).await;
+    let out = output(&[
+        "serve",
+        "/nonexistent/schema.graphql",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/schema.graphql"), "{stderr}");
@@ -115,10 +145,22 @@ async fn serve_rejects_a_config_file_with_unknown_keys_or_a_bad_listen_address()
     std::fs::write(&schema, "type Query { a: String }").unwrap();
     let config = dir.path().join("graft.yaml");
     std::fs::write(&config, "limits:\n  max_deepth: 3\n").unwrap();
-    let out = output(&["serve", schema.to_str().unwrap(), "--config", config.to_str().unwrap()]).await;
+    let out = output(&[
+        "serve",
+        schema.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_deepth"));
-    let out = output(&["serve", schema.to_str().unwrap(), "--listen", "not-an-address"]).await;
+    let out = output(&[
+        "serve",
+        schema.to_str().unwrap(),
+        "--listen",
+        "not-an-address",
+    ])
+    .await;
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -142,7 +184,11 @@ async fn sigterm_lets_an_in_flight_request_finish_and_exits_0() {
     let upstream = common::upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec!["serve".to_owned()];
-    args.extend(write_schema(dir.path(), upstream).iter().map(|p| p.display().to_string()));
+    args.extend(
+        write_schema(dir.path(), upstream)
+            .iter()
+            .map(|p| p.display().to_string()),
+    );
     args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
     let mut running = spawn(&args).await;
     let url = running.url.clone();
@@ -159,13 +205,22 @@ async fn sigterm_lets_an_in_flight_request_finish_and_exits_0() {
     terminate(&running.child);
     // New connections are refused once shutdown has started.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let refused = common::client().get(running.url.replace("/graphql", "/healthz")).send().await;
+    let refused = common::client()
+        .get(running.url.replace("/graphql", "/healthz"))
+        .send()
+        .await;
     assert!(refused.is_err(), "graft accepted a request after SIGTERM");
-    let response = in_flight.await.unwrap().expect("the in-flight request was cut off");
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request was cut off");
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["slow"]["ms"], 1500, "{body}");
-    assert_eq!(exit_code(&mut running.child, Duration::from_secs(10)).await, 0);
+    assert_eq!(
+        exit_code(&mut running.child, Duration::from_secs(10)).await,
+        0
+    );
     assert!(signalled.elapsed() < Duration::from_secs(10));
 }
 
@@ -176,8 +231,20 @@ async fn the_drain_is_bounded_by_the_configured_time() {
     let config = dir.path().join("graft.yaml");
     std::fs::write(&config, "timeouts:\n  drain_ms: 300\n").unwrap();
     let mut args = vec!["serve".to_owned()];
-    args.extend(write_schema(dir.path(), upstream).iter().map(|p| p.display().to_string()));
-    args.extend(["--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()].map(str::to_owned));
+    args.extend(
+        write_schema(dir.path(), upstream)
+            .iter()
+            .map(|p| p.display().to_string()),
+    );
+    args.extend(
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ]
+        .map(str::to_owned),
+    );
     let mut running = spawn(&args).await;
     let url = running.url.clone();
     let in_flight = tokio::spawn(async move {
@@ -191,9 +258,19 @@ async fn the_drain_is_bounded_by_the_configured_time() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let signalled = Instant::now();
     terminate(&running.child);
-    assert_eq!(exit_code(&mut running.child, Duration::from_secs(10)).await, 0);
-    assert!(signalled.elapsed() < Duration::from_secs(5), "{:?}", signalled.elapsed());
-    assert!(in_flight.await.unwrap().is_err(), "the slow request should have been cut off");
+    assert_eq!(
+        exit_code(&mut running.child, Duration::from_secs(10)).await,
+        0
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        in_flight.await.unwrap().is_err(),
+        "the slow request should have been cut off"
+    );
 }
 
 #[tokio::test]
@@ -201,7 +278,11 @@ async fn json_logs_carry_the_request_id() {
     let upstream = common::upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec!["serve".to_owned()];
-    args.extend(write_schema(dir.path(), upstream).iter().map(|p| p.display().to_string()));
+    args.extend(
+        write_schema(dir.path(), upstream)
+            .iter()
+            .map(|p| p.display().to_string()),
+    );
     args.extend(["--listen", "127.0.0.1:0", "--log-format", "json"].map(str::to_owned));
     let mut running = spawn(&args).await;
     let response = common::client()
@@ -214,16 +295,35 @@ async fn json_logs_carry_the_request_id() {
         .unwrap();
     assert_eq!(response.status(), 200);
     terminate(&running.child);
-    assert_eq!(exit_code(&mut running.child, Duration::from_secs(10)).await, 0);
+    assert_eq!(
+        exit_code(&mut running.child, Duration::from_secs(10)).await,
+        0
+    );
     let lines = running.stderr.await.unwrap();
-    let logs: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    assert!(!logs.is_empty(), "no JSON log lines in:\n{}", lines.join("\n"));
-    assert!(logs.iter().any(|l| l.to_string().contains("log-me-123")), "request id not logged:\n{}", lines.join("\n"));
+    let logs: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        !logs.is_empty(),
+        "no JSON log lines in:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        logs.iter().any(|l| l.to_string().contains("log-me-123")),
+        "request id not logged:\n{}",
+        lines.join("\n")
+    );
 }
 
 #[tokio::test]
 async fn graft_demo_serves_the_sample_graph() {
-    let mut running = spawn(&["demo".to_owned(), "--listen".to_owned(), "127.0.0.1:0".to_owned()]).await;
+    let mut running = spawn(&[
+        "demo".to_owned(),
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ])
+    .await;
     let response = common::client()
         .post(&running.url)
         .header("content-type", "application/json")
@@ -232,7 +332,13 @@ async fn graft_demo_serves_the_sample_graph() {
         .await
         .unwrap();
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["data"]["posts"][0]["author"]["name"], "Ada Lovelace", "{body}");
+    assert_eq!(
+        body["data"]["posts"][0]["author"]["name"], "Ada Lovelace",
+        "{body}"
+    );
     terminate(&running.child);
-    assert_eq!(exit_code(&mut running.child, Duration::from_secs(10)).await, 0);
+    assert_eq!(
+        exit_code(&mut running.child, Duration::from_secs(10)).await,
+        0
+    );
 }

@@ -42,9 +42,16 @@ async fn dump_dom(browser: &PathBuf, url: &str) -> String {
         .kill_on_drop(true)
         .stdin(std::process::Stdio::null())
         .output();
-    let output = tokio::time::timeout(Duration::from_secs(90), run).await.expect("chromium hung").unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("chromium hung")
+        .unwrap();
     let dom = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(!dom.is_empty(), "chromium printed no DOM; stderr:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        !dom.is_empty(),
+        "chromium printed no DOM; stderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     dom
 }
 
@@ -55,7 +62,10 @@ fn fragment(value: &str) -> String {
 #[tokio::test]
 async fn the_explorer_renders_runs_a_query_and_shows_the_result_in_chromium() {
     let Some(browser) = chromium() else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "chromium is required under CI=true (apt-get install chromium)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium is required under CI=true (apt-get install chromium)"
+        );
         eprintln!("skipped: chromium is not installed (apt-get install chromium)");
         return;
     };
@@ -66,16 +76,31 @@ async fn the_explorer_renders_runs_a_query_and_shows_the_result_in_chromium() {
     // The page rendered (editor and Run button), the schema browser lists the graph's types,
     // and the result pane shows the upstream's data.
     assert!(dom.contains("id=\"run\""), "{dom}");
-    assert!(dom.contains("data-schema=\"loaded\""), "schema not loaded:\n{dom}");
-    assert!(dom.contains("data-type=\"Post\""), "schema browser lacks Post:\n{dom}");
-    assert!(dom.contains("data-state=\"done\""), "query did not finish:\n{dom}");
-    assert!(dom.contains("Alan Turing") && dom.contains("Computing Machinery and Intelligence"), "{dom}");
+    assert!(
+        dom.contains("data-schema=\"loaded\""),
+        "schema not loaded:\n{dom}"
+    );
+    assert!(
+        dom.contains("data-type=\"Post\""),
+        "schema browser lacks Post:\n{dom}"
+    );
+    assert!(
+        dom.contains("data-state=\"done\""),
+        "query did not finish:\n{dom}"
+    );
+    assert!(
+        dom.contains("Alan Turing") && dom.contains("Computing Machinery and Intelligence"),
+        "{dom}"
+    );
 }
 
 #[tokio::test]
 async fn the_explorer_says_so_when_introspection_is_off() {
     let Some(browser) = chromium() else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "chromium is required under CI=true (apt-get install chromium)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium is required under CI=true (apt-get install chromium)"
+        );
         eprintln!("skipped: chromium is not installed (apt-get install chromium)");
         return;
     };

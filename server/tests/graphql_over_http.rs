@@ -9,10 +9,22 @@ use serde_json::json;
 #[tokio::test]
 async fn a_post_query_is_answered_with_data_in_graphql_response_json() {
     let graft = start(Config::default()).await;
-    let answer = post(&graft, Some(GQL), json!({ "query": "{ user(id: 1) { name } }" })).await;
+    let answer = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": "{ user(id: 1) { name } }" }),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
-    assert!(answer.content_type.starts_with(GQL), "{}", answer.content_type);
-    assert_eq!(answer.body, json!({ "data": { "user": { "name": "Ada Lovelace" } } }));
+    assert!(
+        answer.content_type.starts_with(GQL),
+        "{}",
+        answer.content_type
+    );
+    assert_eq!(
+        answer.body,
+        json!({ "data": { "user": { "name": "Ada Lovelace" } } })
+    );
 }
 
 #[tokio::test]
@@ -20,14 +32,22 @@ async fn a_missing_accept_header_gets_graphql_response_json() {
     let graft = start(Config::default()).await;
     let answer = post(&graft, None, json!({ "query": "{ __typename }" })).await;
     assert_eq!(answer.status, 200);
-    assert!(answer.content_type.starts_with(GQL), "{}", answer.content_type);
+    assert!(
+        answer.content_type.starts_with(GQL),
+        "{}",
+        answer.content_type
+    );
 }
 
 #[tokio::test]
 async fn accept_star_star_gets_graphql_response_json() {
     let graft = start(Config::default()).await;
     let answer = post(&graft, Some("*/*"), json!({ "query": "{ __typename }" })).await;
-    assert!(answer.content_type.starts_with(GQL), "{}", answer.content_type);
+    assert!(
+        answer.content_type.starts_with(GQL),
+        "{}",
+        answer.content_type
+    );
 }
 
 #[tokio::test]
@@ -35,14 +55,23 @@ async fn accept_application_json_gets_application_json() {
     let graft = start(Config::default()).await;
     let answer = post(&graft, Some(JSON), json!({ "query": "{ __typename }" })).await;
     assert_eq!(answer.status, 200);
-    assert!(answer.content_type.starts_with(JSON), "{}", answer.content_type);
+    assert!(
+        answer.content_type.starts_with(JSON),
+        "{}",
+        answer.content_type
+    );
     assert_eq!(answer.body["data"]["__typename"], "Query");
 }
 
 #[tokio::test]
 async fn an_accept_header_with_no_supported_type_gets_406() {
     let graft = start(Config::default()).await;
-    let answer = post(&graft, Some("text/plain, image/png"), json!({ "query": "{ __typename }" })).await;
+    let answer = post(
+        &graft,
+        Some("text/plain, image/png"),
+        json!({ "query": "{ __typename }" }),
+    )
+    .await;
     assert_eq!(answer.status, 406);
     assert_eq!(answer.code(), "NOT_ACCEPTABLE");
     assert!(!answer.has_data());
@@ -52,7 +81,13 @@ async fn an_accept_header_with_no_supported_type_gets_406() {
 async fn a_body_that_is_not_json_gets_400_without_data_under_both_media_types() {
     let graft = start(Config::default()).await;
     for accept in [GQL, JSON] {
-        for body in ["{\"query\": ", "not json", "[1,2]", "\"{ __typename }\"", ""] {
+        for body in [
+            "{\"query\": ",
+            "not json",
+            "[1,2]",
+            "\"{ __typename }\"",
+            "",
+        ] {
             let response = client()
                 .post(graft.graphql())
                 .header("content-type", "application/json")
@@ -92,9 +127,17 @@ async fn ill_typed_request_parameters_get_400() {
 #[tokio::test]
 async fn a_content_type_other_than_application_json_gets_415() {
     let graft = start(Config::default()).await;
-    for content_type in [Some("text/plain"), Some("application/graphql"), Some("application/json; charset=latin1"), Some("???"), None]
-    {
-        let mut request = client().post(graft.graphql()).header("accept", GQL).body(r#"{"query":"{ __typename }"}"#);
+    for content_type in [
+        Some("text/plain"),
+        Some("application/graphql"),
+        Some("application/json; charset=latin1"),
+        Some("???"),
+        None,
+    ] {
+        let mut request = client()
+            .post(graft.graphql())
+            .header("accept", GQL)
+            .body(r#"{"query":"{ __typename }"}"#);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
@@ -141,12 +184,31 @@ async fn a_validation_error_is_400_without_data_under_graphql_response_json_and_
 async fn variables_are_used_and_invalid_variable_values_are_request_errors() {
     let graft = start(Config::default()).await;
     let query = "query ($id: ID!) { user(id: $id) { name } }";
-    let ok = post(&graft, Some(GQL), json!({ "query": query, "variables": { "id": 2 } })).await;
-    assert_eq!(ok.body["data"]["user"]["name"], "Alan Turing", "{}", ok.text);
-    let missing = post(&graft, Some(GQL), json!({ "query": query, "variables": {} })).await;
+    let ok = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": query, "variables": { "id": 2 } }),
+    )
+    .await;
+    assert_eq!(
+        ok.body["data"]["user"]["name"], "Alan Turing",
+        "{}",
+        ok.text
+    );
+    let missing = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": query, "variables": {} }),
+    )
+    .await;
     assert_eq!(missing.status, 400, "{}", missing.text);
     assert!(!missing.has_data());
-    let wrong = post(&graft, Some(GQL), json!({ "query": query, "variables": { "id": { "no": 1 } } })).await;
+    let wrong = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": query, "variables": { "id": { "no": 1 } } }),
+    )
+    .await;
     assert_eq!(wrong.status, 400, "{}", wrong.text);
     assert!(!wrong.has_data());
 }
@@ -155,16 +217,31 @@ async fn variables_are_used_and_invalid_variable_values_are_request_errors() {
 async fn several_operations_select_by_operation_name() {
     let graft = start(Config::default()).await;
     let document = "query A { user(id: 1) { name } } query B { user(id: 3) { name } }";
-    let b = post(&graft, Some(GQL), json!({ "query": document, "operationName": "B" })).await;
+    let b = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": document, "operationName": "B" }),
+    )
+    .await;
     assert_eq!(b.body["data"]["user"]["name"], "Grace Hopper", "{}", b.text);
-    let unknown = post(&graft, Some(GQL), json!({ "query": document, "operationName": "C" })).await;
+    let unknown = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": document, "operationName": "C" }),
+    )
+    .await;
     assert_eq!(unknown.status, 400);
     assert_eq!(unknown.code(), "OPERATION_NOT_FOUND");
     assert!(!unknown.has_data());
     let unnamed = post(&graft, Some(GQL), json!({ "query": document })).await;
     assert_eq!(unnamed.status, 400);
     assert_eq!(unnamed.code(), "OPERATION_NAME_REQUIRED");
-    let legacy = post(&graft, Some(JSON), json!({ "query": document, "operationName": "C" })).await;
+    let legacy = post(
+        &graft,
+        Some(JSON),
+        json!({ "query": document, "operationName": "C" }),
+    )
+    .await;
     assert_eq!(legacy.status, 200);
     assert_eq!(legacy.code(), "OPERATION_NOT_FOUND");
 }
@@ -172,8 +249,12 @@ async fn several_operations_select_by_operation_name() {
 #[tokio::test]
 async fn extensions_are_accepted() {
     let graft = start(Config::default()).await;
-    let answer =
-        post(&graft, Some(GQL), json!({ "query": "{ __typename }", "extensions": { "trace": { "on": true } } })).await;
+    let answer = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": "{ __typename }", "extensions": { "trace": { "on": true } } }),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
 }
 
@@ -214,7 +295,15 @@ async fn a_get_with_unparsable_variables_gets_400() {
 #[tokio::test]
 async fn a_get_without_a_query_gets_400() {
     let graft = start(Config::default()).await;
-    let answer = Answer::from(client().get(graft.graphql()).header("accept", GQL).send().await.unwrap()).await;
+    let answer = Answer::from(
+        client()
+            .get(graft.graphql())
+            .header("accept", GQL)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(answer.status, 400);
     assert_eq!(answer.code(), "BAD_REQUEST");
 }
@@ -223,14 +312,24 @@ async fn a_get_without_a_query_gets_400() {
 async fn a_mutation_over_get_is_refused_with_405_and_allow_post() {
     let graft = start(Config::default()).await;
     let mutation = r#"mutation { createPost(input: {userId: 1, title: "t", body: "b"}) { id } }"#;
-    let response = client().get(graft.graphql()).query(&[("query", mutation)]).send().await.unwrap();
+    let response = client()
+        .get(graft.graphql())
+        .query(&[("query", mutation)])
+        .send()
+        .await
+        .unwrap();
     let answer = Answer::from(response).await;
     assert_eq!(answer.status, 405, "{}", answer.text);
     assert_eq!(answer.headers.get("allow").unwrap(), "POST");
     assert_eq!(answer.code(), "METHOD_NOT_ALLOWED");
     // Nothing was created: the post count is unchanged.
     let posts = post(&graft, Some(GQL), json!({ "query": "{ posts { id } }" })).await;
-    assert_eq!(posts.body["data"]["posts"].as_array().map(Vec::len), Some(4), "{}", posts.text);
+    assert_eq!(
+        posts.body["data"]["posts"].as_array().map(Vec::len),
+        Some(4),
+        "{}",
+        posts.text
+    );
 }
 
 #[tokio::test]
@@ -245,16 +344,32 @@ async fn a_mutation_over_post_runs() {
 #[tokio::test]
 async fn other_methods_get_405_with_an_allow_header() {
     let graft = start(Config::default()).await;
-    let response = client().put(graft.graphql()).body("{}").send().await.unwrap();
+    let response = client()
+        .put(graft.graphql())
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
-    let allow = response.headers().get("allow").unwrap().to_str().unwrap().to_owned();
+    let allow = response
+        .headers()
+        .get("allow")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
 }
 
 #[tokio::test]
 async fn an_upstream_failure_is_partial_data_with_200() {
     let graft = start(Config::default()).await;
-    let answer = post(&graft, Some(GQL), json!({ "query": "{ user(id: 99) { name } posts { id } }" })).await;
+    let answer = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": "{ user(id: 99) { name } posts { id } }" }),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert!(answer.has_data());
     assert!(answer.body["data"]["user"].is_null());

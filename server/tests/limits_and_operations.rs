@@ -19,12 +19,18 @@ fn config(yaml: &str) -> Config {
 async fn a_body_over_the_limit_gets_413_and_the_server_stays_up() {
     let graft = start(config("limits:\n  max_body_bytes: 1024\n")).await;
     let padding = "x".repeat(4096);
-    let declared = post(&graft, Some(GQL), json!({ "query": "{ __typename }", "padding": padding })).await;
+    let declared = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": "{ __typename }", "padding": padding }),
+    )
+    .await;
     assert_eq!(declared.status, 413);
     assert_eq!(declared.code(), "PAYLOAD_TOO_LARGE");
     assert!(!declared.has_data());
     // Streamed without a Content-Length: cut off while reading.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..64).map(|_| Ok(vec![b' '; 256])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..64).map(|_| Ok(vec![b' '; 256])).collect();
     let streamed = client()
         .post(graft.graphql())
         .header("content-type", "application/json")
@@ -42,26 +48,49 @@ async fn a_body_over_the_limit_gets_413_and_the_server_stays_up() {
 async fn a_huge_body_is_refused_with_the_default_limit() {
     let graft = start(Config::default()).await;
     let huge = format!("{{\"query\": \"{}\"}}", "a".repeat(10 * 1024 * 1024));
-    let response =
-        client().post(graft.graphql()).header("content-type", "application/json").body(huge).send().await;
+    let response = client()
+        .post(graft.graphql())
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await;
     // The server may close the connection while the client is still sending; when the
     // answer arrives, it is 413.
     if let Ok(response) = response {
         assert_eq!(response.status(), 413);
     }
-    assert_eq!(post(&graft, Some(GQL), json!({ "query": "{ __typename }" })).await.status, 200);
+    assert_eq!(
+        post(&graft, Some(GQL), json!({ "query": "{ __typename }" }))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_request_over_the_timeout_gets_request_timeout_and_the_server_stays_up() {
     let graft = start(config("timeouts:\n  request_ms: 400\n")).await;
     let started = Instant::now();
-    let answer = post(&graft, Some(GQL), json!({ "query": "{ slow(ms: 5000) { ms } }" })).await;
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    let answer = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": "{ slow(ms: 5000) { ms } }" }),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(answer.status, 504, "{}", answer.text);
     assert_eq!(answer.code(), "REQUEST_TIMEOUT");
     assert!(!answer.has_data());
-    let fast = post(&graft, Some(GQL), json!({ "query": "{ slow(ms: 1) { ms } }" })).await;
+    let fast = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": "{ slow(ms: 1) { ms } }" }),
+    )
+    .await;
     assert_eq!(fast.body["data"]["slow"]["ms"], 1, "{}", fast.text);
 }
 
@@ -85,10 +114,16 @@ async fn a_client_that_stalls_while_sending_its_body_gets_request_timeout() {
 async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let graft = start(config("timeouts:\n  header_read_ms: 300\n")).await;
     let mut socket = tokio::net::TcpStream::connect(graft.addr).await.unwrap();
-    socket.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
-    assert!(read.is_ok(), "the server kept a connection with unfinished headers open");
+    assert!(
+        read.is_ok(),
+        "the server kept a connection with unfinished headers open"
+    );
 }
 
 #[tokio::test]
@@ -101,9 +136,11 @@ async fn an_idle_connection_that_sends_nothing_is_disconnected() {
 }
 
 fn nested(depth: usize) -> String {
+    // posts { author { posts { author { ... id } } } }
     let mut query = String::from("id");
-    for level in 0..depth {
-        query = if level % 2 == 0 { format!("author {{ {query} }}") } else { format!("posts {{ {query} }}") };
+    for level in (1..=depth).rev() {
+        let field = if level % 2 == 1 { "author" } else { "posts" };
+        query = format!("{field} {{ {query} }}");
     }
     format!("{{ posts {{ {query} }} }}")
 }
@@ -122,7 +159,8 @@ async fn a_query_deeper_than_the_limit_is_refused_without_data() {
 #[tokio::test]
 async fn a_deep_introspection_query_is_refused_too() {
     let graft = start(config("limits:\n  max_depth: 5\n")).await;
-    let query = "{ __schema { types { fields { type { ofType { ofType { ofType { name } } } } } } } }";
+    let query =
+        "{ __schema { types { fields { type { ofType { ofType { ofType { name } } } } } } } }";
     let answer = post(&graft, Some(GQL), json!({ "query": query })).await;
     assert_eq!(answer.status, 400, "{}", answer.text);
     assert!(!answer.has_data());
@@ -132,15 +170,30 @@ async fn a_deep_introspection_query_is_refused_too() {
 async fn an_enormously_aliased_query_is_refused_without_data() {
     let graft = start(config("limits:\n  max_aliases: 10\n")).await;
     let aliases: String = (0..5000).map(|i| format!("a{i}: __typename ")).collect();
-    let answer = post(&graft, Some(GQL), json!({ "query": format!("{{ {aliases} }}") })).await;
-    assert_eq!(answer.status, 400, "{}", &answer.text[..answer.text.len().min(500)]);
+    let answer = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": format!("{{ {aliases} }}") }),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        400,
+        "{}",
+        &answer.text[..answer.text.len().min(500)]
+    );
     assert!(!answer.has_data());
 }
 
 #[tokio::test]
 async fn a_query_over_the_complexity_limit_is_refused_without_data() {
     let graft = start(config("limits:\n  max_complexity: 3\n")).await;
-    let answer = post(&graft, Some(GQL), json!({ "query": "{ posts { id title body userId } }" })).await;
+    let answer = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": "{ posts { id title body userId } }" }),
+    )
+    .await;
     assert_eq!(answer.status, 400, "{}", answer.text);
     assert!(!answer.has_data());
 }
@@ -150,7 +203,13 @@ async fn upstream_calls_over_the_limit_are_errors() {
     let graft = start(config("limits:\n  max_upstream_calls: 2\n")).await;
     let query = "{ a: user(id: 1) { name } b: user(id: 2) { name } c: user(id: 3) { name } }";
     let answer = post(&graft, Some(GQL), json!({ "query": query })).await;
-    assert!(answer.body["errors"].as_array().is_some_and(|e| !e.is_empty()), "{}", answer.text);
+    assert!(
+        answer.body["errors"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
+        "{}",
+        answer.text
+    );
 }
 
 #[tokio::test]
@@ -166,16 +225,31 @@ async fn the_request_id_is_honoured_echoed_and_sent_upstream() {
         .unwrap();
     let answer = Answer::from(response).await;
     assert_eq!(answer.headers.get("x-request-id").unwrap(), "test-id-42");
-    assert_eq!(answer.body["data"]["seenHeaders"]["x-request-id"], "test-id-42", "{}", answer.text);
+    assert_eq!(
+        answer.body["data"]["seenHeaders"]["x-request-id"], "test-id-42",
+        "{}",
+        answer.text
+    );
 }
 
 #[tokio::test]
 async fn a_request_id_is_generated_when_absent_or_unusable() {
     let graft = start(Config::default()).await;
     let generated = client().get(graft.url("/healthz")).send().await.unwrap();
-    let id = generated.headers().get("x-request-id").unwrap().to_str().unwrap().to_owned();
+    let id = generated
+        .headers()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(id.len(), 36, "{id}");
-    let unusable = client().get(graft.url("/healthz")).header("x-request-id", "a b").send().await.unwrap();
+    let unusable = client()
+        .get(graft.url("/healthz"))
+        .header("x-request-id", "a b")
+        .send()
+        .await
+        .unwrap();
     assert_ne!(unusable.headers().get("x-request-id").unwrap(), "a b");
 }
 
@@ -232,7 +306,9 @@ async fn without_a_schema_readyz_is_503_and_graphql_says_so() {
 #[tokio::test]
 async fn the_app_router_answers_in_process_with_oneshot() {
     let state = AppState::new(Config::default());
-    let request = axum::http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap();
+    let request = axum::http::Request::get("/readyz")
+        .body(axum::body::Body::empty())
+        .unwrap();
     let response = app(state).oneshot(request).await.unwrap();
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("x-request-id"));
@@ -245,7 +321,12 @@ async fn metrics_are_exported_with_graft_names() {
     post(&graft, Some(GQL), json!({ "query": "{ nope" })).await;
     let response = client().get(graft.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = response.text().await.unwrap();
     for name in [
         "graft_graphql_requests_total{operation=\"query\",outcome=\"ok\"}",
@@ -263,36 +344,83 @@ async fn browsers_get_the_explorer_and_fetch_gets_graphql() {
     let graft = start(Config::default()).await;
     let browser = client()
         .get(graft.graphql())
-        .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+        .header(
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(browser.status(), 200);
-    assert!(browser.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    assert!(browser.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    assert!(
+        browser.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        browser.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
     let page = browser.text().await.unwrap();
     assert!(page.contains("graphql/explorer.js") && page.contains("data-introspection=\"true\""));
     for asset in ["/graphql/explorer.js", "/graphql/explorer.css"] {
         let response = client().get(graft.url(asset)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{asset}");
         let body = response.text().await.unwrap();
-        assert!(!body.contains("http://") && !body.contains("https://"), "{asset} refers to another origin");
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{asset} refers to another origin"
+        );
     }
-    let fetch = client().get(graft.graphql()).header("accept", "*/*").send().await.unwrap();
+    let fetch = client()
+        .get(graft.graphql())
+        .header("accept", "*/*")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(fetch.status(), 400);
 }
 
 #[tokio::test]
 async fn the_explorer_and_introspection_can_be_switched_off() {
     let graft = start(config("explorer: false\nintrospection: false\n")).await;
-    let browser = client().get(graft.graphql()).header("accept", "text/html").send().await.unwrap();
+    let browser = client()
+        .get(graft.graphql())
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_ne!(
-        browser.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().split(';').next(),
+        browser
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(';')
+            .next(),
         Some("text/html")
     );
-    let asset = client().get(graft.url("/graphql/explorer.js")).send().await.unwrap();
+    let asset = client()
+        .get(graft.url("/graphql/explorer.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(asset.status(), 404);
-    let answer = post(&graft, Some(GQL), json!({ "query": "{ __schema { types { name } } }" })).await;
-    assert!(answer.body["errors"].as_array().is_some_and(|e| !e.is_empty()), "{}", answer.text);
+    let answer = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": "{ __schema { types { name } } }" }),
+    )
+    .await;
+    assert!(
+        answer.body["errors"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
+        "{}",
+        answer.text
+    );
     assert!(answer.body["data"]["__schema"].is_null(), "{}", answer.text);
 }

@@ -8,7 +8,10 @@ use std::process::ExitCode;
 
 pub fn run() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(crate::config::json_schema().as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(crate::config::json_schema().as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: cannot write the schema: {e}");

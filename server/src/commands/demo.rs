@@ -43,8 +43,13 @@ pub async fn run(args: DemoArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    eprintln!("demo REST upstream on http://{upstream} (OpenAPI document at http://{upstream}/openapi.json)");
-    let checked = schema_gen::parse::parse_files(&[schema_gen::parse::SdlFile::new("demo.graphql", schema(upstream))]);
+    eprintln!(
+        "demo REST upstream on http://{upstream} (OpenAPI document at http://{upstream}/openapi.json)"
+    );
+    let checked = schema_gen::parse::parse_files(&[schema_gen::parse::SdlFile::new(
+        "demo.graphql",
+        schema(upstream),
+    )]);
     for diagnostic in checked.diagnostics.iter().filter(|d| d.is_error()) {
         eprintln!("{diagnostic}");
     }
@@ -52,7 +57,9 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         eprintln!("graft: the demo schema does not compile (a bug)");
         return ExitCode::FAILURE;
     };
-    eprintln!("open the explorer at the URL below in a browser; try {{ posts {{ title author {{ name }} }} }}");
+    eprintln!(
+        "open the explorer at the URL below in a browser; try {{ posts {{ title author {{ name }} }} }}"
+    );
     crate::commands::serve::serve_catalog(catalog, config).await
 }
 
@@ -196,18 +203,34 @@ struct Blog {
 type Shared = Arc<Mutex<Blog>>;
 
 fn seed() -> Blog {
-    let users = [(1, "Ada Lovelace", "ada@example.com"), (2, "Alan Turing", "alan@example.com"), (3, "Grace Hopper", "grace@example.com")]
-        .into_iter()
-        .map(|(id, name, email)| json!({ "id": id, "name": name, "email": email }))
-        .collect();
+    let users = [
+        (1, "Ada Lovelace", "ada@example.com"),
+        (2, "Alan Turing", "alan@example.com"),
+        (3, "Grace Hopper", "grace@example.com"),
+    ]
+    .into_iter()
+    .map(|(id, name, email)| json!({ "id": id, "name": name, "email": email }))
+    .collect();
     let posts = [
-        (1, 1, "Notes on the Analytical Engine", "It weaves algebraic patterns."),
-        (2, 2, "Computing Machinery and Intelligence", "Can machines think?"),
+        (
+            1,
+            1,
+            "Notes on the Analytical Engine",
+            "It weaves algebraic patterns.",
+        ),
+        (
+            2,
+            2,
+            "Computing Machinery and Intelligence",
+            "Can machines think?",
+        ),
         (3, 3, "The first bug", "A moth in relay 70."),
         (4, 1, "Bernoulli numbers", "Note G."),
     ]
     .into_iter()
-    .map(|(id, user, title, body)| json!({ "id": id, "userId": user, "title": title, "body": body }))
+    .map(
+        |(id, user, title, body)| json!({ "id": id, "userId": user, "title": title, "body": body }),
+    )
     .collect();
     Blog { users, posts }
 }
@@ -216,7 +239,15 @@ fn seed() -> Blog {
 pub fn upstream_app() -> Router {
     let blog: Shared = Arc::new(Mutex::new(seed()));
     Router::new()
-        .route("/openapi.json", get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    OPENAPI,
+                )
+            }),
+        )
         .route("/users", get(users))
         .route("/users/{id}", get(user))
         .route("/users/{id}/posts", get(user_posts))
@@ -243,7 +274,11 @@ fn lock(blog: &Shared) -> std::sync::MutexGuard<'_, Blog> {
 }
 
 fn not_found(what: &str) -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({ "message": format!("no such {what}") }))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "message": format!("no such {what}") })),
+    )
+        .into_response()
 }
 
 /// `GET /users?id=1&id=2`: the batch endpoint behind `Post.author`.
@@ -253,16 +288,32 @@ async fn users(State(blog): State<Shared>, RawQuery(query): RawQuery) -> Json<Va
         .filter_map(|(_, v)| v.parse().ok())
         .collect();
     let blog = lock(&blog);
-    let users = blog.users.iter().filter(|u| ids.is_empty() || ids.iter().any(|id| u["id"] == *id)).cloned().collect();
+    let users = blog
+        .users
+        .iter()
+        .filter(|u| ids.is_empty() || ids.iter().any(|id| u["id"] == *id))
+        .cloned()
+        .collect();
     Json(Value::Array(users))
 }
 
 async fn user(State(blog): State<Shared>, Path(id): Path<i64>) -> Response {
-    lock(&blog).users.iter().find(|u| u["id"] == id).map_or_else(|| not_found("user"), |u| Json(u.clone()).into_response())
+    lock(&blog)
+        .users
+        .iter()
+        .find(|u| u["id"] == id)
+        .map_or_else(|| not_found("user"), |u| Json(u.clone()).into_response())
 }
 
 async fn user_posts(State(blog): State<Shared>, Path(id): Path<i64>) -> Json<Value> {
-    Json(Value::Array(lock(&blog).posts.iter().filter(|p| p["userId"] == id).cloned().collect()))
+    Json(Value::Array(
+        lock(&blog)
+            .posts
+            .iter()
+            .filter(|p| p["userId"] == id)
+            .cloned()
+            .collect(),
+    ))
 }
 
 async fn posts(State(blog): State<Shared>) -> Json<Value> {
@@ -270,12 +321,24 @@ async fn posts(State(blog): State<Shared>) -> Json<Value> {
 }
 
 async fn post(State(blog): State<Shared>, Path(id): Path<i64>) -> Response {
-    lock(&blog).posts.iter().find(|p| p["id"] == id).map_or_else(|| not_found("post"), |p| Json(p.clone()).into_response())
+    lock(&blog)
+        .posts
+        .iter()
+        .find(|p| p["id"] == id)
+        .map_or_else(|| not_found("post"), |p| Json(p.clone()).into_response())
 }
 
 async fn create_post(State(blog): State<Shared>, Json(input): Json<Value>) -> Response {
-    let (Some(user), Some(title), Some(body)) = (input["userId"].as_i64(), input["title"].as_str(), input["body"].as_str()) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "message": "userId, title and body are required" }))).into_response();
+    let (Some(user), Some(title), Some(body)) = (
+        input["userId"].as_i64(),
+        input["title"].as_str(),
+        input["body"].as_str(),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "message": "userId, title and body are required" })),
+        )
+            .into_response();
     };
     let mut blog = lock(&blog);
     let id = blog.posts.len() as i64 + 1;
@@ -283,4 +346,3 @@ async fn create_post(State(blog): State<Shared>, Json(input): Json<Value>) -> Re
     blog.posts.push(post.clone());
     (StatusCode::CREATED, Json(post)).into_response()
 }
-

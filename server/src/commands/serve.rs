@@ -116,10 +116,23 @@ pub async fn serve_state(state: Arc<AppState>) -> ExitCode {
             }
         });
     }
-    let options = ServeOptions { header_read_timeout: state.config.timeouts.header_read(), drain: state.config.timeouts.drain() };
-    match serve(listener, app(Arc::clone(&state)), options, shutdown_signal()).await {
+    let options = ServeOptions {
+        header_read_timeout: state.config.timeouts.header_read(),
+        drain: state.config.timeouts.drain(),
+    };
+    match serve(
+        listener,
+        app(Arc::clone(&state)),
+        options,
+        shutdown_signal(),
+    )
+    .await
+    {
         Drained::Clean => tracing::info!("all connections drained; exiting"),
-        Drained::TimedOut { open } => tracing::warn!(open, "drain time ran out; closing the remaining connections"),
+        Drained::TimedOut { open } => tracing::warn!(
+            open,
+            "drain time ran out; closing the remaining connections"
+        ),
     }
     ExitCode::SUCCESS
 }
@@ -128,7 +141,10 @@ pub async fn serve_state(state: Arc<AppState>) -> ExitCode {
 pub fn build(mut catalog: Catalog, config: &Config) -> Result<Loaded, String> {
     for source in catalog.sources.values_mut() {
         merge_lower(&mut source.policy.forward_headers, &config.headers.forward);
-        merge_lower(&mut source.policy.response_headers, &config.headers.response);
+        merge_lower(
+            &mut source.policy.response_headers,
+            &config.headers.response,
+        );
     }
     match engine::gateway::Gateway::build(&catalog, config.gateway_options()) {
         Ok(gateway) => {

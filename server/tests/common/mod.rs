@@ -43,7 +43,12 @@ pub async fn upstream() -> SocketAddr {
             get(|headers: HeaderMap| async move {
                 let seen: serde_json::Map<String, Value> = headers
                     .iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.to_str().unwrap_or("").to_owned())))
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_owned(),
+                            Value::String(v.to_str().unwrap_or("").to_owned()),
+                        )
+                    })
                     .collect();
                 Json(Value::Object(seen))
             }),
@@ -92,7 +97,9 @@ impl Drop for Graft {
 pub async fn start(config: Config) -> Graft {
     let upstream = upstream().await;
     let checked = schema_gen::parse::parse_files(&schema_files(upstream));
-    let catalog = checked.catalog.unwrap_or_else(|| panic!("test schema does not compile: {:?}", checked.diagnostics));
+    let catalog = checked
+        .catalog
+        .unwrap_or_else(|| panic!("test schema does not compile: {:?}", checked.diagnostics));
     let state = AppState::new(config);
     let loaded = graft::commands::serve::build(catalog, &state.config).unwrap();
     state.swap(loaded);
@@ -104,8 +111,10 @@ pub async fn start_with(state: Arc<AppState>) -> Graft {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let options =
-        ServeOptions { header_read_timeout: state.config.timeouts.header_read(), drain: Duration::from_secs(2) };
+    let options = ServeOptions {
+        header_read_timeout: state.config.timeouts.header_read(),
+        drain: Duration::from_secs(2),
+    };
     let router = app(Arc::clone(&state));
     tokio::spawn(async move {
         serve(listener, router, options, async {
@@ -113,11 +122,18 @@ pub async fn start_with(state: Arc<AppState>) -> Graft {
         })
         .await
     });
-    Graft { addr, state, stop: Some(stop) }
+    Graft {
+        addr,
+        state,
+        stop: Some(stop),
+    }
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
 }
 
 /// A parsed response: status, content type, body.
@@ -133,16 +149,27 @@ impl Answer {
     pub async fn from(response: reqwest::Response) -> Answer {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let content_type =
-            headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let text = response.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, content_type, headers, body, text }
+        Answer {
+            status,
+            content_type,
+            headers,
+            body,
+            text,
+        }
     }
 
     /// `extensions.code` of the first error.
     pub fn code(&self) -> &str {
-        self.body["errors"][0]["extensions"]["code"].as_str().unwrap_or_default()
+        self.body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
     }
 
     pub fn has_data(&self) -> bool {
@@ -152,7 +179,10 @@ impl Answer {
 
 /// POSTs `body` (JSON) with `accept`.
 pub async fn post(graft: &Graft, accept: Option<&str>, body: Value) -> Answer {
-    let mut request = client().post(graft.graphql()).header("content-type", "application/json").body(body.to_string());
+    let mut request = client()
+        .post(graft.graphql())
+        .header("content-type", "application/json")
+        .body(body.to_string());
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
