@@ -406,6 +406,99 @@ mod tests {
         assert!(wire.enum_name("Status", "gone").is_err());
     }
 
+    fn union_catalog(discriminator: Option<Discriminator>) -> Catalog {
+        use schema_gen::catalog::{Field, ObjectType, UnionType};
+        let mut catalog = Catalog::default();
+        for (name, fields) in [
+            ("Circle", ["radius", "label"]),
+            ("Square", ["side", "label"]),
+        ] {
+            let mut object = ObjectType::default();
+            for field in fields {
+                let ty = if field == "label" {
+                    TypeRef::named("String")
+                } else {
+                    TypeRef::named("Float").non_null()
+                };
+                object.fields.insert(field.into(), Field::new(field, ty));
+            }
+            catalog.types.insert(
+                name.into(),
+                TypeDef {
+                    name: name.into(),
+                    description: None,
+                    kind: TypeKind::Object(object),
+                },
+            );
+        }
+        let union = UnionType {
+            members: vec!["Circle".into(), "Square".into()],
+            discriminator,
+        };
+        catalog.types.insert(
+            "Shape".into(),
+            TypeDef {
+                name: "Shape".into(),
+                description: None,
+                kind: TypeKind::Union(union),
+            },
+        );
+        catalog
+    }
+
+    #[test]
+    fn structural_union_resolution_prefers_complete_then_closest_members() {
+        let wire = Wire::new(&union_catalog(None));
+        assert_eq!(
+            wire.union_member("Shape", &json!({"side": 1})).unwrap(),
+            "Square"
+        );
+        assert_eq!(
+            wire.union_member("Shape", &json!({"label": "x", "radius": 2}))
+                .unwrap(),
+            "Circle"
+        );
+        // Neither member is complete: the first declared wins the tie.
+        assert_eq!(
+            wire.union_member("Shape", &json!({"label": "x"})).unwrap(),
+            "Circle"
+        );
+        assert_eq!(
+            wire.union_member("Shape", &json!({"__typename": "Square"}))
+                .unwrap(),
+            "Square"
+        );
+        assert!(wire.union_member("Shape", &json!([1])).is_err());
+    }
+
+    #[test]
+    fn a_discriminator_value_naming_no_member_is_an_error_not_a_guess() {
+        let discriminator = Discriminator {
+            property: "type".into(),
+            mapping: vec![("sq".into(), "Square".into())],
+        };
+        let wire = Wire::new(&union_catalog(Some(discriminator)));
+        assert_eq!(
+            wire.union_member("Shape", &json!({"type": "sq", "radius": 1}))
+                .unwrap(),
+            "Square"
+        );
+        assert_eq!(
+            wire.union_member("Shape", &json!({"type": "Circle"}))
+                .unwrap(),
+            "Circle"
+        );
+        let error = wire
+            .union_member("Shape", &json!({"type": "triangle"}))
+            .unwrap_err();
+        assert!(error.0.contains("triangle"), "{error}");
+        // Without the property, the structure decides.
+        assert_eq!(
+            wire.union_member("Shape", &json!({"side": 1})).unwrap(),
+            "Square"
+        );
+    }
+
     #[test]
     fn int64_strings_become_exact_numbers() {
         let wire = Wire::new(&catalog());

@@ -350,6 +350,7 @@ async fn a_link_field_reads_its_parent_and_identical_calls_run_once() {
 #[tokio::test]
 async fn failing_fields_give_partial_data_with_coded_errors() {
     let (gw, _) = gateway().await;
+    let started = std::time::Instant::now();
     let (response, _) = run(
         &gw,
         r#"{ user(id: "1") { name } failing { name } html { name } slow { name } unreachable { name } }"#,
@@ -357,6 +358,12 @@ async fn failing_fields_give_partial_data_with_coded_errors() {
         &[],
     )
     .await;
+    // `slow` has a 300 ms field timeout, which wins over its source's 2000 ms.
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     let data = &response["data"];
     assert_eq!(data["user"]["name"], json!("user 1"));
     for field in ["failing", "html", "slow", "unreachable"] {
