@@ -183,7 +183,7 @@ async fn a_validation_error_is_400_without_data_under_graphql_response_json_and_
 #[tokio::test]
 async fn variables_are_used_and_invalid_variable_values_are_request_errors() {
     let graft = start(Config::default()).await;
-    let query = "query ($id: ID!) { user(id: $id) { name } }";
+    let query = "query ($id: Int!) { user(id: $id) { name } }";
     let ok = post(
         &graft,
         Some(GQL),
@@ -264,7 +264,7 @@ async fn a_get_query_is_answered_from_url_parameters() {
     let response = client()
         .get(graft.graphql())
         .query(&[
-            ("query", "query Q($id: ID!) { user(id: $id) { name } }"),
+            ("query", "query Q($id: Int!) { user(id: $id) { name } }"),
             ("variables", r#"{"id": 3}"#),
             ("operationName", "Q"),
             ("extensions", "{}"),

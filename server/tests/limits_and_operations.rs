@@ -272,6 +272,24 @@ async fn client_headers_are_forwarded_only_when_the_config_allows_them() {
 }
 
 #[tokio::test]
+async fn upstream_response_headers_are_passed_back_only_when_the_config_names_them() {
+    let graft = start(config("headers:\n  response: [Cache-Control]\n")).await;
+    let answer = post(&graft, Some(GQL), json!({ "query": "{ seenHeaders }" })).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        answer
+            .headers
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("max-age=7")
+    );
+    assert!(answer.headers.get("x-upstream-secret").is_none());
+    let closed = start(Config::default()).await;
+    let answer = post(&closed, Some(GQL), json!({ "query": "{ seenHeaders }" })).await;
+    assert!(answer.headers.get("cache-control").is_none());
+}
+
+#[tokio::test]
 async fn healthz_answers_while_the_process_is_up() {
     let graft = start(Config::default()).await;
     let answer = Answer::from(client().get(graft.url("/healthz")).send().await.unwrap()).await;

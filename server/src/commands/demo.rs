@@ -1,6 +1,7 @@
 //! `graft demo`: the zero-setup tour. Starts a sample REST upstream (users and posts, with
-//! its own OpenAPI 3 document at `/openapi.json`) on 127.0.0.1, compiles it into a graph and
-//! serves that graph with the explorer, printing the URL to open.
+//! its own OpenAPI 3 document at `/openapi.json`) on 127.0.0.1, compiles that document with
+//! the OpenAPI ingest, adds two hand-written links, and serves the graph with the explorer,
+//! printing the URL to open.
 //!
 //! The sample upstream is also what the server's tests query through graft.
 
@@ -14,6 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+
+use schema_gen::ingest::openapi::{self, NoExternalRefs, OpenApiOptions};
+use schema_gen::parse::SdlFile;
 
 use crate::commands::serve::CommonArgs;
 
@@ -46,10 +50,14 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     eprintln!(
         "demo REST upstream on http://{upstream} (OpenAPI document at http://{upstream}/openapi.json)"
     );
-    let checked = schema_gen::parse::parse_files(&[schema_gen::parse::SdlFile::new(
-        "demo.graphql",
-        schema(upstream),
-    )]);
+    let files = match schema_files(upstream) {
+        Ok(files) => files,
+        Err(message) => {
+            eprintln!("graft: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let checked = schema_gen::parse::parse_files(&files);
     for diagnostic in checked.diagnostics.iter().filter(|d| d.is_error()) {
         eprintln!("{diagnostic}");
     }
@@ -63,58 +71,37 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     crate::commands::serve::serve_catalog(catalog, config).await
 }
 
-/// The executable schema of the demo graph for an upstream at `upstream`.
-pub fn schema(upstream: SocketAddr) -> String {
-    DEMO_SDL.replace("{{UPSTREAM}}", &format!("http://{upstream}"))
+/// The executable schema files of the demo graph for an upstream at `upstream`: what the
+/// OpenAPI ingest makes of [`OPENAPI`], plus [`LINKS`] between its types.
+pub fn schema_files(upstream: SocketAddr) -> Result<Vec<SdlFile>, String> {
+    let options = OpenApiOptions::new("demo").with_base_url(format!("http://{upstream}"));
+    let ingested = openapi::ingest(OPENAPI, &NoExternalRefs, &options);
+    let Some(catalog) = ingested.catalog else {
+        let found: Vec<String> = ingested
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        return Err(format!(
+            "the demo spec does not compile: {}",
+            found.join("; ")
+        ));
+    };
+    Ok(vec![
+        SdlFile::new("demo.graphql", schema_gen::emit::sdl(&catalog)),
+        SdlFile::new("demo-links.graphql", LINKS),
+    ])
 }
 
-/// Hand-written until the OpenAPI ingest lands; it is what `graft gen openapi` should
-/// produce from [`OPENAPI`] plus the `author`/`posts` links.
-const DEMO_SDL: &str = r#"schema @source(name: "demo", rest: {baseUrl: "{{UPSTREAM}}"}) {
-  query: Query
-  mutation: Mutation
-}
-
-type Query {
-  "Every user."
-  users: [User!] @rest(source: "demo", path: "/users")
-  "One user by id."
-  user(id: ID!): User @rest(source: "demo", path: "/users/{{args.id}}")
-  "Every post, newest last."
-  posts: [Post!] @rest(source: "demo", path: "/posts")
-  "One post by id."
-  post(id: ID!): Post @rest(source: "demo", path: "/posts/{{args.id}}")
-}
-
-type Mutation {
-  "Publishes a post."
-  createPost(input: NewPost!): Post @rest(source: "demo", method: POST, path: "/posts", body: "{{args.input}}")
-}
-
-"A person who writes posts."
-type User {
-  id: ID!
-  name: String!
-  "Where to reach them."
-  email: String!
+/// Links the generated graph cannot know about, written by hand as users would.
+pub const LINKS: &str = r#"type User {
   "Their posts."
   posts: [Post!] @rest(source: "demo", path: "/users/{{parent.id}}/posts")
 }
 
-"A blog post."
 type Post {
-  id: ID!
-  userId: ID!
-  title: String!
-  body: String!
   "Who wrote it (batched: one call for every post of a response)."
   author: User @rest(source: "demo", path: "/users/{{parent.userId}}", batch: {path: "/users", query: "id", key: "id"})
-}
-
-input NewPost {
-  userId: ID!
-  title: String!
-  body: String!
 }
 "#;
 

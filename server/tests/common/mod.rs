@@ -50,7 +50,11 @@ pub async fn upstream() -> SocketAddr {
                         )
                     })
                     .collect();
-                Json(Value::Object(seen))
+                // Response headers for the pass-back allowlist test.
+                (
+                    [("cache-control", "max-age=7"), ("x-upstream-secret", "no")],
+                    Json(Value::Object(seen)),
+                )
             }),
         );
     let router = graft::commands::demo::upstream_app().merge(extra);
@@ -62,10 +66,9 @@ pub async fn upstream() -> SocketAddr {
 
 /// The SDL files of the test graph for an upstream at `addr`.
 pub fn schema_files(addr: SocketAddr) -> Vec<schema_gen::parse::SdlFile> {
-    vec![
-        schema_gen::parse::SdlFile::new("demo.graphql", graft::commands::demo::schema(addr)),
-        schema_gen::parse::SdlFile::new("extra.graphql", EXTRA_SDL),
-    ]
+    let mut files = graft::commands::demo::schema_files(addr).unwrap();
+    files.push(schema_gen::parse::SdlFile::new("extra.graphql", EXTRA_SDL));
+    files
 }
 
 /// A running in-process graft.
