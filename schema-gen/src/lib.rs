@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod naming;
 pub mod parse;
 pub mod template;
+pub mod transform;
 pub mod validate;
 
 pub use catalog::Catalog;

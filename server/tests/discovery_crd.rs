@@ -23,7 +23,12 @@ fn the_committed_crd_matches_the_one_generated_from_the_rust_types() {
 #[test]
 fn the_example_graphql_schema_resource_is_read_by_graft() {
     let text = repo_file("k8s/examples/graphqlschema.yaml");
-    let resource: GraphQLSchema = serde_norway::from_str(&text).expect("the example is a GraphQLSchema");
-    assert!(resource.spec.sdl.contains("CatalogProduct"), "{}", resource.spec.sdl);
+    let resource: GraphQLSchema =
+        serde_norway::from_str(&text).expect("the example is a GraphQLSchema");
+    assert!(
+        resource.spec.sdl.contains("CatalogProduct"),
+        "{}",
+        resource.spec.sdl
+    );
     assert_eq!(resource.metadata.namespace.as_deref(), Some("shop"));
 }
