@@ -2,6 +2,11 @@
 //!
 //! The binary (`src/main.rs`) only parses the command line; everything else lives here so
 //! that tests can drive [`app::app`] in-process and the real binary alike.
+//!
+//! Request handling must never panic on any input: outside tests, `unwrap`, `expect` and
+//! `panic!` are refused by clippy (a panic that still slips through answers 500, see
+//! [`app`]).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod app;
 pub mod commands;
