@@ -15,7 +15,13 @@ use serde_json::{Value, json};
 
 /// Sends one setup request to moto. Before auth is switched on, moto only reads the service
 /// from the credential scope, so the signature can be a placeholder.
-async fn aws(moto: &Emulator, service: &str, method: reqwest::Method, path: &str, body: Body) -> String {
+async fn aws(
+    moto: &Emulator,
+    service: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Body,
+) -> String {
     let authorization = format!(
         "AWS4-HMAC-SHA256 Credential=AKIDSETUP/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
     );
@@ -26,7 +32,11 @@ async fn aws(moto: &Emulator, service: &str, method: reqwest::Method, path: &str
         Body::Json(json) => request.json(&json),
         Body::Form(form) => request
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish()),
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish(),
+            ),
     };
     let response = request.send().await.unwrap();
     let status = response.status();
@@ -45,7 +55,10 @@ async fn create_role(moto: &Emulator) {
         ("Action", "CreateRole".to_string()),
         ("Version", "2010-05-08".into()),
         ("RoleName", "fn".into()),
-        ("AssumeRolePolicyDocument", r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
+        (
+            "AssumeRolePolicyDocument",
+            r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        ),
     ];
     aws(moto, "iam", reqwest::Method::POST, "/", Body::Form(form)).await;
 }
@@ -61,14 +74,24 @@ async fn create_function(moto: &Emulator, name: &str, tags: Value) {
         "Description": format!("The {name} function."),
         "Tags": tags,
     });
-    aws(moto, "lambda", reqwest::Method::POST, "/2015-03-31/functions", Body::Json(body)).await;
+    aws(
+        moto,
+        "lambda",
+        reqwest::Method::POST,
+        "/2015-03-31/functions",
+        Body::Json(body),
+    )
+    .await;
 }
 
 /// Queues what moto's next docker-less invocations answer (else a fixed non-JSON string).
 async fn queue_results(moto: &Emulator, results: &[&str]) {
     let client = reqwest::Client::new();
     let response = client
-        .post(format!("{}/moto-api/static/lambda-simple/response", moto.url))
+        .post(format!(
+            "{}/moto-api/static/lambda-simple/response",
+            moto.url
+        ))
         .json(&json!({"results": results, "region": "us-east-1"}))
         .send()
         .await
@@ -77,7 +100,9 @@ async fn queue_results(moto: &Emulator, results: &[&str]) {
 }
 
 fn schema_dir(name: &str) -> PathBuf {
-    let dir = workspace().join("target").join(format!("lambda-schemas-{name}-{}", std::process::id()));
+    let dir = workspace()
+        .join("target")
+        .join(format!("lambda-schemas-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -97,22 +122,43 @@ const INVOICE_SCHEMA: &str = r#"{
 
 #[tokio::test]
 async fn discovery_reads_every_page_and_exposes_tagged_and_allowlisted_functions() {
-    let Some(moto) = moto(false).await else { return };
+    let Some(moto) = moto(false).await else {
+        return;
+    };
     create_role(&moto).await;
     // 55 untagged functions push the interesting ones across ListFunctions' 50-item pages.
     for i in 0..55 {
         create_function(&moto, &format!("filler-{i:02}"), json!({})).await;
     }
-    create_function(&moto, "get-invoice", json!({"graft.dev/expose": "true", "graft.dev/schema": "invoice.json"})).await;
-    create_function(&moto, "send-invoice", json!({"graft.dev/expose": "TRUE", "graft.dev/qualifier": "live"})).await;
+    create_function(
+        &moto,
+        "get-invoice",
+        json!({"graft.dev/expose": "true", "graft.dev/schema": "invoice.json"}),
+    )
+    .await;
+    create_function(
+        &moto,
+        "send-invoice",
+        json!({"graft.dev/expose": "TRUE", "graft.dev/qualifier": "live"}),
+    )
+    .await;
     create_function(&moto, "zz-listed", json!({})).await;
     create_function(&moto, "hidden", json!({"graft.dev/expose": "false"})).await;
-    create_function(&moto, "get-broken", json!({"graft.dev/expose": "true", "graft.dev/schema": "missing.json"})).await;
+    create_function(
+        &moto,
+        "get-broken",
+        json!({"graft.dev/expose": "true", "graft.dev/schema": "missing.json"}),
+    )
+    .await;
 
     let dir = schema_dir("pages");
     std::fs::write(dir.join("invoice.json"), INVOICE_SCHEMA).unwrap();
     // No tag: `<function>.json` beside the configuration is used.
-    std::fs::write(dir.join("send-invoice.json"), r#"{"output": {"type": "boolean"}}"#).unwrap();
+    std::fs::write(
+        dir.join("send-invoice.json"),
+        r#"{"output": {"type": "boolean"}}"#,
+    )
+    .unwrap();
 
     let options = DescribeOptions {
         endpoint: Some(moto.url.clone()),
@@ -120,22 +166,48 @@ async fn discovery_reads_every_page_and_exposes_tagged_and_allowlisted_functions
         schema_dir: Some(dir.clone()),
         ..Default::default()
     };
-    let described = describe(&options, &keys("AKIDTEST", "secret")).await.unwrap();
-    let names: Vec<_> = described.functions.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["get-broken", "get-invoice", "send-invoice", "zz-listed"]);
+    let described = describe(&options, &keys("AKIDTEST", "secret"))
+        .await
+        .unwrap();
+    let names: Vec<_> = described
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["get-broken", "get-invoice", "send-invoice", "zz-listed"]
+    );
     assert_eq!(described.endpoint.as_deref(), Some(moto.url.as_str()));
     assert_eq!(described.region, "us-east-1");
-    assert_eq!(described.diagnostics.len(), 1, "{:#?}", described.diagnostics);
+    assert_eq!(
+        described.diagnostics.len(),
+        1,
+        "{:#?}",
+        described.diagnostics
+    );
     assert_eq!(described.diagnostics[0].code, Code::SpecRead);
     assert!(described.diagnostics[0].message.contains("missing.json"));
     let invoice = &described.functions[1];
-    assert_eq!(invoice.description.as_deref(), Some("The get-invoice function."));
-    assert!(invoice.schema.as_ref().unwrap().location.ends_with("invoice.json"));
+    assert_eq!(
+        invoice.description.as_deref(),
+        Some("The get-invoice function.")
+    );
+    assert!(
+        invoice
+            .schema
+            .as_ref()
+            .unwrap()
+            .location
+            .ends_with("invoice.json")
+    );
 
     // The generated schema, with the endpoint as a variable so the snapshot is stable.
     let ingested = ingest(
         &described.functions,
-        &LambdaOptions::new("billing").with_region("us-east-1").with_endpoint("{{env.LAMBDA_URL}}"),
+        &LambdaOptions::new("billing")
+            .with_region("us-east-1")
+            .with_endpoint("{{env.LAMBDA_URL}}"),
     );
     let catalog = ingested.catalog.unwrap();
     insta::assert_snapshot!(schema_gen::emit::sdl(&catalog));
@@ -148,27 +220,64 @@ async fn discovery_reads_every_page_and_exposes_tagged_and_allowlisted_functions
         ("AWS_ACCESS_KEY_ID", "AKIDTEST".into()),
         ("AWS_SECRET_ACCESS_KEY", "secret".into()),
     ]);
-    let gateway = engine::Gateway::build_with_env(&catalog, engine::GatewayOptions::default(), &env).unwrap();
-    let out = run(&gateway, r#"{ getInvoice(id: "7") { id total } }"#, json!({})).await;
-    assert_eq!(out["data"]["getInvoice"], json!({"id": "7", "total": 12.5}), "{out:#}");
+    let gateway =
+        engine::Gateway::build_with_env(&catalog, engine::GatewayOptions::default(), &env).unwrap();
+    let out = run(
+        &gateway,
+        r#"{ getInvoice(id: "7") { id total } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        out["data"]["getInvoice"],
+        json!({"id": "7", "total": 12.5}),
+        "{out:#}"
+    );
 }
 
 #[tokio::test]
 async fn moto_verifies_invocation_signatures_and_refuses_unknown_keys() {
-    let Some(moto) = moto(false).await else { return };
+    let Some(moto) = moto(false).await else {
+        return;
+    };
     create_role(&moto).await;
     create_function(&moto, "get-invoice", json!({"graft.dev/expose": "true"})).await;
     // An IAM user allowed everything, whose key graft signs with once auth is on.
     let iam = |action: &str, extra: Vec<(&'static str, String)>| {
-        let mut form = vec![("Action", action.to_string()), ("Version", "2010-05-08".into()), ("UserName", "graft".into())];
+        let mut form = vec![
+            ("Action", action.to_string()),
+            ("Version", "2010-05-08".into()),
+            ("UserName", "graft".into()),
+        ];
         form.extend(extra);
         Body::Form(form)
     };
-    aws(&moto, "iam", reqwest::Method::POST, "/", iam("CreateUser", vec![])).await;
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-    let put = iam("PutUserPolicy", vec![("PolicyName", "all".into()), ("PolicyDocument", policy.into())]);
+    aws(
+        &moto,
+        "iam",
+        reqwest::Method::POST,
+        "/",
+        iam("CreateUser", vec![]),
+    )
+    .await;
+    let policy =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let put = iam(
+        "PutUserPolicy",
+        vec![
+            ("PolicyName", "all".into()),
+            ("PolicyDocument", policy.into()),
+        ],
+    );
     aws(&moto, "iam", reqwest::Method::POST, "/", put).await;
-    let created = aws(&moto, "iam", reqwest::Method::POST, "/", iam("CreateAccessKey", vec![])).await;
+    let created = aws(
+        &moto,
+        "iam",
+        reqwest::Method::POST,
+        "/",
+        iam("CreateAccessKey", vec![]),
+    )
+    .await;
     let element = |tag: &str| {
         let start = created.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
         let end = created[start..].find('<').unwrap();
@@ -188,23 +297,51 @@ async fn moto_verifies_invocation_signatures_and_refuses_unknown_keys() {
     // moto 5.2 rejects every signed GET with SignatureDoesNotMatch (boto3's too), so only the
     // signed POST (Invoke) is verified here; discovery is checked against an unknown key.
     let catalog = ingest(
-        &[schema_gen::ingest::lambda::LambdaFunction::new("get-invoice")],
+        &[schema_gen::ingest::lambda::LambdaFunction::new(
+            "get-invoice",
+        )],
         &LambdaOptions::new("fns").with_endpoint(moto.url.clone()),
     )
     .catalog
     .unwrap();
-    let gateway = engine::Gateway::build_with_env(&catalog, engine::GatewayOptions::default(), &keys(&key, &secret)).unwrap();
+    let gateway = engine::Gateway::build_with_env(
+        &catalog,
+        engine::GatewayOptions::default(),
+        &keys(&key, &secret),
+    )
+    .unwrap();
     let out = run(&gateway, "{ getInvoice(input: {id: 1}) }", json!({})).await;
     assert_eq!(out["data"]["getInvoice"], json!({"id": "1"}), "{out:#}");
 
     // An unknown key is refused, in discovery and in invocations.
-    let options = DescribeOptions { endpoint: Some(moto.url.clone()), ..Default::default() };
-    let refused = describe(&options, &keys("AKIDUNKNOWN", "nope")).await.unwrap_err();
-    assert!(matches!(&refused, DescribeError::Fetch { message, .. } if message.contains("InvalidClientTokenId")), "{refused}");
-    let gateway =
-        engine::Gateway::build_with_env(&catalog, engine::GatewayOptions::default(), &keys("AKIDUNKNOWN", "nope")).unwrap();
+    let options = DescribeOptions {
+        endpoint: Some(moto.url.clone()),
+        ..Default::default()
+    };
+    let refused = describe(&options, &keys("AKIDUNKNOWN", "nope"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, DescribeError::Fetch { message, .. } if message.contains("InvalidClientTokenId")),
+        "{refused}"
+    );
+    let gateway = engine::Gateway::build_with_env(
+        &catalog,
+        engine::GatewayOptions::default(),
+        &keys("AKIDUNKNOWN", "nope"),
+    )
+    .unwrap();
     let out = run(&gateway, "{ getInvoice(input: {id: 1}) }", json!({})).await;
     let error = error_at(&out, &["getInvoice"]);
-    assert_eq!(error["extensions"]["code"], "UPSTREAM_CREDENTIALS", "{out:#}");
-    assert!(error["message"].as_str().unwrap().contains("security token included in the request is invalid"), "{error:#}");
+    assert_eq!(
+        error["extensions"]["code"], "UPSTREAM_CREDENTIALS",
+        "{out:#}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("security token included in the request is invalid"),
+        "{error:#}"
+    );
 }

@@ -35,7 +35,9 @@ type Hello {
 
 #[tokio::test]
 async fn functions_answer_through_the_gateway_with_arguments_parents_and_qualifiers() {
-    let Some(emulator) = cargo_lambda().await else { return };
+    let Some(emulator) = cargo_lambda().await else {
+        return;
+    };
     let gateway = gateway(SDL, &test_env(&emulator.url));
     let out = run(
         &gateway,
@@ -54,26 +56,50 @@ async fn functions_answer_through_the_gateway_with_arguments_parents_and_qualifi
             "live": {"greeting": "hello world"},
         })
     );
-    let out = run(&gateway, r#"mutation { greet(name: "bob") { greeting } }"#, json!({})).await;
+    let out = run(
+        &gateway,
+        r#"mutation { greet(name: "bob") { greeting } }"#,
+        json!({}),
+    )
+    .await;
     assert_eq!(out["data"]["greet"]["greeting"], "hello bob", "{out:#}");
 }
 
 #[tokio::test]
 async fn a_failing_function_is_an_error_on_its_own_field_carrying_its_error_type() {
-    let Some(emulator) = cargo_lambda().await else { return };
+    let Some(emulator) = cargo_lambda().await else {
+        return;
+    };
     let gateway = gateway(SDL, &test_env(&emulator.url));
-    let out = run(&gateway, r#"{ fail(id: "7") hello { greeting } }"#, json!({})).await;
+    let out = run(
+        &gateway,
+        r#"{ fail(id: "7") hello { greeting } }"#,
+        json!({}),
+    )
+    .await;
     assert_eq!(out["data"]["hello"]["greeting"], "hello world", "{out:#}");
     assert_eq!(out["data"]["fail"], json!(null));
     let error = error_at(&out, &["fail"]);
-    assert_eq!(error["extensions"]["code"], "UPSTREAM_FUNCTION_ERROR", "{error:#}");
-    assert_eq!(error["extensions"]["details"], json!({"errorType": "InvoiceNotFound", "errorMessage": "no invoice 7"}));
-    assert!(error["message"].as_str().unwrap().contains("graft-fail"), "{error:#}");
+    assert_eq!(
+        error["extensions"]["code"], "UPSTREAM_FUNCTION_ERROR",
+        "{error:#}"
+    );
+    assert_eq!(
+        error["extensions"]["details"],
+        json!({"errorType": "InvoiceNotFound", "errorMessage": "no invoice 7"})
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("graft-fail"),
+        "{error:#}"
+    );
 }
 
 #[tokio::test]
-async fn non_json_results_unknown_functions_big_payloads_and_slow_functions_are_clear_field_errors() {
-    let Some(emulator) = cargo_lambda().await else { return };
+async fn non_json_results_unknown_functions_big_payloads_and_slow_functions_are_clear_field_errors()
+{
+    let Some(emulator) = cargo_lambda().await else {
+        return;
+    };
     let gateway = gateway(SDL, &test_env(&emulator.url));
     let big = "x".repeat(7 * 1024 * 1024);
     let started = std::time::Instant::now();
@@ -84,16 +110,35 @@ async fn non_json_results_unknown_functions_big_payloads_and_slow_functions_are_
     )
     .await;
     assert_eq!(out["data"]["hello"]["greeting"], "hello world", "{out:#}");
-    let code = |path: &str| error_at(&out, &[path])["extensions"]["code"].as_str().unwrap().to_string();
+    let code = |path: &str| {
+        error_at(&out, &[path])["extensions"]["code"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(code("text"), "UPSTREAM_INVALID_JSON");
-    assert!(error_at(&out, &["text"])["message"].as_str().unwrap().contains("<html>not json</html>"));
+    assert!(
+        error_at(&out, &["text"])["message"]
+            .as_str()
+            .unwrap()
+            .contains("<html>not json</html>")
+    );
     assert_eq!(code("missing"), "UPSTREAM_HTTP_STATUS");
     assert_eq!(error_at(&out, &["missing"])["extensions"]["status"], 404);
     assert_eq!(code("big"), "UPSTREAM_REQUEST_TOO_LARGE");
-    assert!(error_at(&out, &["big"])["message"].as_str().unwrap().contains("6291456"));
+    assert!(
+        error_at(&out, &["big"])["message"]
+            .as_str()
+            .unwrap()
+            .contains("6291456")
+    );
     assert_eq!(code("slow"), "UPSTREAM_TIMEOUT");
     // The slow function's timeout (400 ms) bounds the request, not its 3 s sleep.
-    assert!(started.elapsed() < std::time::Duration::from_millis(2500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -108,6 +153,15 @@ async fn missing_credentials_are_a_credentials_error_on_each_field() {
     let gateway = gateway(SDL, &env);
     let out = run(&gateway, "{ raw(input: 1) }", json!({})).await;
     let error = error_at(&out, &["raw"]);
-    assert_eq!(error["extensions"]["code"], "UPSTREAM_CREDENTIALS", "{out:#}");
-    assert!(error["message"].as_str().unwrap().contains("no usable AWS credentials"), "{error:#}");
+    assert_eq!(
+        error["extensions"]["code"], "UPSTREAM_CREDENTIALS",
+        "{out:#}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no usable AWS credentials"),
+        "{error:#}"
+    );
 }

@@ -31,11 +31,11 @@
 //! exponential backoff while the call's deadline allows; HTTP 401/403 is
 //! `UPSTREAM_CREDENTIALS`; a result that is not JSON is `UPSTREAM_INVALID_JSON`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use ::http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -172,28 +172,43 @@ fn api(
         non_empty("AWS_ACCESS_KEY_ID"),
         non_empty("AWS_SECRET_ACCESS_KEY"),
     ) {
-        (Some(key), Some(secret)) => CredentialSource::Static(Credentials::new(
+        (Some(key), Some(secret)) => Arc::new(CredentialSource::Static(Credentials::new(
             key,
             secret,
             non_empty("AWS_SESSION_TOKEN"),
             None,
             "graft-environment",
-        )),
+        ))),
         _ => {
             let imds = !non_empty("AWS_EC2_METADATA_DISABLED")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-            CredentialSource::Chain {
-                provider: default_chain(&region, imds),
-                cached: tokio::sync::Mutex::new(None),
-            }
+            shared_chain(&region, imds)
         }
     };
     Ok(LambdaApi {
         region,
         base: base.trim_end_matches('/').to_string(),
-        credentials: Arc::new(credentials),
+        credentials,
         client: super::http::client()?,
     })
+}
+
+/// Chains by (region, instance metadata on), shared by every field and every gateway of the
+/// process, so one cached answer serves them all (no STS call per field or per reload).
+type Chains = HashMap<(String, bool), Arc<CredentialSource>>;
+static CHAINS: OnceLock<Mutex<Chains>> = OnceLock::new();
+
+fn shared_chain(region: &str, imds: bool) -> Arc<CredentialSource> {
+    let chains = CHAINS.get_or_init(Default::default);
+    let mut chains = chains
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(chains.entry((region.to_string(), imds)).or_insert_with(|| {
+        Arc::new(CredentialSource::Chain {
+            provider: default_chain(region, imds),
+            cached: tokio::sync::Mutex::new(None),
+        })
+    }))
 }
 
 /// The standard chain after environment variables (which [`api`] reads through the
@@ -360,11 +375,9 @@ fn xml_element(body: &str, tag: &str) -> Option<String> {
 fn service_error(answer: &Answer) -> (Option<String>, String) {
     let body: Option<Value> = serde_json::from_slice(&answer.body).ok();
     let text = String::from_utf8_lossy(&answer.body);
-    if body.is_none() {
-        if let Some(code) = xml_element(&text, "Code") {
-            let message = xml_element(&text, "Message").unwrap_or_else(|| excerpt(&answer.body));
-            return (Some(code), message);
-        }
+    if let (None, Some(code)) = (&body, xml_element(&text, "Code")) {
+        let message = xml_element(&text, "Message").unwrap_or_else(|| excerpt(&answer.body));
+        return (Some(code), message);
     }
     let error_type = answer
         .headers
@@ -581,11 +594,12 @@ impl LambdaRequest {
             "x-amz-invocation-type",
             HeaderValue::from_static("RequestResponse"),
         );
-        if let Ok(id) = HeaderValue::from_str(&cx.request_id) {
-            if !cx.request_id.is_empty() {
-                // Visible to the function as the client context's custom request id.
+        // Visible to the function as the client context's custom request id.
+        match HeaderValue::from_str(&cx.request_id) {
+            Ok(id) if !cx.request_id.is_empty() => {
                 headers.insert("x-request-id", id);
             }
+            _ => {}
         }
         let function = &self.function;
         let mut attempt = 0;
@@ -735,7 +749,7 @@ const MAX_PAGES: usize = 1000;
 /// Schema documents larger than this are refused.
 const MAX_SCHEMA_BYTES: u64 = 4 * 1024 * 1024;
 /// How long one discovery request may take.
-const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(30);
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Lists the functions of an account/region (ListFunctions, paginated), reads their tags
 /// (ListTags) and keeps those tagged `graft.dev/expose=true` or listed in

@@ -39,7 +39,11 @@ pub fn require(tool: &str, install: &str) -> bool {
 
 /// A free TCP port on 127.0.0.1 (released before the emulator binds it).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A child process in its own process group, killed with the group on drop (emulators spawn
@@ -53,7 +57,10 @@ pub struct Emulator {
 impl Drop for Emulator {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -61,22 +68,33 @@ impl Drop for Emulator {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
 fn spawn(mut command: Command, port: u16, name: &str) -> Emulator {
-    let log = workspace().join("target").join(format!("{name}-{port}.log"));
+    let log = workspace()
+        .join("target")
+        .join(format!("{name}-{port}.log"));
     let file = std::fs::File::create(&log).unwrap();
     command
         .stdin(Stdio::null())
         .stdout(file.try_clone().unwrap())
         .stderr(file)
         .process_group(0);
-    let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-    Emulator { child, url: format!("http://127.0.0.1:{port}"), log }
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    Emulator {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        log,
+    }
 }
 
 /// Waits until `ready` holds, or panics with the emulator's log after `limit`.
@@ -93,7 +111,10 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let log = std::fs::read_to_string(&emulator.log).unwrap_or_default();
-    panic!("{} did not become ready within {limit:?}; log:\n{log}", emulator.url);
+    panic!(
+        "{} did not become ready within {limit:?}; log:\n{log}",
+        emulator.url
+    );
 }
 
 /// `cargo lambda watch` serving `tests/lambda-functions` (built first, so no invocation waits
@@ -105,7 +126,7 @@ pub async fn cargo_lambda() -> Option<Emulator> {
     let functions = workspace().join("tests/lambda-functions");
     let target = workspace().join("target/lambda-functions");
     let built = Command::new(env!("CARGO"))
-        .args(["build", "--quiet"])
+        .args(["build", "--quiet", "--locked"])
         .current_dir(&functions)
         .env("CARGO_TARGET_DIR", &target)
         .status()
@@ -114,14 +135,24 @@ pub async fn cargo_lambda() -> Option<Emulator> {
     let port = free_port();
     let mut command = Command::new(env!("CARGO"));
     command
-        .args(["lambda", "watch", "-A", "127.0.0.1", "-P", &port.to_string()])
+        .args([
+            "lambda",
+            "watch",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+        ])
         .current_dir(&functions)
         .env("CARGO_TARGET_DIR", &target);
     let emulator = spawn(command, port, "cargo-lambda");
     let client = reqwest::Client::new();
     let url = format!("{}/2015-03-31/functions/graft-ok/invocations", emulator.url);
     wait_until(&emulator, Duration::from_secs(300), || {
-        let request = client.post(&url).body("{}").timeout(Duration::from_secs(120));
+        let request = client
+            .post(&url)
+            .body("{}")
+            .timeout(Duration::from_secs(120));
         async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
     })
     .await;
@@ -144,7 +175,9 @@ pub async fn moto(auth: bool) -> Option<Emulator> {
     let client = reqwest::Client::new();
     let url = format!("{}/moto-api/config", emulator.url);
     wait_until(&emulator, Duration::from_secs(60), || {
-        let request = client.post(&url).json(&serde_json::json!({"lambda": {"use_docker": false}}));
+        let request = client
+            .post(&url)
+            .json(&serde_json::json!({"lambda": {"use_docker": false}}));
         async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
     })
     .await;
@@ -153,7 +186,11 @@ pub async fn moto(auth: bool) -> Option<Emulator> {
 
 /// An environment reader with only `vars` set.
 pub fn env(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> + Sync {
-    move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+    move |name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
 }
 
 /// Test credentials for emulators, which accept any key.
@@ -169,7 +206,11 @@ pub fn test_env(endpoint: &str) -> impl Fn(&str) -> Option<String> + Sync {
 /// A gateway for `sdl`, reading `{{env.X}}` and AWS settings from `env`.
 pub fn gateway(sdl: &str, env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Gateway {
     let checked = parse_files(&[SdlFile::new("lambda.graphql", sdl)]);
-    let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).collect();
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     let catalog = checked.catalog.unwrap();
     Gateway::build_with_env(&catalog, GatewayOptions::default(), env).unwrap()
@@ -177,8 +218,11 @@ pub fn gateway(sdl: &str, env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Gate
 
 /// Runs `query` and returns the JSON response.
 pub async fn run(gateway: &Gateway, query: &str, variables: Value) -> Value {
-    let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
-    let rendered = gateway.execute_rendered(request, RequestContext::default()).await;
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables));
+    let rendered = gateway
+        .execute_rendered(request, RequestContext::default())
+        .await;
     serde_json::from_slice(&rendered.body).unwrap()
 }
 
@@ -188,7 +232,11 @@ pub fn error_at<'a>(response: &'a Value, path: &[&str]) -> &'a Value {
         .as_array()
         .and_then(|errors| {
             errors.iter().find(|e| {
-                e["path"].as_array().is_some_and(|p| p.iter().map(|s| s.as_str().unwrap_or("")).eq(path.iter().copied()))
+                e["path"].as_array().is_some_and(|p| {
+                    p.iter()
+                        .map(|s| s.as_str().unwrap_or(""))
+                        .eq(path.iter().copied())
+                })
             })
         })
         .unwrap_or_else(|| panic!("no error at {path:?} in {response:#}"))

@@ -42,8 +42,9 @@ use serde_json::{Map, Value};
 
 use super::Ingested;
 use crate::catalog::{
-    Call, Catalog, EnumType, EnumValue, Field, FieldPolicy, InputObjectType, InputValue, LambdaCall, LambdaSource,
-    ObjectType, OperationKind, Resolver, Roots, Source, SourcePolicy, Transport, TypeDef, TypeKind, TypeRef,
+    Call, Catalog, EnumType, EnumValue, Field, FieldPolicy, InputObjectType, InputValue,
+    LambdaCall, LambdaSource, ObjectType, OperationKind, Resolver, Roots, Source, SourcePolicy,
+    Transport, TypeDef, TypeKind, TypeRef,
 };
 use crate::naming::{self, Namespace};
 use crate::template::Template;
@@ -61,8 +62,10 @@ pub const TAG_QUALIFIER: &str = "graft.dev/qualifier";
 pub const TAG_SCHEMA: &str = "graft.dev/schema";
 
 /// Leading words that make a function a Query field (compared case-insensitively).
-pub const QUERY_VERBS: &[&str] =
-    &["get", "list", "search", "find", "describe", "query", "fetch", "read", "lookup", "count", "check"];
+pub const QUERY_VERBS: &[&str] = &[
+    "get", "list", "search", "find", "describe", "query", "fetch", "read", "lookup", "count",
+    "check",
+];
 
 /// One discovered function.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -79,7 +82,10 @@ pub struct LambdaFunction {
 
 impl LambdaFunction {
     pub fn new(name: impl Into<String>) -> Self {
-        LambdaFunction { name: name.into(), ..Default::default() }
+        LambdaFunction {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -94,7 +100,9 @@ impl LambdaFunction {
 
     /// True when the function carries `graft.dev/expose=true`.
     pub fn is_tagged_exposed(&self) -> bool {
-        self.tags.get(TAG_EXPOSE).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        self.tags
+            .get(TAG_EXPOSE)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
 }
 
@@ -127,7 +135,10 @@ pub struct LambdaOptions {
 
 impl LambdaOptions {
     pub fn new(name: impl Into<String>) -> Self {
-        LambdaOptions { name: name.into(), ..Default::default() }
+        LambdaOptions {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     pub fn with_region(mut self, region: impl Into<String>) -> Self {
@@ -144,9 +155,16 @@ impl LambdaOptions {
 /// The documented Query / Mutation rule (see the module docs). `Err` carries a tag value
 /// that is neither `query` nor `mutation`; the name rule applies then.
 pub fn operation_kind(function: &LambdaFunction) -> Result<OperationKind, String> {
-    let by_name =
-        if is_read_function_name(&function.name) { OperationKind::Query } else { OperationKind::Mutation };
-    match function.tags.get(TAG_OPERATION).map(|v| v.trim().to_ascii_lowercase()) {
+    let by_name = if is_read_function_name(&function.name) {
+        OperationKind::Query
+    } else {
+        OperationKind::Mutation
+    };
+    match function
+        .tags
+        .get(TAG_OPERATION)
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
         None => Ok(by_name),
         Some(v) if v == "query" => Ok(OperationKind::Query),
         Some(v) if v == "mutation" => Ok(OperationKind::Mutation),
@@ -160,7 +178,10 @@ pub fn is_read_function_name(name: &str) -> bool {
     // operation_name splits into words; its first word is the lower-case run before the
     // first capital, digit or underscore.
     let camel = naming::operation_name(name);
-    let first: String = camel.chars().take_while(|c| c.is_ascii_lowercase()).collect();
+    let first: String = camel
+        .chars()
+        .take_while(|c| c.is_ascii_lowercase())
+        .collect();
     QUERY_VERBS.contains(&first.as_str())
 }
 
@@ -175,7 +196,10 @@ pub fn ingest(functions: &[LambdaFunction], options: &LambdaOptions) -> Ingested
                 format!("@source(name: \"{}\", lambda: {{endpoint}})", options.name),
                 format!("the endpoint is not a valid template: {err}"),
             ));
-            return Ingested { catalog: None, diagnostics };
+            return Ingested {
+                catalog: None,
+                diagnostics,
+            };
         }
     };
     if functions.is_empty() {
@@ -186,7 +210,10 @@ pub fn ingest(functions: &[LambdaFunction], options: &LambdaOptions) -> Ingested
                 "no function is exposed: tag functions with `{TAG_EXPOSE}=true` or list them in the configuration"
             ),
         ));
-        return Ingested { catalog: None, diagnostics };
+        return Ingested {
+            catalog: None,
+            diagnostics,
+        };
     }
     let mut sorted: Vec<&LambdaFunction> = functions.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
@@ -207,7 +234,12 @@ pub fn ingest(functions: &[LambdaFunction], options: &LambdaOptions) -> Ingested
             ));
             if is_read_function_name(&function.name) { OperationKind::Query } else { OperationKind::Mutation }
         });
-        let wanted = match function.tags.get(TAG_FIELD).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        let wanted = match function
+            .tags
+            .get(TAG_FIELD)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
             Some(tagged) => {
                 let name = naming::field_name(tagged);
                 if name != tagged {
@@ -241,7 +273,9 @@ pub fn ingest(functions: &[LambdaFunction], options: &LambdaOptions) -> Ingested
         types: IndexMap::new(),
         roots: Roots {
             query: "Query".into(),
-            mutation: roots.contains_key(&OperationKind::Mutation).then(|| "Mutation".into()),
+            mutation: roots
+                .contains_key(&OperationKind::Mutation)
+                .then(|| "Mutation".into()),
             subscription: None,
         },
     };
@@ -249,29 +283,50 @@ pub fn ingest(functions: &[LambdaFunction], options: &LambdaOptions) -> Ingested
         options.name.clone(),
         Source {
             name: options.name.clone(),
-            transport: Transport::Lambda(LambdaSource { region: options.region.clone(), endpoint }),
+            transport: Transport::Lambda(LambdaSource {
+                region: options.region.clone(),
+                endpoint,
+            }),
             policy: SourcePolicy::default(),
         },
     );
     // A graph needs a Query type; a source of only mutations still gets one, with a field
     // that says where the graph comes from.
-    let query = roots.shift_remove(&OperationKind::Query).unwrap_or_else(|| {
-        let mut object = ObjectType::default();
-        let mut field = Field::new("_source", TypeRef::named("String"));
-        field.description = Some("This graph has only mutations; this field is always null.".into());
-        object.fields.insert(field.name.clone(), field);
-        object
-    });
-    catalog.types.insert("Query".into(), TypeDef { name: "Query".into(), description: None, kind: TypeKind::Object(query) });
+    let query = roots
+        .shift_remove(&OperationKind::Query)
+        .unwrap_or_else(|| {
+            let mut object = ObjectType::default();
+            let mut field = Field::new("_source", TypeRef::named("String"));
+            field.description =
+                Some("This graph has only mutations; this field is always null.".into());
+            object.fields.insert(field.name.clone(), field);
+            object
+        });
+    catalog.types.insert(
+        "Query".into(),
+        TypeDef {
+            name: "Query".into(),
+            description: None,
+            kind: TypeKind::Object(query),
+        },
+    );
     if let Some(mutation) = roots.shift_remove(&OperationKind::Mutation) {
-        catalog
-            .types
-            .insert("Mutation".into(), TypeDef { name: "Mutation".into(), description: None, kind: TypeKind::Object(mutation) });
+        catalog.types.insert(
+            "Mutation".into(),
+            TypeDef {
+                name: "Mutation".into(),
+                description: None,
+                kind: TypeKind::Object(mutation),
+            },
+        );
     }
     for def in builder.types.into_values() {
         catalog.types.insert(def.name.clone(), def);
     }
-    Ingested { catalog: Some(catalog), diagnostics }
+    Ingested {
+        catalog: Some(catalog),
+        diagnostics,
+    }
 }
 
 /// Whether a JSON Schema is translated for output (object types) or input (input types).
@@ -301,17 +356,22 @@ struct Doc<'a> {
 impl Builder {
     fn root_field(&mut self, name: &str, function: &LambdaFunction, source: &str) -> Field {
         let base = naming::type_name(&function.name);
-        let doc = function.schema.as_ref().map(|schema| Doc { function: &function.name, schema });
-        let input_schema = doc.as_ref().and_then(|d| d.schema.document.get("input").map(|s| (d, s)));
-        let output_schema = doc.as_ref().and_then(|d| d.schema.document.get("output").map(|s| (d, s)));
-        if let Some(d) = &doc {
-            if !d.schema.document.is_object() {
-                self.diagnostics.push(Diagnostic::warning(
-                    Code::SchemaSkipped,
-                    format!("function {} schema {}", function.name, d.schema.location),
-                    "the schema document is not a JSON object with `input` and `output`; JSON is used",
-                ));
-            }
+        let doc = function.schema.as_ref().map(|schema| Doc {
+            function: &function.name,
+            schema,
+        });
+        let input_schema = doc
+            .as_ref()
+            .and_then(|d| d.schema.document.get("input").map(|s| (d, s)));
+        let output_schema = doc
+            .as_ref()
+            .and_then(|d| d.schema.document.get("output").map(|s| (d, s)));
+        if let Some(d) = doc.as_ref().filter(|d| !d.schema.document.is_object()) {
+            self.diagnostics.push(Diagnostic::warning(
+                Code::SchemaSkipped,
+                format!("function {} schema {}", function.name, d.schema.location),
+                "the schema document is not a JSON object with `input` and `output`; JSON is used",
+            ));
         }
 
         let mut args = IndexMap::new();
@@ -319,7 +379,9 @@ impl Builder {
         match input_schema {
             Some((d, schema)) => {
                 let resolved = self.resolve(d, schema, "input");
-                let properties = resolved.and_then(|s| s.get("properties")).and_then(Value::as_object);
+                let properties = resolved
+                    .and_then(|s| s.get("properties"))
+                    .and_then(Value::as_object);
                 match properties {
                     Some(properties) if !properties.is_empty() && is_object_schema(resolved) => {
                         let required = required_set(resolved);
@@ -327,9 +389,18 @@ impl Builder {
                         for (prop, schema) in properties {
                             let arg_name = ns.claim(&naming::field_name(prop));
                             let hint = format!("{base}{}", naming::type_name(prop));
-                            let ty = self.translate(d, schema, &hint, Side::Input, &format!("input.{prop}"), 0);
+                            let ty = self.translate(
+                                d,
+                                schema,
+                                &hint,
+                                Side::Input,
+                                &format!("input.{prop}"),
+                                0,
+                            );
                             // Only required properties without a default are non-null arguments.
-                            let ty = if required.contains(&prop.as_str()) && schema.get("default").is_none() {
+                            let ty = if required.contains(&prop.as_str())
+                                && schema.get("default").is_none()
+                            {
                                 ty
                             } else {
                                 ty.nullable()
@@ -346,7 +417,14 @@ impl Builder {
                     }
                     _ => {
                         let ty = match resolved {
-                            Some(_) => self.translate(d, schema, &format!("{base}Input"), Side::Input, "input", 0),
+                            Some(_) => self.translate(
+                                d,
+                                schema,
+                                &format!("{base}Input"),
+                                Side::Input,
+                                "input",
+                                0,
+                            ),
                             None => TypeRef::named("JSON"),
                         };
                         args.insert("input".into(), InputValue::new("input", ty));
@@ -354,24 +432,47 @@ impl Builder {
                 }
             }
             None => {
-                args.insert("input".into(), InputValue::new("input", TypeRef::named("JSON")));
+                args.insert(
+                    "input".into(),
+                    InputValue::new("input", TypeRef::named("JSON")),
+                );
             }
         }
         let ty = match output_schema {
-            Some((d, schema)) => self.translate(d, schema, &format!("{base}Output"), Side::Output, "output", 0).nullable(),
+            Some((d, schema)) => self
+                .translate(
+                    d,
+                    schema,
+                    &format!("{base}Output"),
+                    Side::Output,
+                    "output",
+                    0,
+                )
+                .nullable(),
             None => TypeRef::named("JSON"),
         };
-        let qualifier = function.tags.get(TAG_QUALIFIER).map(|q| q.trim().to_string()).filter(|q| !q.is_empty());
+        let qualifier = function
+            .tags
+            .get(TAG_QUALIFIER)
+            .map(|q| q.trim().to_string())
+            .filter(|q| !q.is_empty());
         Field {
             name: name.to_string(),
-            description: function.description.clone().filter(|d| !d.trim().is_empty()),
+            description: function
+                .description
+                .clone()
+                .filter(|d| !d.trim().is_empty()),
             deprecation: None,
             args,
             ty,
             wire_name: None,
             resolver: Some(Resolver {
                 source: source.to_string(),
-                call: Call::Lambda(LambdaCall { function: function.name.clone(), qualifier, payload }),
+                call: Call::Lambda(LambdaCall {
+                    function: function.name.clone(),
+                    qualifier,
+                    payload,
+                }),
                 policy: FieldPolicy::default(),
             }),
         }
@@ -392,13 +493,18 @@ impl Builder {
             let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
                 return Some(current);
             };
-            match reference.strip_prefix('#').and_then(|p| d.schema.document.pointer(p)) {
+            match reference
+                .strip_prefix('#')
+                .and_then(|p| d.schema.document.pointer(p))
+            {
                 Some(target) => current = target,
                 None => {
                     self.diagnostics.push(Diagnostic::warning(
                         Code::RefDangling,
                         format!("function {} schema {} {at}", d.function, d.schema.location),
-                        format!("`$ref: {reference}` points at nothing in the document; JSON is used"),
+                        format!(
+                            "`$ref: {reference}` points at nothing in the document; JSON is used"
+                        ),
                     ));
                     return None;
                 }
@@ -413,28 +519,53 @@ impl Builder {
     }
 
     /// Translates one JSON Schema to a type reference (non-null when the schema excludes null).
-    fn translate(&mut self, d: &Doc<'_>, schema: &Value, hint: &str, side: Side, at: &str, depth: usize) -> TypeRef {
+    fn translate(
+        &mut self,
+        d: &Doc<'_>,
+        schema: &Value,
+        hint: &str,
+        side: Side,
+        at: &str,
+        depth: usize,
+    ) -> TypeRef {
         let json = TypeRef::named("JSON");
         if depth > MAX_DEPTH {
             self.skipped(d, at, "the schema nests too deeply; JSON is used");
             return json;
         }
         // A `$ref` names the type after its target and is generated once per side.
-        let reference = schema.get("$ref").and_then(Value::as_str).map(str::to_string);
-        let Some(resolved) = self.resolve(d, schema, at) else { return json };
+        let reference = schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let Some(resolved) = self.resolve(d, schema, at) else {
+            return json;
+        };
         let hint = match &reference {
             Some(r) => naming::type_name(r.rsplit('/').next().unwrap_or(r)),
             None => hint.to_string(),
         };
         let types = declared_types(resolved);
-        let nullable = types.iter().any(|t| t == "null") || resolved.get("nullable") == Some(&Value::Bool(true));
-        let non_null_types: Vec<&str> = types.iter().map(String::as_str).filter(|t| *t != "null").collect();
+        let nullable = types.iter().any(|t| t == "null")
+            || resolved.get("nullable") == Some(&Value::Bool(true));
+        let non_null_types: Vec<&str> = types
+            .iter()
+            .map(String::as_str)
+            .filter(|t| *t != "null")
+            .collect();
         if let Some(values) = resolved.get("enum").and_then(Value::as_array) {
             let ty = self.enum_type(d, values, &hint, reference.as_deref(), at);
             return if nullable { ty } else { ty.non_null() };
         }
-        if ["oneOf", "anyOf", "allOf", "not"].iter().any(|k| resolved.get(*k).is_some()) {
-            self.skipped(d, at, "oneOf/anyOf/allOf/not cannot be expressed in GraphQL; JSON is used");
+        if ["oneOf", "anyOf", "allOf", "not"]
+            .iter()
+            .any(|k| resolved.get(*k).is_some())
+        {
+            self.skipped(
+                d,
+                at,
+                "oneOf/anyOf/allOf/not cannot be expressed in GraphQL; JSON is used",
+            );
             return json;
         }
         let ty = match non_null_types.as_slice() {
@@ -448,21 +579,52 @@ impl Builder {
             ["array"] => match resolved.get("items") {
                 Some(items) if items.is_object() => {
                     let item_hint = format!("{hint}Item");
-                    TypeRef::list(self.translate(d, items, &item_hint, side, &format!("{at}[]"), depth + 1))
+                    TypeRef::list(self.translate(
+                        d,
+                        items,
+                        &item_hint,
+                        side,
+                        &format!("{at}[]"),
+                        depth + 1,
+                    ))
                 }
                 _ => TypeRef::list(TypeRef::named("JSON")),
             },
-            ["object"] | [] if resolved.get("properties").and_then(Value::as_object).is_some_and(|p| !p.is_empty()) => {
-                TypeRef::named(self.object_type(d, resolved, &hint, reference.as_deref(), side, at, depth))
+            ["object"] | []
+                if resolved
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .is_some_and(|p| !p.is_empty()) =>
+            {
+                TypeRef::named(self.object_type(
+                    d,
+                    resolved,
+                    &hint,
+                    reference.as_deref(),
+                    side,
+                    at,
+                    depth,
+                ))
             }
             // Free-form objects (maps), untyped schemas and unions of types are JSON.
             ["object"] | [] => return json,
             _ => {
-                self.skipped(d, at, format!("`type: {}` has no GraphQL equivalent; JSON is used", types.join("|")));
+                self.skipped(
+                    d,
+                    at,
+                    format!(
+                        "`type: {}` has no GraphQL equivalent; JSON is used",
+                        types.join("|")
+                    ),
+                );
                 return json;
             }
         };
-        if nullable || non_null_types.is_empty() { ty } else { ty.non_null() }
+        if nullable || non_null_types.is_empty() {
+            ty
+        } else {
+            ty.non_null()
+        }
     }
 
     fn claim_type(&mut self, d: &Doc<'_>, wanted: &str, at: &str) -> String {
@@ -502,25 +664,47 @@ impl Builder {
         if let Some(key) = key {
             self.by_ref.insert(key, name.clone());
         }
-        let placeholder = TypeDef { name: name.clone(), description: description(schema), kind: TypeKind::Scalar };
+        let placeholder = TypeDef {
+            name: name.clone(),
+            description: description(schema),
+            kind: TypeKind::Scalar,
+        };
         self.types.insert(name.clone(), placeholder);
 
         let required = required_set(Some(schema));
         let empty = Map::new();
-        let properties = schema.get("properties").and_then(Value::as_object).unwrap_or(&empty);
+        let properties = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
         let mut ns = Namespace::new();
         let mut output = ObjectType::default();
         let mut input = InputObjectType::default();
         for (prop, prop_schema) in properties {
             let field_name = ns.claim(&naming::field_name(prop));
-            let prop_hint = format!("{}{}", hint.trim_end_matches("Input"), naming::type_name(prop));
-            let ty = self.translate(d, prop_schema, &prop_hint, side, &format!("{at}.{prop}"), depth + 1);
+            let prop_hint = format!(
+                "{}{}",
+                hint.trim_end_matches("Input"),
+                naming::type_name(prop)
+            );
+            let ty = self.translate(
+                d,
+                prop_schema,
+                &prop_hint,
+                side,
+                &format!("{at}.{prop}"),
+                depth + 1,
+            );
             let wire = (field_name != *prop).then(|| prop.clone());
             match side {
                 Side::Output => {
                     // Only required properties may be non-null in output: a missing optional
                     // property must read as null, not as an error.
-                    let ty = if required.contains(&prop.as_str()) { ty } else { ty.nullable() };
+                    let ty = if required.contains(&prop.as_str()) {
+                        ty
+                    } else {
+                        ty.nullable()
+                    };
                     let mut field = Field::new(field_name.clone(), ty);
                     field.description = description(prop_schema);
                     field.wire_name = wire;
@@ -528,7 +712,11 @@ impl Builder {
                 }
                 Side::Input => {
                     let has_default = prop_schema.get("default").is_some();
-                    let ty = if required.contains(&prop.as_str()) && !has_default { ty } else { ty.nullable() };
+                    let ty = if required.contains(&prop.as_str()) && !has_default {
+                        ty
+                    } else {
+                        ty.nullable()
+                    };
                     let mut value = InputValue::new(field_name.clone(), ty);
                     value.description = description(prop_schema);
                     value.default = prop_schema.get("default").cloned();
@@ -556,8 +744,14 @@ impl Builder {
         at: &str,
     ) -> TypeRef {
         let strings: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
-        if strings.is_empty() || strings.len() + usize::from(values.iter().any(Value::is_null)) != values.len() {
-            self.skipped(d, at, "only enums of strings become GraphQL enums; JSON is used");
+        if strings.is_empty()
+            || strings.len() + usize::from(values.iter().any(Value::is_null)) != values.len()
+        {
+            self.skipped(
+                d,
+                at,
+                "only enums of strings become GraphQL enums; JSON is used",
+            );
             return TypeRef::named("JSON");
         }
         // Enums serve both sides, so they are keyed without the side.
@@ -574,11 +768,24 @@ impl Builder {
         for raw in strings {
             let value = ns.claim(&naming::enum_value(raw));
             let wire_name = (value != raw).then(|| raw.to_string());
-            enum_type
-                .values
-                .insert(value.clone(), EnumValue { name: value, description: None, deprecation: None, wire_name });
+            enum_type.values.insert(
+                value.clone(),
+                EnumValue {
+                    name: value,
+                    description: None,
+                    deprecation: None,
+                    wire_name,
+                },
+            );
         }
-        self.types.insert(name.clone(), TypeDef { name: name.clone(), description: None, kind: TypeKind::Enum(enum_type) });
+        self.types.insert(
+            name.clone(),
+            TypeDef {
+                name: name.clone(),
+                description: None,
+                kind: TypeKind::Enum(enum_type),
+            },
+        );
         TypeRef::named(name)
     }
 }
@@ -601,7 +808,11 @@ fn description(schema: &Value) -> Option<String> {
 fn declared_types(schema: &Value) -> Vec<String> {
     match schema.get("type") {
         Some(Value::String(t)) => vec![t.clone()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         _ => Vec::new(),
     }
 }

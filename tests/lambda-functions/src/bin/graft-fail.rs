@@ -3,7 +3,12 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-    let id = event.payload.get("id").and_then(Value::as_str).unwrap_or("?").to_string();
+    let id = event
+        .payload
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
     Err(Diagnostic {
         error_type: "InvoiceNotFound".into(),
         error_message: format!("no invoice {id}"),

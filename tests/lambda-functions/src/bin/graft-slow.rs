@@ -5,7 +5,11 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
 async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let ms = event.payload.get("ms").and_then(Value::as_u64).unwrap_or(5000);
+    let ms = event
+        .payload
+        .get("ms")
+        .and_then(Value::as_u64)
+        .unwrap_or(5000);
     tokio::time::sleep(Duration::from_millis(ms)).await;
     Ok(json!({"slept": ms}))
 }

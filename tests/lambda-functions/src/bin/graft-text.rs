@@ -2,8 +2,15 @@
 use lambda_runtime::{Error, LambdaEvent, StreamResponse, service_fn};
 use serde_json::Value;
 
-async fn handle(_: LambdaEvent<Value>) -> Result<StreamResponse<futures_util::stream::Iter<std::vec::IntoIter<Result<&'static str, Error>>>>, Error> {
-    Ok(StreamResponse::from(futures_util::stream::iter(vec![Ok("<html>not json</html>")])))
+async fn handle(
+    _: LambdaEvent<Value>,
+) -> Result<
+    StreamResponse<futures_util::stream::Iter<std::vec::IntoIter<Result<&'static str, Error>>>>,
+    Error,
+> {
+    Ok(StreamResponse::from(futures_util::stream::iter(vec![Ok(
+        "<html>not json</html>",
+    )])))
 }
 
 #[tokio::main]
