@@ -38,7 +38,8 @@ async fn posts(State(hits): State<Hits>, RawQuery(query): RawQuery) -> Json<Valu
     hits.record("/posts");
     Json(json!([
         {"id": "p1", "userId": "1", "title": "first", "query": query.clone().unwrap_or_default()},
-        {"id": "p2", "userId": "2", "title": "second", "query": query.unwrap_or_default()},
+        {"id": "p2", "userId": "2", "title": "second", "query": query.clone().unwrap_or_default()},
+        {"id": "p3", "userId": null, "title": "anonymous", "query": query.unwrap_or_default()},
     ]))
 }
 
@@ -159,6 +160,7 @@ type Query {
   posts(tags: [String!], limit: Int): [Post]
     @rest(source: "api", path: "/posts", query: [{name: "tag", value: "{{args.tags}}"}, {name: "limit", value: "{{args.limit}}"}])
   echo(note: String): Echo @rest(source: "api", path: "/echo", headers: [{name: "x-note", value: "{{args.note}}"}])
+  maybeUser(id: ID): User @rest(source: "api", path: "/users/{{args.id}}")
   failing: User @rest(source: "api", path: "/fail")
   html: User @rest(source: "api", path: "/html")
   slow: User @rest(source: "api", path: "/slow", timeout: 300)
@@ -338,6 +340,8 @@ async fn a_link_field_reads_its_parent_and_identical_calls_run_once() {
         response["data"]["posts"][1]["author"]["name"],
         json!("user 2")
     );
+    // A null link key is a null field, without a call or an error.
+    assert_eq!(response["data"]["posts"][2]["author"], Value::Null);
     assert_eq!(hits.get("/posts"), 1);
     assert_eq!(
         hits.get("/users/1"),
@@ -684,4 +688,22 @@ async fn the_plan_executor_answers_the_rest_suite_like_async_graphql() {
         );
         assert_eq!(planned.headers, oracle.headers, "{query}");
     }
+}
+
+#[tokio::test]
+async fn a_missing_path_argument_is_an_error_not_another_url() {
+    let (gw, hits) = gateway().await;
+    let (response, _) = run(&gw, "{ maybeUser { id } }", json!({}), &[]).await;
+    assert_eq!(
+        error_codes(&response),
+        vec![("maybeUser".into(), "UPSTREAM_INVALID_REQUEST".into())]
+    );
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("args.id"),
+        "{response}"
+    );
+    assert_eq!(hits.get("/users/"), 0);
 }

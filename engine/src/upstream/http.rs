@@ -12,7 +12,7 @@ use ::http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use futures::future::BoxFuture;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use schema_gen::catalog::{Field, RestCall, RestSource, Source};
-use schema_gen::template::{Segment, Template};
+use schema_gen::template::{Scope, Segment, Template};
 use serde_json::Value;
 
 use super::{
@@ -222,23 +222,36 @@ impl RestInvoke {
     }
 
     /// The path with each variable percent-encoded as one segment.
-    fn render_path(&self, input: &CallInput<'_>) -> String {
+    /// `None` when a parent property the path needs is missing or null: a link whose key is
+    /// null resolves to null without a call. A missing argument is an error, never an empty
+    /// segment (which would silently address another resource, `/users/` instead of
+    /// `/users/7`).
+    fn render_path(&self, input: &CallInput<'_>) -> Result<Option<String>, UpstreamError> {
         let mut out = String::new();
         for segment in &self.path.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Var(var) => {
-                    if let Some(value) = lookup(var, input) {
+                Segment::Var(var) => match lookup(var, input) {
+                    Some(value) if !value.is_null() => {
                         out.extend(utf8_percent_encode(&value_text(&value), SEGMENT));
                     }
-                }
+                    _ if var.scope == Scope::Parent => return Ok(None),
+                    _ => {
+                        return Err(self.error(
+                            ErrorKind::InvalidRequest,
+                            format!("the path needs `{{{{{var}}}}}`, which is null or missing"),
+                        ));
+                    }
+                },
             }
         }
-        out
+        Ok(Some(out))
     }
 
-    fn render_url(&self, input: &CallInput<'_>) -> Result<url::Url, UpstreamError> {
-        let path = self.render_path(input);
+    fn render_url(&self, input: &CallInput<'_>) -> Result<Option<url::Url>, UpstreamError> {
+        let Some(path) = self.render_path(input)? else {
+            return Ok(None);
+        };
         let joined = if path.is_empty() || path.starts_with('/') || path.starts_with('?') {
             format!("{}{path}", self.base)
         } else {
@@ -271,7 +284,7 @@ impl RestInvoke {
                 }
             }
         }
-        Ok(url)
+        Ok(Some(url))
     }
 }
 
@@ -285,7 +298,11 @@ impl Invoke for RestInvoke {
     }
 
     fn render(&self, input: &CallInput<'_>) -> Result<Box<dyn Rendered>, UpstreamError> {
-        let url = self.render_url(input)?;
+        let Some(url) = self.render_url(input)? else {
+            return Ok(Box::new(NoCall {
+                key: format!("{}\nno call", self.source_name),
+            }));
+        };
         let mut headers = HeaderMap::new();
         for name in &self.forward {
             for value in input.headers.get_all(name) {
@@ -340,6 +357,24 @@ impl Invoke for RestInvoke {
             response_headers: self.response_headers.clone(),
             client: self.client.clone(),
         }))
+    }
+}
+
+/// A link whose parent key is null: the field is null and nothing is sent.
+struct NoCall {
+    key: String,
+}
+
+impl Rendered for NoCall {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn send(
+        self: Box<Self>,
+        _cx: SendContext,
+    ) -> BoxFuture<'static, Result<CallOutput, UpstreamError>> {
+        Box::pin(async { Ok(CallOutput::default()) })
     }
 }
 
