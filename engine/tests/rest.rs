@@ -180,8 +180,9 @@ type User { id: ID! name: String status: Status }
 type Post {
   id: ID!
   userId: ID
+  "The post's headline."
   title: String
-  query: String
+  query: String @deprecated(reason: "debugging only")
   authorId: ID @map(from: "author_id")
   status: Status
   received: JSON
@@ -621,6 +622,11 @@ async fn the_served_sdl_has_no_graft_directives_and_declares_the_scalars() {
     assert!(sdl.contains("scalar JSON"), "{sdl}");
     assert!(!sdl.contains("@rest"), "{sdl}");
     assert!(sdl.contains("union Pet = Dog | Cat"), "{sdl}");
+    assert!(sdl.contains("The post's headline."), "{sdl}");
+    assert!(
+        sdl.contains("@deprecated(reason: \"debugging only\")"),
+        "{sdl}"
+    );
 }
 
 #[tokio::test]
