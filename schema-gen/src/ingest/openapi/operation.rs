@@ -151,6 +151,7 @@ impl<'d> Ctx<'d> {
                         .collect()
                 })
                 .unwrap_or_default();
+            self.warn_servers(item, &item_loc);
             for (key, op) in item_map {
                 let op_loc = item_loc.child(key);
                 let method = match HttpMethod::parse(key) {
@@ -178,6 +179,7 @@ impl<'d> Ctx<'d> {
                     Some(id) => naming::operation_name(id),
                     None => naming::operation_name(&derived_name(method, path)),
                 };
+                self.warn_servers(op, &op_loc);
                 let checked = match self.check_operation(op, &op_loc) {
                     Ok(checked) => checked,
                     Err(why) => {
@@ -200,6 +202,23 @@ impl<'d> Ctx<'d> {
             }
         }
         (query, mutation)
+    }
+
+    /// Path- or operation-level `servers` that differ from the document's cannot be honoured
+    /// (one source has one base URL): say so rather than call the wrong host.
+    fn warn_servers(&mut self, node: &'d Value, loc: &Loc) {
+        let url = |v: &Value| {
+            v.pointer("/servers/0/url")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let Some(own) = url(node) else { return };
+        if url(self.docs.root()).as_deref() != Some(own.as_str()) {
+            let why = format!(
+                "`servers` ({own}) differs from the document's; calls use the source's base URL"
+            );
+            self.warn(Code::SpecValueIgnored, &loc.child("servers"), why);
+        }
     }
 
     /// Decides, before any name is claimed, whether the operation is translatable: its JSON

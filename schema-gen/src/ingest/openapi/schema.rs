@@ -621,11 +621,10 @@ impl<'d> Ctx<'d> {
                 }
             }
         }
-        // Members not mapped explicitly are selected by their component name.
+        // OpenAPI's implicit mapping: a member's component name selects it too (listed only
+        // when it differs from the GraphQL name, which selects a member on its own).
         for (component, member) in by_component {
-            let mapped = mapping
-                .iter()
-                .any(|(value, m)| value == component || m == member);
+            let mapped = mapping.iter().any(|(value, _)| value == component);
             if !mapped && component != member {
                 mapping.push((component.clone(), member.clone()));
             }
