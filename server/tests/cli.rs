@@ -51,8 +51,13 @@ struct Running {
 }
 
 async fn spawn(args: &[String]) -> Running {
+    spawn_with_env(args, &[]).await
+}
+
+async fn spawn_with_env(args: &[String], env: &[(&str, &str)]) -> Running {
     let mut child = graft()
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -340,5 +345,41 @@ async fn graft_demo_serves_the_sample_graph() {
     assert_eq!(
         exit_code(&mut running.child, Duration::from_secs(10)).await,
         0
+    );
+}
+
+#[tokio::test]
+async fn the_listen_address_and_log_format_can_come_from_the_environment() {
+    let upstream = common::upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["serve".to_owned()];
+    args.extend(
+        write_schema(dir.path(), upstream)
+            .iter()
+            .map(|p| p.display().to_string()),
+    );
+    let env = [
+        ("GRAFT_LISTEN", "127.0.0.1:0"),
+        ("GRAFT_LOG_FORMAT", "json"),
+    ];
+    let mut running = spawn_with_env(&args, &env).await;
+    let health = common::client()
+        .get(running.url.replace("/graphql", "/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    terminate(&running.child);
+    assert_eq!(
+        exit_code(&mut running.child, Duration::from_secs(10)).await,
+        0
+    );
+    let lines = running.stderr.await.unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "{}",
+        lines.join("\n")
     );
 }

@@ -376,3 +376,39 @@ async fn an_upstream_failure_is_partial_data_with_200() {
     assert!(answer.body["data"]["posts"].is_array());
     assert!(!answer.body["errors"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn deeply_nested_documents_and_bodies_are_refused_without_a_crash() {
+    let graft = start(Config::default()).await;
+    let depth = 20_000;
+    let query = format!("{}{}", "{ posts ".repeat(depth), "}".repeat(depth));
+    let answer = post(&graft, Some(GQL), json!({ "query": query })).await;
+    assert_eq!(
+        answer.status,
+        400,
+        "{}",
+        &answer.text[..answer.text.len().min(300)]
+    );
+    assert!(!answer.has_data());
+    let list = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let variables = format!(r#"{{"query": "{{ __typename }}", "variables": {{"v": {list}}}}}"#);
+    let response = client()
+        .post(graft.graphql())
+        .header("content-type", "application/json")
+        .body(variables)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let value = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let query = format!("{{ user(id: {value}) {{ name }} }}");
+    let answer = post(&graft, Some(GQL), json!({ "query": query })).await;
+    assert_eq!(
+        answer.status,
+        400,
+        "{}",
+        &answer.text[..answer.text.len().min(300)]
+    );
+    let after = post(&graft, Some(GQL), json!({ "query": "{ __typename }" })).await;
+    assert_eq!(after.status, 200);
+}
