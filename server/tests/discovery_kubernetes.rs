@@ -926,3 +926,100 @@ async fn graphql_schema_resources_link_discovered_sources_and_a_bad_one_is_left_
         )
         .await;
 }
+
+/// `tests/grpc/health_server.py` (Python grpcio, reflection v1alpha only), stopped on drop.
+struct PythonGrpc {
+    child: Child,
+    port: u16,
+}
+
+impl PythonGrpc {
+    /// Starts the server, or returns `None` (reason printed) when grpcio is missing outside
+    /// CI. Under `CI=true` a missing grpcio fails the test.
+    fn start() -> Option<PythonGrpc> {
+        let probe = "import grpc, grpc_reflection, grpc_health";
+        let available = Command::new("python3")
+            .args(["-c", probe])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !available {
+            let reason =
+                "python3 with grpcio is needed (pip install -r tests/grpc/requirements.txt)";
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{reason}");
+            }
+            eprintln!("skipped: {reason}");
+            return None;
+        }
+        let mut child = Command::new("python3")
+            .arg(workspace().join("tests/grpc/health_server.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the Python gRPC server");
+        let stdout = child.stdout.take().expect("its stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("its first line");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("it said {line:?}"));
+        Some(PythonGrpc { child, port })
+    }
+}
+
+impl Drop for PythonGrpc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_service_is_described_by_reflection_and_served_next_to_a_rest_one() {
+    let Some(kmock) = Kmock::start(0) else { return };
+    let Some(grpc) = PythonGrpc::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = kmock.kubeconfig(dir.path());
+    let api: Api<Service> = Api::namespaced(kube_client(&kubeconfig).await, "default");
+    let pets = pets_upstream().await;
+    let graft = Graft::start(&kubeconfig, dir.path(), &[]);
+
+    create(&api, rest_service("pets", &pets, &[])).await;
+    let url = format!("http://127.0.0.1:{}", grpc.port);
+    create(
+        &api,
+        service(
+            "health",
+            &[
+                ("graft.dev/grpc", "reflection"),
+                ("graft.dev/url", &url),
+                ("graft.dev/field-prefix", "health"),
+            ],
+        ),
+    )
+    .await;
+    graft
+        .wait_for_answer(
+            "the gRPC Service's methods appear, prefixed",
+            r#"{ healthCheck(service: "graft.demo") { status } pets { name } }"#,
+            |a| {
+                has_data(a, "/data/healthCheck/status", &json!("SERVING"))
+                    && has_data(a, "/data/pets/0/name", &json!("Rex"))
+            },
+        )
+        .await;
+    let readyz = graft.readyz().await;
+    let health = service_status(&readyz, "health")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(health["transport"], "grpc", "{readyz:#}");
+    assert_eq!(health["status"], "ok", "{readyz:#}");
+}
