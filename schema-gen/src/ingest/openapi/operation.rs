@@ -207,13 +207,16 @@ impl<'d> Ctx<'d> {
     /// Path- or operation-level `servers` that differ from the document's cannot be honoured
     /// (one source has one base URL): say so rather than call the wrong host.
     fn warn_servers(&mut self, node: &'d Value, loc: &Loc) {
-        let url = |v: &Value| {
-            v.pointer("/servers/0/url")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let Some(own) = url(node) else { return };
-        if url(self.docs.root()).as_deref() != Some(own.as_str()) {
+        if node.pointer("/servers/0/url").is_none() {
+            return;
+        }
+        let location = self.docs.uri(0);
+        let base =
+            |v: &Value| servers_base_url(v, location).map(|u| u.trim_end_matches('/').to_string());
+        let (own, document) = (base(node), base(self.docs.root()));
+        if let Ok(own) = own
+            && document.as_ref().ok() != Some(&own)
+        {
             let why = format!(
                 "`servers` ({own}) differs from the document's; calls use the source's base URL"
             );
