@@ -12,9 +12,10 @@ use std::time::Duration;
 use async_graphql::dynamic::{
     Enum, EnumItem, Field as AgField, FieldFuture, FieldValue, InputObject,
     InputValue as AgInputValue, Object, ResolverContext, Scalar, Schema, SchemaBuilder,
-    TypeRef as AgTypeRef, Union,
+    Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef as AgTypeRef, Union,
 };
 use async_graphql::{ErrorExtensions, Name, Value as GqlValue};
+use futures::StreamExt;
 use schema_gen::catalog::{Catalog, Field, InputValue, TypeKind, TypeRef};
 use serde_json::{Map, Value};
 
@@ -43,7 +44,12 @@ pub fn schema(catalog: &Catalog, options: &BuildOptions<'_>) -> Result<Schema, B
         .mutation
         .as_deref()
         .filter(|m| catalog.object(m).is_some());
-    let mut builder: SchemaBuilder = Schema::build(&catalog.roots.query, mutation, None)
+    let subscription = catalog
+        .roots
+        .subscription
+        .as_deref()
+        .filter(|s| catalog.object(s).is_some());
+    let mut builder: SchemaBuilder = Schema::build(&catalog.roots.query, mutation, subscription)
         // Lets the plan executor validate through async-graphql without executing (issue 6).
         .extension(crate::plan::ValidateOnly);
     if !options.introspection {
@@ -55,8 +61,13 @@ pub fn schema(catalog: &Catalog, options: &BuildOptions<'_>) -> Result<Schema, B
         }
     }
     for (name, def) in &catalog.types {
-        // Subscriptions are served by a later issue; their root type is not part of this schema.
-        if catalog.roots.subscription.as_deref() == Some(name.as_str()) {
+        if subscription == Some(name.as_str()) {
+            if let TypeKind::Object(object) = &def.kind {
+                let root = subscription_root(catalog, name, object, &wire, options)?;
+                let root =
+                    with_description(root, def.description.as_deref(), Subscription::description);
+                builder = builder.register(root);
+            }
             continue;
         }
         let description = def.description.as_deref();
@@ -111,6 +122,115 @@ pub fn schema(catalog: &Catalog, options: &BuildOptions<'_>) -> Result<Schema, B
         };
     }
     builder.finish().map_err(|e| BuildError::Schema(e.0))
+}
+
+/// The Subscription root: each upstream-backed field opens a stream (gRPC server
+/// streaming); every upstream message is one response, an upstream error is the last one.
+fn subscription_root(
+    catalog: &Catalog,
+    name: &str,
+    object: &schema_gen::catalog::ObjectType,
+    wire: &Arc<Wire>,
+    options: &BuildOptions<'_>,
+) -> Result<Subscription, BuildError> {
+    let mut root = Subscription::new(name);
+    for field in object.fields.values() {
+        let coordinate = format!("{name}.{}", field.name);
+        let Some(resolver) = &field.resolver else {
+            return Err(BuildError::InvalidTemplate {
+                coordinate,
+                message: "a Subscription field needs a resolver directive".into(),
+            });
+        };
+        let source =
+            catalog
+                .sources
+                .get(&resolver.source)
+                .ok_or_else(|| BuildError::UnknownSource {
+                    coordinate: coordinate.clone(),
+                    source_name: resolver.source.clone(),
+                })?;
+        let invoke = upstream::prepare(
+            source,
+            resolver,
+            field,
+            &PrepareContext {
+                coordinate: &coordinate,
+                env: options.env,
+            },
+        )?;
+        let timeout = resolver
+            .policy
+            .timeout_ms
+            .or(source.policy.timeout_ms)
+            .map(Duration::from_millis)
+            .unwrap_or(options.default_timeout);
+        let args: Arc<Vec<(String, TypeRef, String)>> = Arc::new(
+            field
+                .args
+                .values()
+                .map(|a| (a.name.clone(), a.ty.clone(), a.wire().to_string()))
+                .collect(),
+        );
+        let ty = Arc::new(field.ty.clone());
+        let shared_wire = Arc::clone(wire);
+        let mut out = SubscriptionField::new(&field.name, type_ref(&field.ty), move |ctx| {
+            let (invoke, args, wire, ty) = (
+                Arc::clone(&invoke),
+                Arc::clone(&args),
+                Arc::clone(&shared_wire),
+                Arc::clone(&ty),
+            );
+            SubscriptionFieldFuture::new(async move {
+                let state = ctx.data::<Arc<RequestState>>()?;
+                let mut gql_args = Map::with_capacity(args.len());
+                let mut wire_args = Map::with_capacity(args.len());
+                for (arg, arg_ty, wire_name) in args.iter() {
+                    if let Some(value) = ctx.args.get(arg) {
+                        let json = value
+                            .as_value()
+                            .clone()
+                            .into_json()
+                            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                        let json = wire.input(json, arg_ty);
+                        gql_args.insert(arg.clone(), json.clone());
+                        wire_args.insert(wire_name.clone(), json);
+                    }
+                }
+                let input = upstream::CallInput {
+                    args: &gql_args,
+                    wire_args: &wire_args,
+                    parent: None,
+                    headers: &state.headers,
+                };
+                let cx = upstream::SendContext {
+                    deadline: tokio::time::Instant::now() + timeout,
+                    request_id: Arc::clone(&state.request_id),
+                };
+                let source = invoke.source_name().to_string();
+                let stream = invoke.subscribe(&input, cx).map(move |item| {
+                    let value = item.map_err(upstream_error)?;
+                    match shape(Cow::Owned(value), &ty, &wire) {
+                        Ok(Some(shaped)) => Ok(shaped),
+                        Ok(None) => Ok(FieldValue::NULL),
+                        Err(e) => Err(shape_error(e, Some(&source))),
+                    }
+                });
+                Ok(stream)
+            })
+        });
+        for arg in field.args.values() {
+            out = out.argument(input_value(arg, wire));
+        }
+        if let Some(d) = &field.description {
+            out = out.description(d);
+        }
+        if let Some(reason) = &field.deprecation {
+            out = out.deprecation(Some(reason.as_str()).filter(|r| !r.is_empty()));
+        }
+        root = root.field(out);
+    }
+    Ok(root)
 }
 
 fn with_description<T>(t: T, description: Option<&str>, set: fn(T, String) -> T) -> T {

@@ -213,6 +213,34 @@ impl Gateway {
         }
     }
 
+    /// Executes a subscription (or any operation) as a stream: one response per upstream
+    /// event; a refused or failing request is a single response with errors.
+    pub fn subscribe(
+        &self,
+        mut request: async_graphql::Request,
+        cx: RequestContext,
+    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
+        use futures::StreamExt;
+        let operation_name = request.operation_name.take();
+        let refused = match request.parsed_query() {
+            Err(error) => Some(error),
+            Ok(doc) => limits::check(doc, operation_name.as_deref(), &self.options.limits)
+                .err()
+                .map(limits::Exceeded::into_server_error),
+        };
+        request.operation_name = operation_name;
+        if let Some(error) = refused {
+            let response = async_graphql::Response::from_errors(vec![error]);
+            return futures::stream::once(async move { response }).boxed();
+        }
+        let state = Arc::new(RequestState::new(
+            cx.headers,
+            &cx.request_id,
+            self.options.limits.max_upstream_calls,
+        ));
+        self.schema.execute_stream(request.data(state)).boxed()
+    }
+
     /// The served schema as GraphQL SDL (what clients see; no graft directives).
     pub fn sdl(&self) -> String {
         self.sdl.clone()

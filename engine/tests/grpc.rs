@@ -302,3 +302,66 @@ async fn allowlisted_headers_become_metadata_and_response_metadata_comes_back() 
     assert_eq!(response, json!({"data": {"kitchenGetPet": {"id": 1}}}));
     assert_eq!(headers.get("x-tenant-seen").unwrap(), "acme");
 }
+
+async fn events(gateway: &Gateway, query: &str) -> Vec<Value> {
+    use futures::StreamExt;
+    let stream = gateway.subscribe(
+        async_graphql::Request::new(query),
+        RequestContext::default(),
+    );
+    let responses: Vec<_> =
+        tokio::time::timeout(Duration::from_secs(10), stream.collect::<Vec<_>>())
+            .await
+            .expect("the stream ends");
+    responses
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_server_stream_is_a_subscription_with_one_event_per_message() {
+    let (_server, gateway) = served(Reflection::V1AndV1alpha).await;
+    let events = events(
+        &gateway,
+        "subscription { watchPets(count: 3) { id status } }",
+    )
+    .await;
+    assert_eq!(
+        events,
+        [1, 2, 3].map(|id| json!({"data": {"watchPets": {"id": id, "status": "AVAILABLE"}}}))
+    );
+}
+
+#[tokio::test]
+async fn a_server_stream_that_fails_midway_ends_with_the_error() {
+    let (_server, gateway) = served(Reflection::V1AndV1alpha).await;
+    let events = events(
+        &gateway,
+        "subscription { watchPets(count: 2, fail: true) { id } }",
+    )
+    .await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[1], json!({"data": {"watchPets": {"id": 2}}}));
+    assert_eq!(events[2]["errors"][0]["extensions"]["code"], "INTERNAL");
+    assert_eq!(events[2]["errors"][0]["message"], "the stream broke");
+}
+
+#[tokio::test]
+async fn a_subscription_to_an_unreachable_upstream_is_one_error_event() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let (pool, _) = grpc_server::descriptors();
+    let gateway = gateway(
+        &catalog_for(&format!("http://127.0.0.1:{port}"), &pool),
+        Duration::from_secs(5),
+    );
+    let events = events(&gateway, "subscription { watchPets(count: 2) { id } }").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0]["errors"][0]["extensions"]["code"],
+        "UPSTREAM_UNREACHABLE"
+    );
+}

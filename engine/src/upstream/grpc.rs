@@ -29,6 +29,7 @@ use ::http::header::HeaderName;
 use ::http::uri::PathAndQuery;
 use base64::Engine as _;
 use futures::future::BoxFuture;
+use futures::stream::{BoxStream, StreamExt};
 use prost::Message as _;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage,
@@ -461,8 +462,12 @@ pub fn message_to_json(message: &DynamicMessage) -> Result<Value, String> {
 fn sort_maps(value: &mut Value, desc: &MessageDescriptor) {
     let Value::Object(map) = value else { return };
     for (key, member) in map.iter_mut() {
-        let Some(field) = desc.get_field_by_json_name(key) else { continue };
-        let prost_reflect::Kind::Message(inner) = field.kind() else { continue };
+        let Some(field) = desc.get_field_by_json_name(key) else {
+            continue;
+        };
+        let prost_reflect::Kind::Message(inner) = field.kind() else {
+            continue;
+        };
         if field.is_map() {
             if let Value::Object(entries) = member {
                 entries.sort_keys();
@@ -605,11 +610,55 @@ impl Invoke for GrpcInvoke {
         &self.source_name
     }
 
+    fn subscribe(
+        &self,
+        input: &CallInput<'_>,
+        cx: SendContext,
+    ) -> BoxStream<'static, Result<Value, UpstreamError>> {
+        let rendered = match self.rendered(input) {
+            Ok(rendered) => rendered,
+            Err(e) => return futures::stream::once(async move { Err(e) }).boxed(),
+        };
+        let GrpcRendered {
+            call,
+            message,
+            metadata,
+            ..
+        } = rendered;
+        let opened = async move {
+            let deadline = cx.deadline;
+            let opening = call.open_stream(message, metadata, &cx);
+            let stream = match tokio::time::timeout_at(deadline, opening).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return futures::stream::once(async move { Err(e) }).boxed(),
+                Err(_) => {
+                    let e = call.error(
+                        ErrorKind::Timeout,
+                        format!(
+                            "upstream `{}` did not open {} in time",
+                            call.source_name,
+                            call.path()
+                        ),
+                    );
+                    return futures::stream::once(async move { Err(e) }).boxed();
+                }
+            };
+            stream
+        };
+        futures::stream::once(opened).flatten().boxed()
+    }
+
     fn is_read(&self) -> bool {
         self.read
     }
 
     fn render(&self, input: &CallInput<'_>) -> Result<Box<dyn Rendered>, UpstreamError> {
+        Ok(Box::new(self.rendered(input)?))
+    }
+}
+
+impl GrpcInvoke {
+    fn rendered(&self, input: &CallInput<'_>) -> Result<GrpcRendered, UpstreamError> {
         let message = match &self.body {
             Some(body) => render_json(body, input),
             None => Value::Object(input.wire_args.clone()),
@@ -630,7 +679,7 @@ impl Invoke for GrpcInvoke {
             key.push('=');
             key.push_str(&String::from_utf8_lossy(value.as_bytes()));
         }
-        Ok(Box::new(GrpcRendered {
+        Ok(GrpcRendered {
             key,
             call: Arc::new(CallTarget {
                 source_name: self.source_name.clone(),
@@ -641,7 +690,7 @@ impl Invoke for GrpcInvoke {
             }),
             message,
             metadata,
-        }))
+        })
     }
 }
 
@@ -803,6 +852,58 @@ impl CallTarget {
             )
         })?;
         Ok(CallOutput { value, headers })
+    }
+
+    /// Opens a server-streaming call; each message becomes a value, a final non-OK status
+    /// becomes the stream's last item.
+    async fn open_stream(
+        self: &Arc<Self>,
+        message: Value,
+        metadata: Vec<(HeaderName, ::http::HeaderValue)>,
+        cx: &SendContext,
+    ) -> Result<BoxStream<'static, Result<Value, UpstreamError>>, UpstreamError> {
+        let method = self.method_descriptor(cx).await?;
+        if method.is_client_streaming() || !method.is_server_streaming() {
+            return Err(self.error(
+                ErrorKind::InvalidRequest,
+                format!("`{}` is not a server-streaming method", self.path()),
+            ));
+        }
+        let mut request = self.request(&method, message, metadata, cx)?;
+        // A stream lives as long as the subscription: the deadline bounds only its opening.
+        request.metadata_mut().remove("grpc-timeout");
+        let channel = channel(&self.endpoint).map_err(|e| self.error(ErrorKind::Unreachable, e))?;
+        let mut grpc =
+            tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        grpc.ready().await.map_err(|e| {
+            self.error(
+                ErrorKind::Unreachable,
+                format!("upstream `{}` is unreachable: {e}", self.source_name),
+            )
+        })?;
+        let path = PathAndQuery::try_from(format!("/{}/{}", self.service, self.method))
+            .map_err(|e| self.error(ErrorKind::InvalidRequest, format!("bad method path: {e}")))?;
+        let response = grpc
+            .server_streaming(request, path, DynamicCodec::new(method.output()))
+            .await
+            .map_err(|status| self.status_error(&status, &method))?;
+        let target = Arc::clone(self);
+        let items = response.into_inner().map(move |item| match item {
+            Ok(message) => message_to_json(&message).map_err(|e| {
+                target.error(
+                    ErrorKind::InvalidResponse,
+                    format!("a message of `{}` cannot be rendered: {e}", target.path()),
+                )
+            }),
+            Err(status) => Err(target.status_error(&status, &method)),
+        });
+        // Stop after the first error: tonic ends the stream there too.
+        let items = items.scan(false, |failed, item| {
+            let next = if *failed { None } else { Some(item) };
+            *failed = matches!(next, Some(Err(_)));
+            futures::future::ready(next)
+        });
+        Ok(items.boxed())
     }
 
     fn request(

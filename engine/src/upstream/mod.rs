@@ -79,6 +79,23 @@ pub trait Invoke: Send + Sync + fmt::Debug {
     /// Renders the request this input produces. Everything that can change the upstream's
     /// answer (URL, forwarded headers, body, ...) goes into the rendered request and its key.
     fn render(&self, input: &CallInput<'_>) -> Result<Box<dyn Rendered>, UpstreamError>;
+
+    /// Opens the stream behind a Subscription field (gRPC server streaming): one value per
+    /// upstream message; an error is the stream's last item. `cx.deadline` bounds opening
+    /// only. Transports without streams yield one `UPSTREAM_INVALID_REQUEST` error.
+    fn subscribe(
+        &self,
+        input: &CallInput<'_>,
+        cx: SendContext,
+    ) -> futures::stream::BoxStream<'static, Result<Value, UpstreamError>> {
+        let _ = (input, cx);
+        let error = UpstreamError::new(
+            crate::error::ErrorKind::InvalidRequest,
+            self.source_name(),
+            format!("source `{}` cannot serve subscriptions", self.source_name()),
+        );
+        Box::pin(futures::stream::once(async move { Err(error) }))
+    }
 }
 
 /// A request ready to send.
