@@ -266,3 +266,37 @@ fn deeply_nested_schemas_are_cut_off_with_a_warning() {
         ingested.diagnostics
     );
 }
+
+#[test]
+fn empty_binary_and_alias_bomb_inputs_get_precise_errors() {
+    let bomb = "openapi: 3.0.0\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+                c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
+                e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n\
+                g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n";
+    let cases = [
+        ("", "SPEC_NOT_OPENAPI"),
+        ("\u{0}\u{1}\u{2}garbage\u{ff}: [", "SPEC_SYNTAX"),
+        ("[1, 2]", "SPEC_NOT_OPENAPI"),
+        ("swagger: '1.2'", "SPEC_NOT_OPENAPI"),
+        (
+            "openapi: 3.0\ninfo: {title: t, version: '1'}\npaths: {}",
+            "NOTHING_USABLE",
+        ),
+        (bomb, "SPEC_SYNTAX"),
+    ];
+    for (text, code) in cases {
+        let ingested = ingest(text, &Fixtures, &OpenApiOptions::new("api"));
+        assert!(ingested.catalog.is_none(), "{text:?}");
+        let codes: Vec<&str> = ingested
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
+        assert_eq!(
+            codes.last(),
+            Some(&code),
+            "{text:?}: {:#?}",
+            ingested.diagnostics
+        );
+    }
+}
