@@ -156,10 +156,13 @@ function showType(name) {
 function listTypes() {
   const filter = $("filter").value.trim().toLowerCase();
   const roots = [schema.queryType, schema.mutationType, schema.subscriptionType].filter(Boolean).map((t) => t.name);
+  // Root types first (query, mutation, subscription), then the graph's own, then built-ins.
+  const builtins = ["Boolean", "Float", "ID", "Int", "String"];
+  const rank = (t) => (roots.includes(t.name) ? roots.indexOf(t.name) : builtins.includes(t.name) ? 10 : 5);
   const types = schema.types
     .filter((t) => !t.name.startsWith("__"))
     .filter((t) => !filter || t.name.toLowerCase().includes(filter))
-    .sort((a, b) => (roots.includes(b.name) - roots.includes(a.name)) || a.name.localeCompare(b.name));
+    .sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
   $("types").replaceChildren(
     ...types.map((t) => el("a", { "data-type": t.name, onclick: () => showType(t.name) }, t.name, el("span", { class: "kind" }, t.kind.toLowerCase())))
   );

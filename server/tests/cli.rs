@@ -197,6 +197,7 @@ async fn sigterm_lets_an_in_flight_request_finish_and_exits_0() {
     args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
     let mut running = spawn(&args).await;
     let url = running.url.clone();
+    let before = common::SLOW_STARTED.load(std::sync::atomic::Ordering::SeqCst);
     let in_flight = tokio::spawn(async move {
         common::client()
             .post(url)
@@ -205,7 +206,7 @@ async fn sigterm_lets_an_in_flight_request_finish_and_exits_0() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    common::slow_call_started(before).await;
     let signalled = Instant::now();
     terminate(&running.child);
     // New connections are refused once shutdown has started.
@@ -252,6 +253,7 @@ async fn the_drain_is_bounded_by_the_configured_time() {
     );
     let mut running = spawn(&args).await;
     let url = running.url.clone();
+    let before = common::SLOW_STARTED.load(std::sync::atomic::Ordering::SeqCst);
     let in_flight = tokio::spawn(async move {
         common::client()
             .post(url)
@@ -260,7 +262,7 @@ async fn the_drain_is_bounded_by_the_configured_time() {
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    common::slow_call_started(before).await;
     let signalled = Instant::now();
     terminate(&running.child);
     assert_eq!(

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Json;
@@ -28,12 +29,29 @@ type Query {
 type Slow { ms: Int }
 "#;
 
+/// How many `/slow` calls the upstreams of this test process have received.
+pub static SLOW_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits (at most 20 s) until `/slow` has been called more than `before` times: the
+/// request is then in flight inside graft.
+pub async fn slow_call_started(before: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while SLOW_STARTED.load(Ordering::SeqCst) <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow upstream call never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The demo upstream plus `/slow/{ms}` and `/headers`, on an ephemeral port.
 pub async fn upstream() -> SocketAddr {
     let extra = axum::Router::new()
         .route(
             "/slow/{ms}",
             get(|Path(ms): Path<u64>| async move {
+                SLOW_STARTED.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(ms.min(20_000))).await;
                 Json(json!({ "ms": ms }))
             }),
