@@ -7,7 +7,8 @@
 //!
 //! `GRAFT_GEN_ONCE=FILE` instead reads FILE, ingests and emits it once and prints the phase
 //! times, for measuring peak memory: `GRAFT_GEN_ONCE=spec.json /usr/bin/time -v
-//! target/release/deps/gen_openapi-*` (`synthetic` as FILE uses the synthetic spec).
+//! target/release/deps/gen_openapi-*` (`synthetic` as FILE uses the synthetic spec);
+//! `GRAFT_GEN_OUT=FILE` also writes the SDL there.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -168,6 +169,9 @@ fn main() {
             text.len() as f64 / 1e6,
             sdl.len() as f64 / 1e6
         );
+        if let Some(out) = std::env::var_os("GRAFT_GEN_OUT") {
+            let _ = std::fs::write(out, &sdl);
+        }
         let mut by_code = std::collections::BTreeMap::new();
         for d in &ingested.diagnostics {
             *by_code.entry(d.code.as_str()).or_insert(0) += 1;
