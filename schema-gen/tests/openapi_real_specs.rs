@@ -120,6 +120,11 @@ fn check(file: &str, min_share: f64) {
         errors.join("\n")
     );
     assert!(checked.catalog.is_some());
+    let mut warnings = std::collections::BTreeMap::new();
+    for d in &checked.diagnostics {
+        *warnings.entry(d.code.as_str()).or_insert(0) += 1;
+    }
+    eprintln!("{file}: check of the emitted SDL: {warnings:?}");
 }
 
 #[test]
