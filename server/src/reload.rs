@@ -55,6 +55,8 @@ pub struct Reloader {
     /// The catalog of the graph being served.
     served: Option<Catalog>,
     last_breaking: Vec<String>,
+    /// What was left out at the last reload, with why (to log each reason once).
+    left_out: HashMap<String, String>,
 }
 
 /// What is known about one discovered Service.
@@ -83,6 +85,7 @@ impl Reloader {
             described: HashMap::new(),
             served: None,
             last_breaking: Vec::new(),
+            left_out: HashMap::new(),
         }
     }
 
@@ -173,6 +176,7 @@ impl Reloader {
         }
 
         let (files, mut report) = self.compose(inventory);
+        self.log_left_out(&report);
         report.watch_problems = inventory.watch_problems.clone();
         let checked = parse_files(&files);
         match checked.catalog {
@@ -383,7 +387,6 @@ impl Reloader {
             let entry = match checked {
                 Some(checked) if checked.catalog.is_none() => {
                     let message = quote(&checked.diagnostics);
-                    tracing::warn!(resource = %resource.key, "GraphQLSchema left out: {message}");
                     SchemaReport {
                         resource: resource.key.to_string(),
                         status: "rejected",
@@ -401,12 +404,34 @@ impl Reloader {
             };
             report.schemas.push(entry);
         }
-        for entry in &report.services {
-            if matches!(entry.status, SourceStatus::Rejected) {
-                tracing::debug!(service = %entry.service, "discovered Service left out: {}", entry.message.as_deref().unwrap_or_default());
-            }
-        }
         (files, report)
+    }
+
+    /// Logs each Service or resource that is left out, once per distinct reason (reloads
+    /// repeat every refresh period; the logs should not).
+    fn log_left_out(&mut self, report: &DiscoveryReport) {
+        let mut now = HashMap::new();
+        let services = report
+            .services
+            .iter()
+            .filter(|s| s.status == SourceStatus::Rejected)
+            .map(|s| (format!("Service {}", s.service), &s.message));
+        let schemas = report
+            .schemas
+            .iter()
+            .filter(|s| s.status == "rejected")
+            .map(|s| (format!("GraphQLSchema {}", s.resource), &s.message));
+        for (what, message) in services.chain(schemas) {
+            let message = message.clone().unwrap_or_default();
+            if self.left_out.get(&what) != Some(&message) {
+                tracing::warn!(object = %what, "left out of the graph: {message}");
+            }
+            now.insert(what, message);
+        }
+        for what in self.left_out.keys().filter(|k| !now.contains_key(*k)) {
+            tracing::info!(object = %what, "no longer left out (fixed or removed)");
+        }
+        self.left_out = now;
     }
 }
 

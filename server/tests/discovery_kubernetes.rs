@@ -720,6 +720,22 @@ async fn bad_services_are_reported_in_readyz_and_metrics_and_the_rest_of_the_gra
     );
     expect("malformed", "rejected", "graft.dev/grpc");
     assert_eq!(readyz["status"], "ready");
+    let log = graft.log_text();
+    for left_out in [
+        "default/same-name",
+        "default/same-fields",
+        "default/malformed",
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("left out of the graph") && l.contains(left_out)),
+            "{left_out} is logged:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("default/unreachable"),
+        "a failing describe is logged:\n{log}"
+    );
     let answer = graft.query("{ pets { name } }").await;
     assert!(
         has_data(&answer, "/data/pets/0/name", &json!("Rex")),
