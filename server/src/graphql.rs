@@ -44,26 +44,15 @@ pub async fn get(State(state): State<Arc<AppState>>, request: Request) -> Respon
         return explorer_page(&state);
     }
     let started = Instant::now();
-    let work = async {
-        let response_type = accepted.graphql.ok_or_else(not_acceptable)?;
-        let request = from_url_params(&params).map_err(|e| e.responding_as(response_type))?;
-        Ok::<_, Rejected>((response_type, request))
-    };
-    let outcome = match work.await {
-        Ok((response_type, request)) => {
-            run(
-                &state,
-                Method::Get,
-                response_type,
-                request,
-                parts.headers,
-                started,
-            )
-            .await
-        }
-        Err(rejected) => finish(rejected.into_response(), "unknown", "http_error", started),
-    };
-    with_vary(outcome)
+    let read = accepted
+        .graphql
+        .ok_or_else(not_acceptable)
+        .and_then(|response_type| {
+            from_url_params(&params)
+                .map(|request| (response_type, request))
+                .map_err(|e| e.responding_as(response_type))
+        });
+    respond(&state, Method::Get, read, parts.headers, started).await
 }
 
 /// POST /graphql: a JSON body.
@@ -72,48 +61,51 @@ pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Respo
     let (parts, body) = request.into_parts();
     let accepted = negotiate(parts.headers.get_all(header::ACCEPT).iter());
     let limit = state.config.limits.max_body_bytes;
-    let timeout = state.config.timeouts.request();
     let response_type = accepted.graphql.unwrap_or(ResponseType::Json);
     let read = async {
         accepted.graphql.ok_or_else(not_acceptable)?;
-        check_content_type(&parts.headers).map_err(|e| e.responding_as(response_type))?;
-        let bytes = read_body(&parts.headers, body, limit)
-            .await
-            .map_err(|e| e.responding_as(response_type))?;
-        from_json_body(&bytes).map_err(|e| e.responding_as(response_type))
+        check_content_type(&parts.headers)?;
+        let bytes = read_body(&parts.headers, body, limit).await?;
+        Ok((response_type, from_json_body(&bytes)?))
     };
     // The body read counts against the request timeout too: a slow sender is cut off.
-    let outcome = match tokio::time::timeout(timeout, read).await {
-        Ok(Ok(request)) => {
-            let remaining = timeout.saturating_sub(started.elapsed());
-            run_within(
-                &state,
-                Method::Post,
-                response_type,
-                request,
-                parts.headers,
-                started,
-                remaining,
-            )
-            .await
-        }
-        Ok(Err(rejected)) => finish(rejected.into_response(), "unknown", "http_error", started),
-        Err(_) => finish(
-            timed_out(response_type).into_response(),
-            "unknown",
-            "timeout",
-            started,
-        ),
+    let read = match tokio::time::timeout(state.config.timeouts.request(), read).await {
+        Ok(read) => read.map_err(|e: AppError| match e.code {
+            ErrorCode::NotAcceptable => e,
+            _ => e.responding_as(response_type),
+        }),
+        Err(_) => Err(timed_out(response_type)),
     };
-    with_vary(outcome)
+    respond(&state, Method::Post, read, parts.headers, started).await
 }
-
-type Rejected = AppError;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Method {
     Get,
     Post,
+}
+
+/// Executes a well-formed request or answers its refusal, and records the metrics.
+async fn respond(
+    state: &AppState,
+    method: Method,
+    read: Result<(ResponseType, async_graphql::Request), AppError>,
+    headers: HeaderMap,
+    started: Instant,
+) -> Response {
+    let response = match read {
+        Ok((response_type, request)) => {
+            execute(state, method, response_type, request, headers, started).await
+        }
+        Err(e) => {
+            let outcome = match e.code {
+                ErrorCode::RequestTimeout => "timeout",
+                _ => "http_error",
+            };
+            finish(e.into_response(), "unknown", outcome, started)
+        }
+    };
+    with_vary(response)
 }
 
 fn not_acceptable() -> AppError {
@@ -285,11 +277,13 @@ fn build_request(
     Ok(request)
 }
 
-async fn run(
+/// Selects the operation, checks it may run over `method`, and executes it within what is
+/// left of the request timeout.
+async fn execute(
     state: &AppState,
     method: Method,
     response_type: ResponseType,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     headers: HeaderMap,
     started: Instant,
 ) -> Response {
@@ -298,29 +292,6 @@ async fn run(
         .timeouts
         .request()
         .saturating_sub(started.elapsed());
-    run_within(
-        state,
-        method,
-        response_type,
-        request,
-        headers,
-        started,
-        remaining,
-    )
-    .await
-}
-
-/// Selects the operation, checks it may run over `method`, and executes it under the
-/// remaining request time.
-async fn run_within(
-    state: &AppState,
-    method: Method,
-    response_type: ResponseType,
-    mut request: async_graphql::Request,
-    headers: HeaderMap,
-    started: Instant,
-    remaining: std::time::Duration,
-) -> Response {
     let kind = match operation_type(&mut request) {
         Ok(kind) => kind,
         Err(e) => {
