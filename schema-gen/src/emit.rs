@@ -80,10 +80,16 @@ fn source_directive(out: &mut String, source: &Source) {
         args.push(format!("timeout: {timeout}"));
     }
     if !policy.forward_headers.is_empty() {
-        args.push(format!("forwardHeaders: {}", string_list(&policy.forward_headers)));
+        args.push(format!(
+            "forwardHeaders: {}",
+            string_list(&policy.forward_headers)
+        ));
     }
     if !policy.response_headers.is_empty() {
-        args.push(format!("responseHeaders: {}", string_list(&policy.response_headers)));
+        args.push(format!(
+            "responseHeaders: {}",
+            string_list(&policy.response_headers)
+        ));
     }
     if let Some(dedupe) = policy.dedupe {
         args.push(format!("dedupe: {dedupe}"));
@@ -136,7 +142,9 @@ fn type_definition(out: &mut String, catalog: &Catalog, def: &TypeDef) {
                     let mapping: Vec<String> = d
                         .mapping
                         .iter()
-                        .map(|(value, ty)| format!("{{value: {}, type: {}}}", string(value), string(ty)))
+                        .map(|(value, ty)| {
+                            format!("{{value: {}, type: {}}}", string(value), string(ty))
+                        })
                         .collect();
                     let _ = write!(out, ", mapping: [{}]", mapping.join(", "));
                 }
@@ -145,6 +153,13 @@ fn type_definition(out: &mut String, catalog: &Catalog, def: &TypeDef) {
             let _ = writeln!(out, " = {}", union.members.join(" | "));
         }
     }
+}
+
+/// One field definition as SDL (two-space indented, newline-terminated), as `sdl` writes it.
+pub fn field_sdl(catalog: &Catalog, field: &Field) -> String {
+    let mut out = String::new();
+    field_definition(&mut out, catalog, field);
+    out
 }
 
 fn field_definition(out: &mut String, catalog: &Catalog, field: &Field) {

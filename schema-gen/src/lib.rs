@@ -12,13 +12,22 @@
 //! let checked = schema_gen::parse::parse_files(&[schema_gen::parse::SdlFile::new("blog.graphql", sdl)]);
 //! assert!(checked.catalog.is_some(), "{:?}", checked.diagnostics);
 //! ```
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod catalog;
 pub mod diagnostics;
 pub mod directives;
 pub mod emit;
 pub mod ingest;
+pub mod links;
 pub mod naming;
 pub mod parse;
 pub mod template;

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use schema_gen::ingest::openapi::{self, OpenApiOptions};
 use schema_gen::ingest::Ingested;
-use schema_gen::parse::{parse_files, SdlFile};
+use schema_gen::ingest::openapi::{self, OpenApiOptions};
+use schema_gen::parse::{SdlFile, parse_files};
 
 #[derive(Debug, clap::Args)]
 pub struct GenArgs {
@@ -20,6 +20,48 @@ pub struct GenArgs {
 pub enum GenKind {
     /// From an OpenAPI 3.0/3.1 or Swagger 2.0 document (JSON or YAML; a path or an http(s) URL).
     Openapi(OpenApiArgs),
+    /// From a gRPC server's reflection (v1, falling back to v1alpha) or a descriptor set.
+    Grpc(GrpcArgs),
+    /// From the AWS Lambda API: functions tagged `graft.dev/expose=true` or listed with --allow.
+    Lambda(LambdaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GrpcArgs {
+    /// Server address: `host:port`, `http://host:port` or `https://host:port` (TLS).
+    pub addr: String,
+    /// Read services from this FileDescriptorSet (`protoc --include_imports
+    /// --descriptor_set_out`) instead of reflection; ADDR stays the endpoint called.
+    #[arg(long)]
+    pub descriptor_set: Option<PathBuf>,
+    /// Source name (default: from the host).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write the executable schema here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LambdaArgs {
+    /// Lambda API endpoint (default: AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL, or AWS's).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// AWS region (default: AWS_REGION, AWS_DEFAULT_REGION).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Expose this function even without the tag (repeatable).
+    #[arg(long = "allow")]
+    pub allow: Vec<String>,
+    /// Directory of `<function>.json` schema documents and relative `graft.dev/schema` paths.
+    #[arg(long)]
+    pub schema_dir: Option<PathBuf>,
+    /// Source name (default: lambda).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write the executable schema here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,7 +82,76 @@ pub struct OpenApiArgs {
 pub async fn run(args: GenArgs) -> ExitCode {
     match args.kind {
         GenKind::Openapi(args) => gen_openapi(args).await,
+        GenKind::Grpc(args) => gen_grpc(args).await,
+        GenKind::Lambda(args) => gen_lambda(args).await,
     }
+}
+
+/// How long `gen` waits for a reflection or Lambda API answer.
+const DESCRIBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn gen_grpc(args: GrpcArgs) -> ExitCode {
+    use schema_gen::ingest::grpc::{self, GrpcOptions};
+    let endpoint = if args.addr.contains("://") {
+        args.addr.clone()
+    } else {
+        format!("http://{}", args.addr)
+    };
+    let pool = match &args.descriptor_set {
+        Some(path) => engine::upstream::grpc::describe_descriptor_set(path),
+        None => engine::upstream::grpc::describe(&endpoint, DESCRIBE_TIMEOUT).await,
+    };
+    let pool = match pool {
+        Ok(pool) => pool,
+        Err(error) => {
+            eprintln!("graft gen grpc: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let name = args.name.unwrap_or_else(|| default_source_name(&endpoint));
+    finish(
+        grpc::ingest(&pool, &GrpcOptions::new(name, endpoint)),
+        args.output.as_ref(),
+    )
+}
+
+async fn gen_lambda(args: LambdaArgs) -> ExitCode {
+    use engine::upstream::lambda::{DescribeOptions, describe};
+    use schema_gen::ingest::lambda::{self, LambdaOptions};
+    let options = DescribeOptions {
+        region: args.region,
+        endpoint: args.endpoint,
+        allow: args.allow,
+        schema_dir: args.schema_dir,
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let described = match tokio::time::timeout(DESCRIBE_TIMEOUT, describe(&options, &env)).await {
+        Ok(Ok(described)) => described,
+        Ok(Err(error)) => {
+            eprintln!("graft gen lambda: {error}");
+            return ExitCode::from(1);
+        }
+        Err(_) => {
+            eprintln!(
+                "graft gen lambda: the Lambda API did not answer within {}s",
+                DESCRIBE_TIMEOUT.as_secs()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    for diagnostic in &described.diagnostics {
+        eprintln!("{diagnostic}");
+    }
+    // `serve` invokes where `gen` discovered: the region and endpoint go into @source.
+    let lambda_options = LambdaOptions {
+        name: args.name.unwrap_or_else(|| "lambda".into()),
+        region: Some(described.region.clone()),
+        endpoint: described.endpoint.clone(),
+    };
+    finish(
+        lambda::ingest(&described.functions, &lambda_options),
+        args.output.as_ref(),
+    )
 }
 
 async fn gen_openapi(args: OpenApiArgs) -> ExitCode {
@@ -58,7 +169,8 @@ async fn gen_openapi(args: OpenApiArgs) -> ExitCode {
     };
     let loader = engine::upstream::http::SpecLoader::default();
     // Ingest is CPU-bound and may load external $refs synchronously.
-    let ingested = tokio::task::spawn_blocking(move || openapi::ingest(&text, &loader, &options)).await;
+    let ingested =
+        tokio::task::spawn_blocking(move || openapi::ingest(&text, &loader, &options)).await;
     match ingested {
         Ok(ingested) => finish(ingested, args.output.as_ref()),
         Err(error) => {
@@ -71,7 +183,13 @@ async fn gen_openapi(args: OpenApiArgs) -> ExitCode {
 /// A source name from a spec location: the file stem, or the URL's host.
 fn default_source_name(location: &str) -> String {
     let stem = match url::Url::parse(location) {
-        Ok(url) if url.scheme().starts_with("http") => url.host_str().unwrap_or("api").split('.').next().unwrap_or("api").to_string(),
+        Ok(url) if url.scheme().starts_with("http") => url
+            .host_str()
+            .unwrap_or("api")
+            .split('.')
+            .next()
+            .unwrap_or("api")
+            .to_string(),
         _ => std::path::Path::new(location)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -90,19 +208,36 @@ fn finish(ingested: Ingested, output: Option<&PathBuf>) -> ExitCode {
         eprintln!("graft gen: nothing usable was generated");
         return ExitCode::from(1);
     };
+    // Links are proposed, never applied: the message carries the SDL to add.
+    for suggestion in schema_gen::links::suggest(&catalog) {
+        eprintln!("{suggestion}");
+    }
     let sdl = schema_gen::emit::sdl(&catalog);
     let checked = parse_files(&[SdlFile::new("generated.graphql", sdl.clone())]);
     if checked.catalog.is_none() {
         for diagnostic in checked.diagnostics.iter().filter(|d| d.is_error()) {
             eprintln!("{diagnostic}");
         }
-        eprintln!("graft gen: the generated schema does not validate (a graft bug: please report it)");
+        eprintln!(
+            "graft gen: the generated schema does not validate (a graft bug: please report it)"
+        );
         return ExitCode::from(1);
     }
-    let queries = catalog.root(schema_gen::catalog::OperationKind::Query).map_or(0, |o| o.fields.len());
-    let mutations = catalog.root(schema_gen::catalog::OperationKind::Mutation).map_or(0, |o| o.fields.len());
-    let warnings = ingested.diagnostics.iter().filter(|d| !d.is_error()).count();
-    eprintln!("graft gen: {queries} queries, {mutations} mutations, {} types, {warnings} warning(s)", catalog.types.len());
+    let queries = catalog
+        .root(schema_gen::catalog::OperationKind::Query)
+        .map_or(0, |o| o.fields.len());
+    let mutations = catalog
+        .root(schema_gen::catalog::OperationKind::Mutation)
+        .map_or(0, |o| o.fields.len());
+    let warnings = ingested
+        .diagnostics
+        .iter()
+        .filter(|d| !d.is_error())
+        .count();
+    eprintln!(
+        "graft gen: {queries} queries, {mutations} mutations, {} types, {warnings} warning(s)",
+        catalog.types.len()
+    );
     match output {
         Some(path) => {
             if let Err(error) = std::fs::write(path, sdl) {
