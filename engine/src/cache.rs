@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moka::sync::Cache;
 use moka::Expiry;
+use moka::sync::Cache;
 use serde_json::Value;
 
 use crate::plan::exec::Fetched;
@@ -41,7 +41,9 @@ pub struct ResponseCache {
 
 impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseCache").field("entries", &self.inner.as_ref().map(Cache::entry_count)).finish()
+        f.debug_struct("ResponseCache")
+            .field("entries", &self.inner.as_ref().map(Cache::entry_count))
+            .finish()
     }
 }
 
@@ -54,7 +56,8 @@ impl ResponseCache {
         let cache = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &String, entry: &Entry| {
-                u32::try_from(key.len() + approximate_size(&entry.fetched.value)).unwrap_or(u32::MAX)
+                u32::try_from(key.len() + approximate_size(&entry.fetched.value))
+                    .unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
             .build();
@@ -70,10 +73,10 @@ impl ResponseCache {
     }
 
     pub fn insert(&self, key: String, fetched: Arc<Fetched>, ttl: Duration) {
-        if let Some(cache) = &self.inner {
-            if !ttl.is_zero() {
-                cache.insert(key, Entry { fetched, ttl });
-            }
+        if let Some(cache) = &self.inner
+            && !ttl.is_zero()
+        {
+            cache.insert(key, Entry { fetched, ttl });
         }
     }
 }
@@ -84,7 +87,12 @@ pub fn approximate_size(value: &Value) -> usize {
     match value {
         Value::String(s) => NODE + s.len(),
         Value::Array(items) => NODE + items.iter().map(approximate_size).sum::<usize>(),
-        Value::Object(map) => NODE + map.iter().map(|(k, v)| k.len() + NODE + approximate_size(v)).sum::<usize>(),
+        Value::Object(map) => {
+            NODE + map
+                .iter()
+                .map(|(k, v)| k.len() + NODE + approximate_size(v))
+                .sum::<usize>()
+        }
         _ => NODE,
     }
 }
@@ -95,7 +103,10 @@ mod tests {
     use serde_json::json;
 
     fn fetched(value: Value) -> Arc<Fetched> {
-        Arc::new(Fetched { value, headers: http::HeaderMap::new() })
+        Arc::new(Fetched {
+            value,
+            headers: http::HeaderMap::new(),
+        })
     }
 
     #[test]

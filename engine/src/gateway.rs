@@ -172,7 +172,7 @@ impl Gateway {
         let request = match &self.plan {
             Some(plan) => match plan.execute(&self.schema, request, &cx).await {
                 crate::plan::Outcome::Done(rendered) => return rendered,
-                crate::plan::Outcome::Fallback(request) => request,
+                crate::plan::Outcome::Fallback(request) => *request,
             },
             None => request,
         };

@@ -25,7 +25,10 @@ async fn both(query: &str, variables: Value) -> (String, String) {
 /// order their resolvers finish, so two upstream-backed siblings may swap places.
 async fn equivalent(query: &str, variables: Value) -> Value {
     let (plan, oracle) = both(query, variables).await;
-    let (a, b): (Value, Value) = (serde_json::from_str(&plan).unwrap(), serde_json::from_str(&oracle).unwrap());
+    let (a, b): (Value, Value) = (
+        serde_json::from_str(&plan).unwrap(),
+        serde_json::from_str(&oracle).unwrap(),
+    );
     assert_eq!(a, b, "plan executor vs async-graphql for {query}");
     a
 }
@@ -38,14 +41,24 @@ async fn identical(query: &str, variables: Value) -> Value {
 
 #[tokio::test]
 async fn plain_fields_and_links_match_byte_for_byte() {
-    let out = identical("{ posts { id title userId author { id name email } } }", json!({})).await;
-    assert_eq!(out["data"]["posts"][1]["author"], json!({"id": 2, "name": "user 2", "email": null}));
+    let out = identical(
+        "{ posts { id title userId author { id name email } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        out["data"]["posts"][1]["author"],
+        json!({"id": 2, "name": "user 2", "email": null})
+    );
 }
 
 #[tokio::test]
 async fn batched_links_answer_like_one_call_per_parent() {
     let out = identical("{ posts { id user { id name } } }", json!({})).await;
-    assert_eq!(out["data"]["posts"][3]["user"], json!({"id": 3, "name": "user 3"}));
+    assert_eq!(
+        out["data"]["posts"][3]["user"],
+        json!({"id": 3, "name": "user 3"})
+    );
 }
 
 #[tokio::test]
@@ -79,10 +92,21 @@ async fn typename_on_objects_unions_and_the_root_matches() {
 
 #[tokio::test]
 async fn enums_map_both_ways() {
-    let out = equivalent("{ pets(status: SOLD) { name status } defaulted: pets { name status } }", json!({})).await;
-    assert_eq!(out["data"]["pets"][0], json!({"name": "rex sold-out", "status": "AVAILABLE"}));
+    let out = equivalent(
+        "{ pets(status: SOLD) { name status } defaulted: pets { name status } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        out["data"]["pets"][0],
+        json!({"name": "rex sold-out", "status": "AVAILABLE"})
+    );
     assert_eq!(out["data"]["pets"][1]["status"], json!("SOLD"));
-    identical("query ($s: Status!) { pets(status: $s) { name } }", json!({"s": "SOLD"})).await;
+    identical(
+        "query ($s: Status!) { pets(status: $s) { name } }",
+        json!({"s": "SOLD"}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -93,7 +117,11 @@ async fn lists_of_lists_match() {
 
 #[tokio::test]
 async fn nested_links_below_links_match() {
-    identical("{ post(id: 1) { user { name posts { id user { id } } } } }", json!({})).await;
+    identical(
+        "{ post(id: 1) { user { name posts { id user { id } } } } }",
+        json!({}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -105,7 +133,11 @@ async fn validation_errors_match() {
 
 #[tokio::test]
 async fn introspection_goes_to_async_graphql() {
-    identical("{ __schema { queryType { name } } __type(name: \"Post\") { name } }", json!({})).await;
+    identical(
+        "{ __schema { queryType { name } } __type(name: \"Post\") { name } }",
+        json!({}),
+    )
+    .await;
 }
 
 /// The errors of a body, parsed.
@@ -128,8 +160,15 @@ async fn upstream_errors_carry_the_same_path_and_extensions() {
     let (plan, oracle) = both("{ failing { id } posts { id } }", json!({})).await;
     assert_eq!(errors(&plan), errors(&oracle));
     let plan: Value = serde_json::from_str(&plan).unwrap();
-    assert_eq!(plan["data"]["failing"], Value::Null, "the spec writes null for a failed nullable field");
-    assert_eq!(plan["errors"][0]["extensions"]["code"], json!("UPSTREAM_HTTP_STATUS"));
+    assert_eq!(
+        plan["data"]["failing"],
+        Value::Null,
+        "the spec writes null for a failed nullable field"
+    );
+    assert_eq!(
+        plan["errors"][0]["extensions"]["code"],
+        json!("UPSTREAM_HTTP_STATUS")
+    );
     assert_eq!(plan["errors"][0]["path"], json!(["failing"]));
 }
 
@@ -146,7 +185,10 @@ async fn a_null_in_a_non_null_field_nulls_the_nearest_nullable_ancestor() {
     assert_eq!(errors_without_paths(&plan), errors_without_paths(&oracle));
     assert_eq!(errors(&plan)[0]["path"], json!(["strictPosts", 1, "title"]));
     let data: Value = serde_json::from_str::<Value>(&plan).unwrap()["data"].clone();
-    assert_eq!(data, json!({"strictPosts": [{"id": 1, "title": "ok"}, null, null]}));
+    assert_eq!(
+        data,
+        json!({"strictPosts": [{"id": 1, "title": "ok"}, null, null]})
+    );
 
     // `[StrictPost!]`: a null item nulls the whole list.
     let (plan, oracle) = both("{ strictList { id title } posts { id } }", json!({})).await;

@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::parser::types::{
-    Directive, ExecutableDocument, Field as QueryField, OperationDefinition, OperationType, Selection as QuerySelection,
-    SelectionSet,
+    Directive, ExecutableDocument, Field as QueryField, OperationDefinition, OperationType,
+    Selection as QuerySelection, SelectionSet,
 };
 use async_graphql::{Name, Pos, Positioned};
 use async_graphql_value::Value as GqlValue;
@@ -101,7 +101,10 @@ pub enum Unsupported {
 }
 
 /// The operation a request selects, as async-graphql selects it.
-pub fn operation<'d>(doc: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d Positioned<OperationDefinition>> {
+pub fn operation<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d Positioned<OperationDefinition>> {
     use async_graphql::parser::types::DocumentOperations;
     match (&doc.operations, name) {
         (DocumentOperations::Single(op), None) => Some(op),
@@ -120,15 +123,16 @@ pub fn skip_variables(doc: &ExecutableDocument) -> Vec<Name> {
             let (directives, inner) = match &item.node {
                 QuerySelection::Field(f) => (&f.node.directives, Some(&f.node.selection_set.node)),
                 QuerySelection::FragmentSpread(s) => (&s.node.directives, None),
-                QuerySelection::InlineFragment(f) => (&f.node.directives, Some(&f.node.selection_set.node)),
+                QuerySelection::InlineFragment(f) => {
+                    (&f.node.directives, Some(&f.node.selection_set.node))
+                }
             };
             for d in directives {
-                if let Some(arg) = d.node.get_argument("if") {
-                    if let GqlValue::Variable(name) = &arg.node {
-                        if !out.contains(name) {
-                            out.push(name.clone());
-                        }
-                    }
+                if let Some(arg) = d.node.get_argument("if")
+                    && let GqlValue::Variable(name) = &arg.node
+                    && !out.contains(name)
+                {
+                    out.push(name.clone());
                 }
             }
             if let Some(inner) = inner {
@@ -162,12 +166,32 @@ pub fn compile(
 ) -> Result<Plan, Unsupported> {
     let (root_type, serial) = match op.ty {
         OperationType::Query => (catalog.roots.query.clone(), false),
-        OperationType::Mutation => (catalog.roots.mutation.clone().ok_or(Unsupported::NoOperation)?, true),
+        OperationType::Mutation => (
+            catalog
+                .roots
+                .mutation
+                .clone()
+                .ok_or(Unsupported::NoOperation)?,
+            true,
+        ),
         OperationType::Subscription => return Err(Unsupported::Subscription),
     };
-    let mut compiler = Compiler { catalog, fields, doc, skip_vars, skip_values, next_id: 0, dedupe_safe: true };
+    let mut compiler = Compiler {
+        catalog,
+        fields,
+        doc,
+        skip_vars,
+        skip_values,
+        next_id: 0,
+        dedupe_safe: true,
+    };
     let root = compiler.selection(&[&op.selection_set.node], &root_type, true)?;
-    Ok(Plan { root, serial, dedupe_safe: compiler.dedupe_safe && !serial, calls: compiler.next_id })
+    Ok(Plan {
+        root,
+        serial,
+        dedupe_safe: compiler.dedupe_safe && !serial,
+        calls: compiler.next_id,
+    })
 }
 
 struct Compiler<'a> {
@@ -199,11 +223,10 @@ impl<'a> Compiler<'a> {
     fn skipped(&self, directives: &[Positioned<Directive>]) -> bool {
         directives.iter().any(|d| {
             let condition = d.node.get_argument("if").map(|v| self.flag(&v.node));
-            match (d.node.name.node.as_str(), condition) {
-                ("skip", Some(true)) => true,
-                ("include", Some(false)) => true,
-                _ => false,
-            }
+            matches!(
+                (d.node.name.node.as_str(), condition),
+                ("skip", Some(true)) | ("include", Some(false))
+            )
         })
     }
 
@@ -224,7 +247,9 @@ impl<'a> Compiler<'a> {
             match &item.node {
                 QuerySelection::Field(field) => {
                     if !self.skipped(&field.node.directives) {
-                        out.entry(field.node.response_key().node.as_str()).or_default().push(field);
+                        out.entry(field.node.response_key().node.as_str())
+                            .or_default()
+                            .push(field);
                     }
                 }
                 QuerySelection::FragmentSpread(spread) => {
@@ -232,17 +257,21 @@ impl<'a> Compiler<'a> {
                     if self.skipped(&spread.node.directives) || !visited.insert(name) {
                         continue;
                     }
-                    if let Some(fragment) = self.doc.fragments.get(name) {
-                        if self.applies(&fragment.node.type_condition.node.on.node, object) {
-                            self.collect(&fragment.node.selection_set.node, object, out, visited);
-                        }
+                    if let Some(fragment) = self.doc.fragments.get(name)
+                        && self.applies(&fragment.node.type_condition.node.on.node, object)
+                    {
+                        self.collect(&fragment.node.selection_set.node, object, out, visited);
                     }
                 }
                 QuerySelection::InlineFragment(inline) => {
                     if self.skipped(&inline.node.directives) {
                         continue;
                     }
-                    let applies = inline.node.type_condition.as_ref().is_none_or(|c| self.applies(&c.node.on.node, object));
+                    let applies = inline
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .is_none_or(|c| self.applies(&c.node.on.node, object));
                     if applies {
                         self.collect(&inline.node.selection_set.node, object, out, visited);
                     }
@@ -251,7 +280,12 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn selection(&mut self, sets: &[&'a SelectionSet], object: &str, is_root: bool) -> Result<Selection, Unsupported> {
+    fn selection(
+        &mut self,
+        sets: &[&'a SelectionSet],
+        object: &str,
+        is_root: bool,
+    ) -> Result<Selection, Unsupported> {
         let mut grouped: IndexMap<&'a str, Vec<&'a Positioned<QueryField>>> = IndexMap::new();
         let mut visited = HashSet::new();
         for set in sets {
@@ -262,7 +296,9 @@ impl<'a> Compiler<'a> {
         };
         let mut out = Vec::with_capacity(grouped.len());
         for (key, occurrences) in grouped {
-            let Some(first) = occurrences.first() else { continue };
+            let Some(first) = occurrences.first() else {
+                continue;
+            };
             let name = first.node.name.node.as_str();
             let key_json = {
                 let mut bytes = serde_json::to_vec(key).unwrap_or_default();
@@ -295,13 +331,21 @@ impl<'a> Compiler<'a> {
                     FieldSource::Call(CallNode {
                         id,
                         field: Arc::clone(prepared),
-                        args: first.node.arguments.iter().map(|(n, v)| (n.node.clone(), v.node.clone())).collect(),
+                        args: first
+                            .node
+                            .arguments
+                            .iter()
+                            .map(|(n, v)| (n.node.clone(), v.node.clone()))
+                            .collect(),
                     })
                 }
                 None if is_root => FieldSource::Null,
                 None => FieldSource::Property(field.wire().to_string()),
             };
-            let subsets: Vec<&'a SelectionSet> = occurrences.iter().map(|f| &f.node.selection_set.node).collect();
+            let subsets: Vec<&'a SelectionSet> = occurrences
+                .iter()
+                .map(|f| &f.node.selection_set.node)
+                .collect();
             let base = field.ty.base();
             let sub = match self.catalog.types.get(base).map(|t| &t.kind) {
                 Some(TypeKind::Object(_)) => Sub::Object(self.selection(&subsets, base, false)?),
@@ -314,7 +358,14 @@ impl<'a> Compiler<'a> {
                 }
                 _ => Sub::Leaf,
             };
-            out.push(FieldPlan { key: key.to_string(), key_json, pos: first.pos, source, ty: field.ty.clone(), sub });
+            out.push(FieldPlan {
+                key: key.to_string(),
+                key_json,
+                pos: first.pos,
+                source,
+                ty: field.ty.clone(),
+                sub,
+            });
         }
         Ok(Selection { fields: out })
     }

@@ -9,7 +9,7 @@
 //! Below the per-request layer every read goes through the response cache (when the field
 //! caches) and the cross-request in-flight table (when the source allows dedupe).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -95,10 +95,37 @@ enum Assign {
     Done(Resolved),
 }
 
+/// A batched node's parent keys: (key text, key value) in first-seen order, and the set of
+/// key texts seen.
+type BatchKeys = (Vec<(String, Value)>, HashSet<String>);
+
+/// Where a batch chunk's answer is: a job of this round, or an answer this request already
+/// had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Slot {
+    Job(usize),
+    Ready(usize),
+}
+
+impl Slot {
+    fn pick<'a>(
+        self,
+        answers: &'a [FetchResult],
+        ready: &'a [FetchResult],
+    ) -> Option<&'a FetchResult> {
+        match self {
+            Slot::Job(i) => answers.get(i),
+            Slot::Ready(i) => ready.get(i),
+        }
+    }
+}
+
 /// A distinct request of the round.
 struct Job {
     rendered: Box<dyn Rendered>,
     field: Arc<PreparedField>,
+    /// A sharer of this request does not cache: skip the cache lookup.
+    fresh: bool,
 }
 
 /// Per-request execution state.
@@ -157,8 +184,15 @@ impl<'p> Run<'p> {
     }
 
     fn variable(&self, name: &str) -> Option<GqlValue> {
-        let def = self.operation.variable_definitions.iter().find(|d| d.node.name.node == name)?;
-        self.variables.get(&def.node.name.node).or_else(|| def.node.default_value()).cloned()
+        let def = self
+            .operation
+            .variable_definitions
+            .iter()
+            .find(|d| d.node.name.node == name)?;
+        self.variables
+            .get(&def.node.name.node)
+            .or_else(|| def.node.default_value())
+            .cloned()
     }
 
     /// The node's arguments in wire spelling (GraphQL names as keys).
@@ -174,7 +208,8 @@ impl<'p> Run<'p> {
             let json = match given {
                 Some((_, value)) => {
                     let constant = value.clone().into_const_with(|var: Name| {
-                        self.variable(&var).ok_or_else(|| format!("Variable {var} is not defined."))
+                        self.variable(&var)
+                            .ok_or_else(|| format!("Variable {var} is not defined."))
                     });
                     match constant.map(|c| c.into_json().map_err(|e| e.to_string())) {
                         Ok(Ok(json)) => Some(json),
@@ -199,13 +234,23 @@ impl<'p> Run<'p> {
     }
 
     /// Renders one call of `node` for `parent`.
-    fn render(&mut self, node: &CallNode, parent: Option<&Value>, batch_keys: Option<Vec<Value>>) -> Result<Box<dyn Rendered>, UpstreamError> {
+    fn render(
+        &mut self,
+        node: &CallNode,
+        parent: Option<&Value>,
+        batch_keys: Option<Vec<Value>>,
+    ) -> Result<Box<dyn Rendered>, UpstreamError> {
         let args = self.wire_args(node)?;
         let field = &node.field;
         if let (Some(batch), Some(keys)) = (&field.batch, batch_keys) {
             let mut batch_args = Map::with_capacity(1);
             batch_args.insert("keys".to_string(), Value::Array(keys));
-            let input = CallInput { args: &batch_args, wire_args: &batch_args, parent: None, headers: self.headers };
+            let input = CallInput {
+                args: &batch_args,
+                wire_args: &batch_args,
+                parent: None,
+                headers: self.headers,
+            };
             return batch.invoke.render(&input);
         }
         let renamed;
@@ -221,7 +266,12 @@ impl<'p> Run<'p> {
             renamed = map;
             &renamed
         };
-        let input = CallInput { args: &args, wire_args, parent, headers: self.headers };
+        let input = CallInput {
+            args: &args,
+            wire_args,
+            parent,
+            headers: self.headers,
+        };
         field.invoke.render(&input)
     }
 
@@ -231,7 +281,10 @@ impl<'p> Run<'p> {
             return Err(UpstreamError::new(
                 ErrorKind::CallLimit,
                 source,
-                format!("this request reached its limit of {} upstream calls", self.shared.max_calls),
+                format!(
+                    "this request reached its limit of {} upstream calls",
+                    self.shared.max_calls
+                ),
             ));
         }
         Ok(())
@@ -251,10 +304,19 @@ fn lookup_path<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
 }
 
 /// Walks `value` through `selection` and records the call nodes it reaches.
-fn collect<'p, 'v>(selection: &'p Selection, parent: Option<&'v Value>, wire: &Wire, out: &mut Vec<Pending<'p, 'v>>) {
+fn collect<'p, 'v>(
+    selection: &'p Selection,
+    parent: Option<&'v Value>,
+    wire: &Wire,
+    out: &mut Vec<Pending<'p, 'v>>,
+) {
     for field in &selection.fields {
         match &field.source {
-            FieldSource::Call(node) => out.push(Pending { node, sub: &field.sub, parent }),
+            FieldSource::Call(node) => out.push(Pending {
+                node,
+                sub: &field.sub,
+                parent,
+            }),
             FieldSource::Property(property) => {
                 if matches!(field.sub, Sub::Leaf) {
                     continue;
@@ -269,7 +331,13 @@ fn collect<'p, 'v>(selection: &'p Selection, parent: Option<&'v Value>, wire: &W
 }
 
 /// Finds the calls below one field's value (lists of any depth, objects, union members).
-fn descend<'p, 'v>(sub: &'p Sub, type_name: &str, value: &'v Value, wire: &Wire, out: &mut Vec<Pending<'p, 'v>>) {
+fn descend<'p, 'v>(
+    sub: &'p Sub,
+    type_name: &str,
+    value: &'v Value,
+    wire: &Wire,
+    out: &mut Vec<Pending<'p, 'v>>,
+) {
     match value {
         Value::Array(items) => {
             for item in items {
@@ -278,7 +346,10 @@ fn descend<'p, 'v>(sub: &'p Sub, type_name: &str, value: &'v Value, wire: &Wire,
         }
         Value::Object(_) => {
             let selection = match sub {
-                Sub::Union(_) => wire.union_member(type_name, value).ok().and_then(|m| sub.for_member(m)),
+                Sub::Union(_) => wire
+                    .union_member(type_name, value)
+                    .ok()
+                    .and_then(|m| sub.for_member(m)),
                 _ => sub.for_member(type_name),
             };
             if let Some(selection) = selection {
@@ -299,15 +370,17 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
         let mut job_by_key: HashMap<String, usize> = HashMap::new();
         let mut assigns: Vec<Assign> = Vec::with_capacity(pending.len());
         // Batched links: keys per node, in first-seen order, deduplicated.
-        let mut batches: HashMap<usize, (Vec<(String, Value)>, HashMap<String, ()>)> = HashMap::new();
+        let mut batches: HashMap<usize, BatchKeys> = HashMap::new();
         for p in &pending {
             if let Some(batch) = &p.node.field.batch {
-                let key = p.parent.and_then(|parent| lookup_path(parent, &batch.parent_key));
+                let key = p
+                    .parent
+                    .and_then(|parent| lookup_path(parent, &batch.parent_key));
                 match key.and_then(|k| key_text(k).map(|t| (t, k.clone()))) {
                     None => assigns.push(Assign::Done(Resolved::Null)),
                     Some((text, value)) => {
                         let entry = batches.entry(p.node.id).or_default();
-                        if entry.1.insert(text.clone(), ()).is_none() {
+                        if entry.1.insert(text.clone()) {
                             entry.0.push((text.clone(), value));
                         }
                         assigns.push(Assign::Batch(text));
@@ -323,11 +396,16 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
             assigns.push(assign);
         }
         // Render the batch calls: ⌈keys / maxSize⌉ per node; remember which job has which key.
-        let mut batch_job: HashMap<(usize, String), usize> = HashMap::new();
+        let mut batch_job: HashMap<(usize, String), Slot> = HashMap::new();
+        let mut ready: Vec<FetchResult> = Vec::new();
         let mut batch_errors: HashMap<usize, UpstreamError> = HashMap::new();
         for p in &pending {
-            let Some(batch) = &p.node.field.batch else { continue };
-            let Some((keys, _)) = batches.remove(&p.node.id) else { continue };
+            let Some(batch) = &p.node.field.batch else {
+                continue;
+            };
+            let Some((keys, _)) = batches.remove(&p.node.id) else {
+                continue;
+            };
             for chunk in keys.chunks(batch.max_size) {
                 let values = chunk.iter().map(|(_, v)| v.clone()).collect();
                 match run.render(p.node, None, Some(values)) {
@@ -335,13 +413,23 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
                         batch_errors.insert(p.node.id, e);
                     }
                     Ok(rendered) => {
-                        let assign = add_job(run, &mut jobs, &mut job_by_key, rendered, &p.node.field);
-                        if let Assign::Whole(job) = assign {
-                            for (text, _) in chunk {
-                                batch_job.insert((p.node.id, text.clone()), job);
+                        let assign =
+                            add_job(run, &mut jobs, &mut job_by_key, rendered, &p.node.field);
+                        let slot = match assign {
+                            Assign::Whole(job) => Slot::Job(job),
+                            // Already answered earlier in this request.
+                            Assign::Done(Resolved::Value(fetched)) => {
+                                ready.push(Ok(fetched));
+                                Slot::Ready(ready.len() - 1)
                             }
-                        } else if let Assign::Done(Resolved::Error(e)) = assign {
-                            batch_errors.insert(p.node.id, e);
+                            Assign::Done(Resolved::Error(e)) => {
+                                batch_errors.insert(p.node.id, e);
+                                continue;
+                            }
+                            Assign::Done(_) | Assign::Batch(_) => continue,
+                        };
+                        for (text, _) in chunk {
+                            batch_job.insert((p.node.id, text.clone()), slot);
                         }
                     }
                 }
@@ -349,8 +437,15 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
         }
         let shared = run.shared;
         let request_id = Arc::clone(&run.request_id);
-        let keys: Vec<Option<String>> =
-            jobs.iter().map(|j| j.field.invoke.is_read().then(|| j.rendered.key().to_string())).collect();
+        let keys: Vec<Option<String>> = jobs
+            .iter()
+            .map(|j| {
+                j.field
+                    .invoke
+                    .is_read()
+                    .then(|| j.rendered.key().to_string())
+            })
+            .collect();
         let answers: Vec<FetchResult> = if run.plan.serial {
             let mut out = Vec::with_capacity(jobs.len());
             for job in jobs.drain(..) {
@@ -371,7 +466,7 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
             }
         }
         // Index batch answers: key text → item index (the first item with a key wins).
-        let mut indexes: HashMap<usize, HashMap<String, usize>> = HashMap::new();
+        let mut indexes: HashMap<Slot, HashMap<String, usize>> = HashMap::new();
         let mut resolved_here: Vec<Resolved> = Vec::with_capacity(pending.len());
         for (p, assign) in pending.iter().zip(assigns) {
             let resolved = match assign {
@@ -384,16 +479,34 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
                 Assign::Batch(text) => {
                     let source = p.node.field.invoke.source_name();
                     match batch_job.get(&(p.node.id, text.clone())) {
-                        None => Resolved::Error(batch_errors.get(&p.node.id).cloned().unwrap_or_else(|| {
-                            UpstreamError::new(ErrorKind::InvalidRequest, source, "the batch call could not be rendered")
-                        })),
-                        Some(&job) => match answers.get(job) {
+                        None => Resolved::Error(
+                            batch_errors.get(&p.node.id).cloned().unwrap_or_else(|| {
+                                UpstreamError::new(
+                                    ErrorKind::InvalidRequest,
+                                    source,
+                                    "the batch call could not be rendered",
+                                )
+                            }),
+                        ),
+                        Some(&slot) => match slot.pick(&answers, &ready) {
                             Some(Ok(fetched)) => {
-                                let item_key = p.node.field.batch.as_ref().map_or("id", |b| b.item_key.as_str());
-                                let index = indexes.entry(job).or_insert_with(|| index_items(&fetched.value, item_key));
+                                let item_key = p
+                                    .node
+                                    .field
+                                    .batch
+                                    .as_ref()
+                                    .map_or("id", |b| b.item_key.as_str());
+                                let index = indexes
+                                    .entry(slot)
+                                    .or_insert_with(|| index_items(&fetched.value, item_key));
                                 match index.get(&text) {
                                     Some(&i) => Resolved::Item(Arc::clone(fetched), i),
-                                    None => Resolved::Error(missing_item(source, &fetched.value, item_key, &text)),
+                                    None => Resolved::Error(missing_item(
+                                        source,
+                                        &fetched.value,
+                                        item_key,
+                                        &text,
+                                    )),
                                 }
                             }
                             Some(Err(e)) => Resolved::Error(e.clone()),
@@ -402,7 +515,8 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
                     }
                 }
             };
-            run.results.insert((p.node.id, addr(p.parent)), resolved.clone());
+            run.results
+                .insert((p.node.id, addr(p.parent)), resolved.clone());
             resolved_here.push(resolved);
         }
         // Descend into this round's answers for the next level; `resolved_here` (owned by
@@ -460,6 +574,9 @@ fn add_job(
     let read = field.invoke.is_read();
     if read {
         if let Some(&job) = by_key.get(rendered.key()) {
+            if let Some(existing) = jobs.get_mut(job) {
+                existing.fresh |= field.cache_ttl.is_none() && !field.cache_control;
+            }
             return Assign::Whole(job);
         }
         if let Some(done) = run.done.get(rendered.key()) {
@@ -475,46 +592,68 @@ fn add_job(
     if read {
         by_key.insert(rendered.key().to_string(), jobs.len());
     }
-    jobs.push(Job { rendered, field: Arc::clone(field) });
+    jobs.push(Job {
+        rendered,
+        field: Arc::clone(field),
+        fresh: false,
+    });
     Assign::Whole(jobs.len() - 1)
 }
 
 /// Sends one request through the cache and the cross-request in-flight table.
 async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult {
-    let Job { rendered, field } = job;
+    let Job {
+        rendered,
+        field,
+        fresh,
+    } = job;
     let read = field.invoke.is_read();
-    let cacheable = read && shared.cache.enabled() && (field.cache_ttl.is_some() || field.cache_control);
-    if cacheable {
-        if let Some(hit) = shared.cache.get(rendered.key()) {
-            return Ok(hit);
-        }
+    let cacheable =
+        read && shared.cache.enabled() && (field.cache_ttl.is_some() || field.cache_control);
+    if cacheable
+        && !fresh
+        && let Some(hit) = shared.cache.get(rendered.key())
+    {
+        return Ok(hit);
     }
-    let cx = SendContext { deadline: tokio::time::Instant::now() + field.timeout, request_id: Arc::clone(request_id) };
+    let cx = SendContext {
+        deadline: tokio::time::Instant::now() + field.timeout,
+        request_id: Arc::clone(request_id),
+    };
     let ttl = field.cache_ttl;
     let use_cc = field.cache_control;
     let cache = cacheable.then(|| shared.cache.clone());
-    let send = move |rendered: Box<dyn Rendered>, key: String| {
-        async move {
-            let output = rendered.send(cx).await?;
-            let ttl = match (ttl, use_cc.then(|| max_age(&output.headers)).flatten()) {
-                (_, Some(CacheControl::NoStore)) => None,
-                (Some(ttl), Some(CacheControl::MaxAge(age))) => Some(ttl.min(age)),
-                (None, Some(CacheControl::MaxAge(age))) => Some(age),
-                (ttl, None) => ttl,
-            };
-            let fetched = Arc::new(Fetched { value: output.value, headers: output.headers });
-            if let (Some(cache), Some(ttl)) = (cache, ttl) {
-                cache.insert(key, Arc::clone(&fetched), ttl);
-            }
-            Ok(fetched)
+    let send = move |rendered: Box<dyn Rendered>, key: String| async move {
+        let output = rendered.send(cx).await?;
+        let ttl = match (ttl, use_cc.then(|| max_age(&output.headers)).flatten()) {
+            (_, Some(CacheControl::NoStore)) => None,
+            (Some(ttl), Some(CacheControl::MaxAge(age))) => Some(ttl.min(age)),
+            (None, Some(CacheControl::MaxAge(age))) => Some(age),
+            (ttl, None) => ttl,
+        };
+        let fetched = Arc::new(Fetched {
+            value: output.value,
+            headers: output.headers,
+        });
+        if let (Some(cache), Some(ttl)) = (cache, ttl) {
+            cache.insert(key, Arc::clone(&fetched), ttl);
         }
+        Ok(fetched)
     };
     if !(read && field.shareable && shared.dedupe_requests) {
-        let key = if cacheable { rendered.key().to_string() } else { String::new() };
+        let key = if cacheable {
+            rendered.key().to_string()
+        } else {
+            String::new()
+        };
         return send(rendered, key).await;
     }
     let joined = {
-        let mut map = shared.in_flight.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = shared
+            .in_flight
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match map.get(rendered.key()) {
             Some(in_flight) => in_flight.clone(),
             None => {
@@ -523,7 +662,11 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
                 let (cache_key, removal_key) = (key.clone(), key.clone());
                 let future = async move {
                     let result = send(rendered, cache_key).await;
-                    table.map.lock().unwrap_or_else(PoisonError::into_inner).remove(&removal_key);
+                    table
+                        .map
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&removal_key);
                     result
                 }
                 .boxed()
@@ -552,7 +695,11 @@ fn max_age(headers: &HeaderMap) -> Option<CacheControl> {
             return Some(CacheControl::NoStore);
         }
         if let Some(n) = lower.strip_prefix("max-age=") {
-            age = n.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            age = n
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     age.map(CacheControl::MaxAge)

@@ -74,7 +74,8 @@ impl Default for PlanOptions {
 /// A response ready to send: the JSON body as bytes.
 #[derive(Debug, Clone)]
 pub struct RenderedResponse {
-    /// `{"data":…,"errors":[…]}` exactly as async-graphql serializes a `Response`.
+    /// `{"data":…,"errors":[…]}` exactly as async-graphql serializes a `Response`; only
+    /// `{"errors":[…]}` when the request never executed.
     pub body: Bytes,
     /// False when the request never executed (parse, validation or limit errors only):
     /// `data` is null and every error is a request error.
@@ -94,8 +95,14 @@ impl RenderedResponse {
         for (name, value) in &headers {
             all.append(name.clone(), value.clone());
         }
+        // A request that never executed has no `data` (GraphQL over HTTP).
+        let body = if executed {
+            serde_json::to_vec(response)
+        } else {
+            serde_json::to_vec(&serde_json::json!({"errors": response.errors}))
+        };
         RenderedResponse {
-            body: Bytes::from(serde_json::to_vec(response).unwrap_or_default()),
+            body: Bytes::from(body.unwrap_or_default()),
             executed,
             has_errors: !response.errors.is_empty(),
             headers: all,
@@ -107,7 +114,7 @@ impl RenderedResponse {
 pub enum Outcome {
     Done(RenderedResponse),
     /// Not for the plan executor: run it through async-graphql.
-    Fallback(async_graphql::Request),
+    Fallback(Box<async_graphql::Request>),
 }
 
 /// Request data that makes [`ValidateOnly`] answer right after validation.
@@ -128,7 +135,12 @@ impl ExtensionFactory for ValidateOnly {
 
 #[async_trait::async_trait]
 impl Extension for ValidateOnly {
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
         if ctx.data_opt::<ValidateMarker>().is_some() {
             return Response::new(GqlValue::Null);
         }
@@ -162,6 +174,9 @@ enum Validity {
     Invalid(RenderedResponse),
 }
 
+/// A plan, or why the operation is left to async-graphql.
+type CompiledPlan = Arc<Result<Plan, Unsupported>>;
+
 /// A parsed document and its plans.
 struct DocEntry {
     query: String,
@@ -169,12 +184,12 @@ struct DocEntry {
     doc: ExecutableDocument,
     skip_vars: Vec<Name>,
     validated: OnceLock<Validity>,
-    plans: Mutex<HashMap<Vec<bool>, Arc<Result<Plan, Unsupported>>>>,
+    plans: Mutex<HashMap<Vec<bool>, CompiledPlan>>,
     /// Size of the last response, to allocate the next one at once.
     last_size: AtomicUsize,
 }
 
-type SharedResponse = Shared<BoxFuture<'static, RenderedResponse>>;
+type SharedResponse = Shared<BoxFuture<'static, Arc<RenderedResponse>>>;
 
 /// The executor of one gateway.
 pub struct PlanExecutor {
@@ -189,7 +204,10 @@ pub struct PlanExecutor {
 
 impl std::fmt::Debug for PlanExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlanExecutor").field("fields", &self.fields.len()).field("options", &self.options).finish()
+        f.debug_struct("PlanExecutor")
+            .field("fields", &self.fields.len())
+            .field("options", &self.options)
+            .finish()
     }
 }
 
@@ -206,15 +224,24 @@ impl PlanExecutor {
             if catalog.roots.subscription.as_deref() == Some(type_name.as_str()) {
                 continue;
             }
-            let Some(object) = catalog.object(type_name) else { continue };
+            let Some(object) = catalog.object(type_name) else {
+                continue;
+            };
             for field in object.fields.values() {
-                let Some(resolver) = &field.resolver else { continue };
+                let Some(resolver) = &field.resolver else {
+                    continue;
+                };
                 let coordinate = format!("{type_name}.{}", field.name);
-                let source = catalog.sources.get(&resolver.source).ok_or_else(|| BuildError::UnknownSource {
-                    coordinate: coordinate.clone(),
-                    source_name: resolver.source.clone(),
+                let source = catalog.sources.get(&resolver.source).ok_or_else(|| {
+                    BuildError::UnknownSource {
+                        coordinate: coordinate.clone(),
+                        source_name: resolver.source.clone(),
+                    }
                 })?;
-                let cx = PrepareContext { coordinate: &coordinate, env };
+                let cx = PrepareContext {
+                    coordinate: &coordinate,
+                    env,
+                };
                 let invoke = upstream::prepare(source, resolver, field, &cx)?;
                 let batch = upstream::prepare_batch(source, resolver, field, &cx)?;
                 let timeout = resolver
@@ -233,10 +260,18 @@ impl PlanExecutor {
                         .filter(|a| a.wire_name.is_some())
                         .map(|a| (a.name.clone(), a.wire().to_string()))
                         .collect(),
-                    args: field.args.values().map(|a| (a.name.clone(), a.ty.clone(), a.default.clone())).collect(),
+                    args: field
+                        .args
+                        .values()
+                        .map(|a| (a.name.clone(), a.ty.clone(), a.default.clone()))
+                        .collect(),
                     batch,
                     cache_ttl: resolver.policy.cache_ttl_s.map(Duration::from_secs),
-                    cache_control: source.policy.response_headers.iter().any(|h| h.eq_ignore_ascii_case("cache-control")),
+                    cache_control: source
+                        .policy
+                        .response_headers
+                        .iter()
+                        .any(|h| h.eq_ignore_ascii_case("cache-control")),
                     type_name: field.ty.base().to_string(),
                 };
                 fields.insert((type_name.clone(), field.name.clone()), Arc::new(prepared));
@@ -245,7 +280,9 @@ impl PlanExecutor {
         let docs = moka::sync::Cache::builder()
             .max_capacity(options.plan_cache_bytes.max(1))
             // A document's AST and plans take roughly 20× its text.
-            .weigher(|_: &u64, entry: &Arc<DocEntry>| u32::try_from(entry.query.len().saturating_mul(20) + 1024).unwrap_or(u32::MAX))
+            .weigher(|_: &u64, entry: &Arc<DocEntry>| {
+                u32::try_from(entry.query.len().saturating_mul(20) + 1024).unwrap_or(u32::MAX)
+            })
             .build();
         Ok(PlanExecutor {
             common: Common {
@@ -276,17 +313,17 @@ impl PlanExecutor {
         cx: &RequestContext,
     ) -> Outcome {
         let Some(entry) = self.entry(&request) else {
-            return Outcome::Fallback(request);
+            return Outcome::Fallback(Box::new(request));
         };
         let Some(op) = compile::operation(&entry.doc, entry.operation_name.as_deref()) else {
-            return Outcome::Fallback(request);
+            return Outcome::Fallback(Box::new(request));
         };
         // A required variable that is missing is reported by async-graphql when it executes.
         let missing_variable = op.node.variable_definitions.iter().any(|d| {
             d.node.default_value().is_none() && !request.variables.contains_key(&d.node.name.node)
         });
         if missing_variable {
-            return Outcome::Fallback(request);
+            return Outcome::Fallback(Box::new(request));
         }
         // Validation: cached per document when the request has no variables.
         let validity = match entry.validated.get() {
@@ -306,8 +343,15 @@ impl PlanExecutor {
             .skip_vars
             .iter()
             .map(|name| {
-                let def = op.node.variable_definitions.iter().find(|d| d.node.name.node == *name);
-                let value = request.variables.get(name).or_else(|| def.and_then(|d| d.node.default_value()));
+                let def = op
+                    .node
+                    .variable_definitions
+                    .iter()
+                    .find(|d| d.node.name.node == *name);
+                let value = request
+                    .variables
+                    .get(name)
+                    .or_else(|| def.and_then(|d| d.node.default_value()));
                 matches!(value, Some(GqlValue::Boolean(true)))
             })
             .collect();
@@ -316,7 +360,14 @@ impl PlanExecutor {
             match plans.get(&skip_values) {
                 Some(plan) => Arc::clone(plan),
                 None => {
-                    let compiled = compile::compile(&self.catalog, &self.fields, &entry.doc, &op.node, &entry.skip_vars, &skip_values);
+                    let compiled = compile::compile(
+                        &self.catalog,
+                        &self.fields,
+                        &entry.doc,
+                        &op.node,
+                        &entry.skip_vars,
+                        &skip_values,
+                    );
                     let plan = Arc::new(compiled);
                     plans.insert(skip_values, Arc::clone(&plan));
                     plan
@@ -324,27 +375,38 @@ impl PlanExecutor {
             }
         };
         if plan.is_err() {
-            return Outcome::Fallback(request);
+            return Outcome::Fallback(Box::new(request));
         }
         let variables = request.variables;
-        let headers = cx.headers.clone();
-        let request_id: Arc<str> = Arc::from(cx.request_id.as_str());
-        let dedupe = self.options.dedupe_operations && plan.as_ref().as_ref().is_ok_and(|p| p.dedupe_safe);
+        let request_id = || Arc::<str>::from(cx.request_id.as_str());
+        let dedupe =
+            self.options.dedupe_operations && plan.as_ref().as_ref().is_ok_and(|p| p.dedupe_safe);
         if !dedupe {
-            return Outcome::Done(Arc::clone(self).run(entry, plan, variables, headers, request_id).await);
+            let run =
+                Arc::clone(self).run(entry, plan, variables, cx.headers.clone(), request_id());
+            return Outcome::Done(run.await);
         }
-        let key = operation_key(&entry, &variables, &headers);
+        let key = operation_key(&entry, &variables, &cx.headers);
         let shared = {
-            let mut operations = self.operations.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut operations = self
+                .operations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             match operations.get(&key) {
                 Some(running) => running.clone(),
                 None => {
                     let this = Arc::clone(self);
                     let removal = key.clone();
+                    let (headers, request_id) = (cx.headers.clone(), request_id());
                     let future = async move {
-                        let done = Arc::clone(&this).run(entry, plan, variables, headers, request_id).await;
-                        this.operations.lock().unwrap_or_else(PoisonError::into_inner).remove(&removal);
-                        done
+                        let done = Arc::clone(&this)
+                            .run(entry, plan, variables, headers, request_id)
+                            .await;
+                        this.operations
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&removal);
+                        Arc::new(done)
                     }
                     .boxed()
                     .shared();
@@ -353,7 +415,18 @@ impl PlanExecutor {
                 }
             }
         };
-        Outcome::Done(shared.await)
+        let done = shared.await;
+        Outcome::Done(RenderedResponse {
+            body: done.body.clone(),
+            executed: done.executed,
+            has_errors: done.has_errors,
+            // An empty HeaderMap costs nothing; a clone of one would allocate.
+            headers: if done.headers.is_empty() {
+                HeaderMap::new()
+            } else {
+                done.headers.clone()
+            },
+        })
     }
 
     /// The cached entry of the request's document, parsing it on first sight. `None` for
@@ -390,28 +463,56 @@ impl PlanExecutor {
     async fn run(
         self: Arc<Self>,
         entry: Arc<DocEntry>,
-        plan: Arc<Result<Plan, Unsupported>>,
+        plan: CompiledPlan,
         variables: Variables,
         headers: HeaderMap,
         request_id: Arc<str>,
     ) -> RenderedResponse {
-        let (Ok(plan), Some(op)) = (plan.as_ref(), compile::operation(&entry.doc, entry.operation_name.as_deref())) else {
+        let (Ok(plan), Some(op)) = (
+            plan.as_ref(),
+            compile::operation(&entry.doc, entry.operation_name.as_deref()),
+        ) else {
             // Unreachable by construction (checked by the caller); answer like a bad plan.
-            return RenderedResponse { body: Bytes::from_static(b"{\"data\":null}"), executed: true, has_errors: false, headers };
+            return RenderedResponse {
+                body: Bytes::from_static(b"{\"data\":null}"),
+                executed: true,
+                has_errors: false,
+                headers,
+            };
         };
-        let mut run = Run::new(&self.common, plan, &headers, request_id, &variables, &op.node);
+        let mut run = Run::new(
+            &self.common,
+            plan,
+            &headers,
+            request_id,
+            &variables,
+            &op.node,
+        );
         run.fetch_all().await;
-        let writer = write::Writer::new(&run.results, &self.common.wire, entry.last_size.load(Ordering::Relaxed));
+        let writer = write::Writer::new(
+            &run.results,
+            &self.common.wire,
+            entry.last_size.load(Ordering::Relaxed),
+        );
         let (body, has_errors) = writer.response(&plan.root);
         entry.last_size.store(body.len(), Ordering::Relaxed);
         let response_headers = std::mem::take(&mut run.response_headers);
-        RenderedResponse { body: Bytes::from(body), executed: true, has_errors, headers: response_headers }
+        RenderedResponse {
+            body: Bytes::from(body),
+            executed: true,
+            has_errors,
+            headers: response_headers,
+        }
     }
 }
 
 /// Validates a request with async-graphql (rules, variables) without executing it.
-async fn validate(schema: &async_graphql::dynamic::Schema, request: &async_graphql::Request) -> Validity {
-    let mut check = async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
+async fn validate(
+    schema: &async_graphql::dynamic::Schema,
+    request: &async_graphql::Request,
+) -> Validity {
+    let mut check =
+        async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
     if let Some(name) = &request.operation_name {
         check = check.operation_name(name.clone());
     }

@@ -56,8 +56,19 @@ pub struct Writer<'r> {
 }
 
 impl<'r> Writer<'r> {
-    pub fn new(results: &'r HashMap<(usize, usize), Resolved>, wire: &'r Wire, capacity: usize) -> Self {
-        Writer { out: Vec::with_capacity(capacity), errors: Vec::new(), error_count: 0, path: Vec::new(), results, wire }
+    pub fn new(
+        results: &'r HashMap<(usize, usize), Resolved>,
+        wire: &'r Wire,
+        capacity: usize,
+    ) -> Self {
+        Writer {
+            out: Vec::with_capacity(capacity),
+            errors: Vec::new(),
+            error_count: 0,
+            path: Vec::new(),
+            results,
+            wire,
+        }
     }
 
     /// Writes `{"data":…,"errors":[…]}` (as async-graphql serializes a response) and returns
@@ -115,7 +126,11 @@ impl<'r> Writer<'r> {
                     Some(Resolved::Error(e)) => {
                         self.upstream_error(field.pos, e);
                         self.out.extend_from_slice(b"null");
-                        return if field.ty.is_non_null() { Err(()) } else { Ok(()) };
+                        return if field.ty.is_non_null() {
+                            Err(())
+                        } else {
+                            Ok(())
+                        };
                     }
                     Some(resolved) => Some(resolved.value().unwrap_or(&Value::Null)),
                     None => Some(&Value::Null),
@@ -132,15 +147,28 @@ impl<'r> Writer<'r> {
                         // async-graphql never resolves below a value that does not fit.
                         self.errors.truncate(errors_before.0);
                         self.error_count = errors_before.1;
-                        let ext = Ext { code: Some(ErrorKind::InvalidResponse.code()), details: None, source, status: None };
+                        let ext = Ext {
+                            code: Some(ErrorKind::InvalidResponse.code()),
+                            details: None,
+                            source,
+                            status: None,
+                        };
                         self.error(field.pos, &message, ext);
                     }
                     Fail::Absent => {
-                        self.error(field.pos, "internal: non-null types require a return value", Ext::default());
+                        self.error(
+                            field.pos,
+                            "internal: non-null types require a return value",
+                            Ext::default(),
+                        );
                     }
                     Fail::Propagate => {}
                 }
-                if field.ty.is_non_null() { Err(()) } else { Ok(()) }
+                if field.ty.is_non_null() {
+                    Err(())
+                } else {
+                    Ok(())
+                }
             }
         }
     }
@@ -149,7 +177,9 @@ impl<'r> Writer<'r> {
         match ty {
             TypeRef::NonNull(inner) => match value {
                 None => Err(Fail::Absent),
-                Some(Value::Null) => Err(Fail::Shape(format!("the upstream sent null for the non-null type {ty}"))),
+                Some(Value::Null) => Err(Fail::Shape(format!(
+                    "the upstream sent null for the non-null type {ty}"
+                ))),
                 Some(v) => self.value(inner, Some(v), sub),
             },
             TypeRef::List(inner) => match value {
@@ -183,7 +213,10 @@ impl<'r> Writer<'r> {
                     self.out.push(b']');
                     if nulled { Err(Fail::Propagate) } else { Ok(()) }
                 }
-                Some(other) => Err(Fail::Shape(format!("expected a list for {ty}, the upstream sent {}", kind_of(other)))),
+                Some(other) => Err(Fail::Shape(format!(
+                    "expected a list for {ty}, the upstream sent {}",
+                    kind_of(other)
+                ))),
             },
             TypeRef::Named(name) => match value {
                 None | Some(Value::Null) => {
@@ -196,7 +229,12 @@ impl<'r> Writer<'r> {
     }
 
     fn named(&mut self, name: &str, value: &'r Value, sub: &'r Sub) -> Result<(), Fail> {
-        let mismatch = |value: &Value| Fail::Shape(format!("expected {name}, the upstream sent {}", kind_of(value)));
+        let mismatch = |value: &Value| {
+            Fail::Shape(format!(
+                "expected {name}, the upstream sent {}",
+                kind_of(value)
+            ))
+        };
         match name {
             "String" | "ID" => match value {
                 Value::String(s) => write_str(&mut self.out, s),
@@ -205,7 +243,9 @@ impl<'r> Writer<'r> {
                 other => return Err(mismatch(other)),
             },
             "Int" => match value {
-                Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => write_json(&mut self.out, value),
+                Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => {
+                    write_json(&mut self.out, value)
+                }
                 other => return Err(mismatch(other)),
             },
             "Float" => match value {
@@ -232,16 +272,23 @@ impl<'r> Writer<'r> {
                 other => return Err(mismatch(other)),
             },
             _ if self.wire.is_union(name) => {
-                let member = self.wire.union_member(name, value).map_err(|e| Fail::Shape(e.0))?;
-                let selection = sub.for_member(member).ok_or_else(|| Fail::Shape(format!("{member} is not selectable")))?;
-                self.object(selection, Some(value)).map_err(|()| Fail::Propagate)?;
+                let member = self
+                    .wire
+                    .union_member(name, value)
+                    .map_err(|e| Fail::Shape(e.0))?;
+                let selection = sub
+                    .for_member(member)
+                    .ok_or_else(|| Fail::Shape(format!("{member} is not selectable")))?;
+                self.object(selection, Some(value))
+                    .map_err(|()| Fail::Propagate)?;
             }
             _ if self.wire.is_object(name) => match value {
                 Value::Object(_) => {
                     let Some(selection) = sub.for_member(name) else {
                         return Err(mismatch(value));
                     };
-                    self.object(selection, Some(value)).map_err(|()| Fail::Propagate)?;
+                    self.object(selection, Some(value))
+                        .map_err(|()| Fail::Propagate)?;
                 }
                 other => return Err(mismatch(other)),
             },
@@ -252,13 +299,23 @@ impl<'r> Writer<'r> {
     }
 
     fn upstream_error(&mut self, pos: Pos, error: &UpstreamError) {
-        let ext = Ext { code: Some(error.kind.code()), details: error.details.as_deref(), source: Some(&error.source_name), status: error.status };
+        let ext = Ext {
+            code: Some(error.kind.code()),
+            details: error.details.as_deref(),
+            source: Some(&error.source_name),
+            status: error.status,
+        };
         self.error(pos, &error.message, ext);
     }
 
     /// Appends one error as async-graphql serializes a `ServerError` (extension keys sorted).
     fn error(&mut self, pos: Pos, message: &str, ext: Ext<'_>) {
-        let Ext { code, details, source, status } = ext;
+        let Ext {
+            code,
+            details,
+            source,
+            status,
+        } = ext;
         if self.error_count > 0 {
             self.errors.push(b',');
         }
@@ -267,7 +324,11 @@ impl<'r> Writer<'r> {
         e.extend_from_slice(b"{\"message\":");
         write_str(e, message);
         let mut text = String::new();
-        let _ = write!(text, ",\"locations\":[{{\"line\":{},\"column\":{}}}],\"path\":[", pos.line, pos.column);
+        let _ = write!(
+            text,
+            ",\"locations\":[{{\"line\":{},\"column\":{}}}],\"path\":[",
+            pos.line, pos.column
+        );
         e.extend_from_slice(text.as_bytes());
         for (i, seg) in self.path.iter().enumerate() {
             if i > 0 {

@@ -17,7 +17,7 @@ use schema_gen::parse::{SdlFile, parse_files};
 use serde_json::{Value, json};
 
 pub const SDL: &str = r#"
-schema @source(name: "up", rest: {baseUrl: "{{env.UP}}"}) { query: Query }
+schema @source(name: "up", rest: {baseUrl: "{{env.UP}}"}, forwardHeaders: ["authorization"]) { query: Query }
 
 type Query {
   posts: [Post] @rest(source: "up", path: "/posts")
@@ -31,6 +31,7 @@ type Query {
   orphans: [Post] @rest(source: "up", path: "/orphans")
   cached: Counter @rest(source: "up", path: "/counter", cacheTtl: 60)
   uncached: Counter @rest(source: "up", path: "/counter")
+  slow(tag: String = "a"): Counter @rest(source: "up", path: "/slow", query: [{name: "tag", value: "{{args.tag}}"}])
 }
 
 type Post {
@@ -70,8 +71,14 @@ impl Hits {
         self.0.lock().unwrap().values().sum()
     }
     pub fn batch_calls(&self) -> Vec<String> {
-        let mut calls: Vec<String> =
-            self.0.lock().unwrap().keys().filter(|k| k.starts_with("/users?")).cloned().collect();
+        let mut calls: Vec<String> = self
+            .0
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with("/users?"))
+            .cloned()
+            .collect();
         calls.sort();
         calls
     }
@@ -94,7 +101,11 @@ fn posts_json() -> Value {
     ])
 }
 
-async fn route(State(hits): State<Hits>, Path(path): Path<String>, RawQuery(query): RawQuery) -> axum::response::Response {
+async fn route(
+    State(hits): State<Hits>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+) -> axum::response::Response {
     let full = match &query {
         Some(q) => format!("/{path}?{q}"),
         None => format!("/{path}"),
@@ -123,25 +134,47 @@ async fn route(State(hits): State<Hits>, Path(path): Path<String>, RawQuery(quer
         ]),
         "matrix" => json!([[1, 2], [], [3, null]]),
         "pets" => {
-            let status = query.as_deref().unwrap_or("").trim_start_matches("status=").to_string();
+            let status = query
+                .as_deref()
+                .unwrap_or("")
+                .trim_start_matches("status=")
+                .to_string();
             json!([{"name": format!("rex {status}"), "status": "available"}, {"name": "tom", "status": "sold-out"}])
         }
         "counter" => json!({"n": 1}),
+        "slow" => {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            json!({"n": 2})
+        }
         // The batch endpoint: items in reverse order, a duplicate, an extra user, and no
         // item for ids above 10.
         "users" => {
-            let mut items: Vec<Value> = ids.iter().rev().filter(|id| **id <= 10).map(|id| user_json(*id)).collect();
+            let mut items: Vec<Value> = ids
+                .iter()
+                .rev()
+                .filter(|id| **id <= 10)
+                .map(|id| user_json(*id))
+                .collect();
             if let Some(first) = items.first().cloned() {
                 items.push(first);
             }
             items.push(user_json(42));
             Value::Array(items)
         }
-        other => match other.strip_prefix("users/").and_then(|id| id.parse::<i64>().ok()) {
+        other => match other
+            .strip_prefix("users/")
+            .and_then(|id| id.parse::<i64>().ok())
+        {
             Some(id) if id <= 10 => user_json(id),
             Some(_) => return (StatusCode::NOT_FOUND, "no such user").into_response(),
-            None => match other.strip_prefix("posts/").and_then(|id| id.parse::<usize>().ok()) {
-                Some(id) => posts_json().get(id.wrapping_sub(1)).cloned().unwrap_or(Value::Null),
+            None => match other
+                .strip_prefix("posts/")
+                .and_then(|id| id.parse::<usize>().ok())
+            {
+                Some(id) => posts_json()
+                    .get(id.wrapping_sub(1))
+                    .cloned()
+                    .unwrap_or(Value::Null),
                 None => return (StatusCode::NOT_FOUND, "no route").into_response(),
             },
         },
@@ -152,7 +185,9 @@ async fn route(State(hits): State<Hits>, Path(path): Path<String>, RawQuery(quer
 /// Starts the upstream on an ephemeral 127.0.0.1 port; returns its base URL and hit counter.
 pub async fn upstream() -> (String, Hits) {
     let hits = Hits::default();
-    let app = axum::Router::new().route("/{*path}", get(route)).with_state(hits.clone());
+    let app = axum::Router::new()
+        .route("/{*path}", get(route))
+        .with_state(hits.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -161,14 +196,33 @@ pub async fn upstream() -> (String, Hits) {
 
 pub fn gateway(base: &str, plan: Option<PlanOptions>) -> Gateway {
     let checked = parse_files(&[SdlFile::new("test.graphql", SDL)]);
-    let catalog = checked.catalog.unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
+    let catalog = checked
+        .catalog
+        .unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
     let base = base.to_string();
-    Gateway::build_with_plan(&catalog, GatewayOptions::default(), plan, &move |name| (name == "UP").then(|| base.clone()))
-        .unwrap()
+    Gateway::build_with_plan(&catalog, GatewayOptions::default(), plan, &move |name| {
+        (name == "UP").then(|| base.clone())
+    })
+    .unwrap()
 }
 
 pub async fn run(gateway: &Gateway, query: &str, variables: Value) -> String {
-    let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
-    let rendered = gateway.execute_rendered(request, RequestContext::default()).await;
+    run_as(gateway, query, variables, None).await
+}
+
+/// Runs a query with an `authorization` header (forwarded to the upstream) when given.
+pub async fn run_as(
+    gateway: &Gateway,
+    query: &str,
+    variables: Value,
+    authorization: Option<&str>,
+) -> String {
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables));
+    let mut cx = RequestContext::default();
+    if let Some(auth) = authorization {
+        cx.headers.insert("authorization", auth.parse().unwrap());
+    }
+    let rendered = gateway.execute_rendered(request, cx).await;
     String::from_utf8(rendered.body.to_vec()).unwrap()
 }

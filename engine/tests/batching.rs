@@ -1,0 +1,204 @@
+//! Batching, dedupe and caching of the plan executor against a real upstream on 127.0.0.1:
+//! batched links map answers back by key (never a wrong user on a post), identical calls
+//! run once per request, identical in-flight reads and operations are shared across
+//! requests, and cached answers never cross credentials.
+
+mod common_plan;
+
+use common_plan::{gateway, run, run_as, upstream};
+use engine::plan::PlanOptions;
+use serde_json::{Value, json};
+
+fn parse(body: &str) -> Value {
+    serde_json::from_str(body).unwrap()
+}
+
+#[tokio::test]
+async fn a_batched_link_makes_one_call_per_max_size_keys_and_maps_items_back_by_key() {
+    let (base, hits) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    let out = parse(&run(&gw, "{ posts { id userId user { id name } } }", json!({})).await);
+    assert!(out.get("errors").is_none(), "{out}");
+    for post in out["data"]["posts"].as_array().unwrap() {
+        assert_eq!(
+            post["user"]["id"], post["userId"],
+            "a post got another user: {post}"
+        );
+    }
+    // userIds 1, 2, 1, 3, 2 → 3 distinct keys, maxSize 2 → 2 calls; no per-id calls.
+    assert_eq!(
+        hits.batch_calls(),
+        vec!["/users?id=1&id=2".to_string(), "/users?id=3".to_string()]
+    );
+    assert_eq!(
+        (1..=3)
+            .map(|i| hits.get(&format!("/users/{i}")))
+            .sum::<usize>(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn missing_batch_items_are_null_with_an_error_and_null_keys_make_no_call() {
+    let (base, hits) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    let out = parse(&run(&gw, "{ orphans { id user { id } } }", json!({})).await);
+    let posts = out["data"]["orphans"].as_array().unwrap();
+    assert_eq!(posts[0]["user"], json!({"id": 1}));
+    assert_eq!(
+        posts[1]["user"],
+        Value::Null,
+        "user 99 is not in the batch answer"
+    );
+    assert_eq!(
+        posts[2]["user"],
+        Value::Null,
+        "a null userId gives a null user"
+    );
+    assert_eq!(posts[3]["user"], json!({"id": 2}));
+    let errors = out["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert_eq!(errors[0]["path"], json!(["orphans", 1, "user"]));
+    assert_eq!(
+        errors[0]["extensions"]["code"],
+        json!("UPSTREAM_INVALID_RESPONSE")
+    );
+    assert_eq!(
+        hits.batch_calls(),
+        vec!["/users?id=1&id=99".to_string(), "/users?id=2".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn identical_unbatched_calls_run_once_per_request() {
+    let (base, hits) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    let out = parse(
+        &run(
+            &gw,
+            "{ posts { author { id } again: author { name } } }",
+            json!({}),
+        )
+        .await,
+    );
+    assert!(out.get("errors").is_none(), "{out}");
+    assert_eq!(
+        (
+            hits.get("/users/1"),
+            hits.get("/users/2"),
+            hits.get("/users/3")
+        ),
+        (1, 1, 1)
+    );
+}
+
+async fn concurrently(gw: &engine::Gateway, queries: Vec<String>) -> Vec<String> {
+    futures::future::join_all(queries.iter().map(|q| run(gw, q, json!({})))).await
+}
+
+#[tokio::test]
+async fn concurrent_identical_reads_share_one_upstream_call_across_requests() {
+    let (base, hits) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    // Different documents (aliases), the same upstream request.
+    let queries = (0..8)
+        .map(|i| format!("{{ a{i}: slow {{ n }} }}"))
+        .collect();
+    let answers = concurrently(&gw, queries).await;
+    assert!(answers.iter().all(|a| a.contains("\"n\":2")), "{answers:?}");
+    assert_eq!(hits.get("/slow?tag=a"), 1);
+
+    let (base, hits) = upstream().await;
+    let off = PlanOptions {
+        dedupe_requests: false,
+        dedupe_operations: false,
+        ..PlanOptions::default()
+    };
+    let gw = gateway(&base, Some(off));
+    let queries = (0..8)
+        .map(|i| format!("{{ a{i}: slow {{ n }} }}"))
+        .collect();
+    concurrently(&gw, queries).await;
+    assert_eq!(
+        hits.get("/slow?tag=a"),
+        8,
+        "dedupe switched off: every request calls"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_identical_operations_share_one_execution_but_not_across_credentials() {
+    let (base, hits) = upstream().await;
+    let off = PlanOptions {
+        dedupe_requests: false,
+        ..PlanOptions::default()
+    };
+    let gw = gateway(&base, Some(off));
+    let answers = concurrently(&gw, vec!["{ slow { n } }".to_string(); 8]).await;
+    assert!(answers.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(hits.get("/slow?tag=a"), 1);
+
+    hits.reset();
+    let q = "{ slow { n } }";
+    futures::future::join_all([
+        run_as(&gw, q, json!({}), Some("Bearer alice")),
+        run_as(&gw, q, json!({}), Some("Bearer bob")),
+    ])
+    .await;
+    assert_eq!(
+        hits.get("/slow?tag=a"),
+        2,
+        "callers with different credentials never share"
+    );
+}
+
+#[tokio::test]
+async fn cached_fields_are_served_from_memory_per_credential() {
+    let (base, hits) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    for _ in 0..3 {
+        run(&gw, "{ cached { n } }", json!({})).await;
+    }
+    assert_eq!(hits.get("/counter"), 1);
+    for _ in 0..3 {
+        run(&gw, "{ uncached { n } }", json!({})).await;
+    }
+    assert_eq!(
+        hits.get("/counter"),
+        4,
+        "a field without cacheTtl always calls"
+    );
+    run(&gw, "{ cached { n } uncached { n } }", json!({})).await;
+    assert_eq!(
+        hits.get("/counter"),
+        5,
+        "sharing a request with a cached field does not make a field cached"
+    );
+    hits.reset();
+    run_as(&gw, "{ cached { n } }", json!({}), Some("Bearer alice")).await;
+    run_as(&gw, "{ cached { n } }", json!({}), Some("Bearer alice")).await;
+    run_as(&gw, "{ cached { n } }", json!({}), Some("Bearer bob")).await;
+    assert_eq!(hits.get("/counter"), 2, "one call per credential");
+}
+
+#[tokio::test]
+async fn a_batch_already_answered_earlier_in_the_request_is_reused() {
+    let (base, hits) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    let out = parse(
+        &run(
+            &gw,
+            "{ posts { userId user { id posts { userId user { id } } } } }",
+            json!({}),
+        )
+        .await,
+    );
+    assert!(out.get("errors").is_none(), "{out}");
+    for outer in out["data"]["posts"].as_array().unwrap() {
+        for inner in outer["user"]["posts"].as_array().unwrap() {
+            assert_eq!(inner["user"]["id"], inner["userId"]);
+        }
+    }
+    assert_eq!(hits.get("/users?id=1&id=2"), 1);
+    assert_eq!(hits.get("/users?id=3"), 1);
+}
