@@ -29,7 +29,11 @@ pub struct Roots {
 
 impl Default for Roots {
     fn default() -> Self {
-        Roots { query: "Query".into(), mutation: None, subscription: None }
+        Roots {
+            query: "Query".into(),
+            mutation: None,
+            subscription: None,
+        }
     }
 }
 
@@ -369,12 +373,17 @@ impl HttpMethod {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        HttpMethod::ALL.into_iter().find(|m| m.as_str().eq_ignore_ascii_case(s))
+        HttpMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
     }
 
     /// Reads are safe to dedupe and cache.
     pub fn is_read(self) -> bool {
-        matches!(self, HttpMethod::Get | HttpMethod::Head | HttpMethod::Options)
+        matches!(
+            self,
+            HttpMethod::Get | HttpMethod::Head | HttpMethod::Options
+        )
     }
 }
 

@@ -145,8 +145,20 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(severity: Severity, code: Code, at: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic { severity, code, message: message.into(), at: at.into(), file: None, line: None }
+    pub fn new(
+        severity: Severity,
+        code: Code,
+        at: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity,
+            code,
+            message: message.into(),
+            at: at.into(),
+            file: None,
+            line: None,
+        }
     }
 
     pub fn error(code: Code, at: impl Into<String>, message: impl Into<String>) -> Self {

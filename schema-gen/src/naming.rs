@@ -10,7 +10,16 @@ use std::collections::HashSet;
 
 /// Names graft's own graph reserves for types.
 pub const RESERVED_TYPE_NAMES: &[&str] = &[
-    "Query", "Mutation", "Subscription", "String", "Int", "Float", "Boolean", "ID", "JSON", "Int64",
+    "Query",
+    "Mutation",
+    "Subscription",
+    "String",
+    "Int",
+    "Float",
+    "Boolean",
+    "ID",
+    "JSON",
+    "Int64",
 ];
 
 /// True when `name` is a valid GraphQL name.
@@ -60,15 +69,27 @@ fn capitalize(word: &str) -> String {
 }
 
 fn guard_leading_digit(name: String, prefix: &str) -> String {
-    if name.starts_with(|c: char| c.is_ascii_digit()) { format!("{prefix}{name}") } else { name }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("{prefix}{name}")
+    } else {
+        name
+    }
 }
 
 /// PascalCase type name: `pet-store` → `PetStore`, `io.k8s.api.core.v1.Pod` → `IoK8sApiCoreV1Pod`.
 /// Reserved names get a `Type` suffix (`Query` → `QueryType`).
 pub fn type_name(raw: &str) -> String {
     let name: String = words(raw).iter().map(|w| capitalize(w)).collect();
-    let name = if name.is_empty() { "Type".to_string() } else { guard_leading_digit(name, "T") };
-    if RESERVED_TYPE_NAMES.contains(&name.as_str()) { format!("{name}Type") } else { name }
+    let name = if name.is_empty() {
+        "Type".to_string()
+    } else {
+        guard_leading_digit(name, "T")
+    };
+    if RESERVED_TYPE_NAMES.contains(&name.as_str()) {
+        format!("{name}Type")
+    } else {
+        name
+    }
 }
 
 /// Field or argument name: a valid name is kept as is; otherwise runs of invalid characters
@@ -87,7 +108,11 @@ pub fn field_name(raw: &str) -> String {
             }
         }
         let out = out.trim_end_matches('_').to_string();
-        if out.is_empty() { "value".to_string() } else { guard_leading_digit(out, "_") }
+        if out.is_empty() {
+            "value".to_string()
+        } else {
+            guard_leading_digit(out, "_")
+        }
     };
     while name.starts_with("__") {
         name.remove(0);
@@ -110,12 +135,20 @@ pub fn operation_name(raw: &str) -> String {
             name.push_str(&capitalize(word));
         }
     }
-    if name.is_empty() { "operation".to_string() } else { guard_leading_digit(name, "_") }
+    if name.is_empty() {
+        "operation".to_string()
+    } else {
+        guard_leading_digit(name, "_")
+    }
 }
 
 /// UPPER_SNAKE_CASE enum value: `in-progress` → `IN_PROGRESS`, `` → `EMPTY`, `1` → `_1`.
 pub fn enum_value(raw: &str) -> String {
-    let name = words(raw).iter().map(|w| w.to_ascii_uppercase()).collect::<Vec<_>>().join("_");
+    let name = words(raw)
+        .iter()
+        .map(|w| w.to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join("_");
     if name.is_empty() {
         return "EMPTY".to_string();
     }
@@ -135,7 +168,9 @@ impl Namespace {
 
     /// A namespace in which `names` are already taken.
     pub fn with_taken<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
-        Namespace { taken: names.into_iter().map(str::to_string).collect() }
+        Namespace {
+            taken: names.into_iter().map(str::to_string).collect(),
+        }
     }
 
     pub fn is_taken(&self, name: &str) -> bool {

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::catalog::*;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::directives::{BUILTIN_SCALARS, DIRECTIVES_SDL, DIRECTIVE_NAMES, STANDARD_DIRECTIVES};
+use crate::directives::{BUILTIN_SCALARS, DIRECTIVE_NAMES, DIRECTIVES_SDL, STANDARD_DIRECTIVES};
 use crate::template::Template;
 
 /// One executable-schema file.
@@ -31,7 +31,10 @@ pub struct SdlFile {
 
 impl SdlFile {
     pub fn new(path: impl Into<String>, text: impl Into<String>) -> Self {
-        SdlFile { path: path.into(), text: text.into() }
+        SdlFile {
+            path: path.into(),
+            text: text.into(),
+        }
     }
 }
 
@@ -48,15 +51,27 @@ pub(crate) struct Locations(HashMap<String, (String, usize)>);
 
 impl Locations {
     fn record(&mut self, coordinate: String, file: &str, pos: Pos) {
-        self.0.entry(coordinate).or_insert_with(|| (file.to_string(), pos.line));
+        self.0
+            .entry(coordinate)
+            .or_insert_with(|| (file.to_string(), pos.line));
     }
 
     /// Attach the file and line of `coordinate` (or of its type) to a diagnostic.
     pub(crate) fn locate(&self, diagnostic: Diagnostic) -> Diagnostic {
-        let at = diagnostic.at.split(' ').next().unwrap_or_default().to_string();
-        let found = self.0.get(&at).or_else(|| self.0.get(at.split('.').next().unwrap_or_default()));
+        let at = diagnostic
+            .at
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let found = self
+            .0
+            .get(&at)
+            .or_else(|| self.0.get(at.split('.').next().unwrap_or_default()));
         match found {
-            Some((file, line)) if diagnostic.file.is_none() => diagnostic.in_file(file.clone(), Some(*line)),
+            Some((file, line)) if diagnostic.file.is_none() => {
+                diagnostic.in_file(file.clone(), Some(*line))
+            }
             _ => diagnostic,
         }
     }
@@ -84,16 +99,26 @@ pub fn parse_files(files: &[SdlFile]) -> Checked {
     let (catalog, locations, mut diagnostics) = lowering.finish();
     // A file that did not parse would make every reference into it look dangling.
     if !diagnostics.iter().any(|d| d.code == Code::SdlSyntax) {
-        diagnostics.extend(crate::validate::validate(&catalog).into_iter().map(|d| locations.locate(d)));
+        diagnostics.extend(
+            crate::validate::validate(&catalog)
+                .into_iter()
+                .map(|d| locations.locate(d)),
+        );
     }
     diagnostics.sort_by(|a, b| {
         (a.severity, &a.file, a.line, &a.at).cmp(&(b.severity, &b.file, b.line, &b.at))
     });
     diagnostics.dedup();
     if crate::diagnostics::has_errors(&diagnostics) {
-        return Checked { catalog: None, diagnostics };
+        return Checked {
+            catalog: None,
+            diagnostics,
+        };
     }
-    Checked { catalog: Some(catalog), diagnostics }
+    Checked {
+        catalog: Some(catalog),
+        diagnostics,
+    }
 }
 
 /// The parser's own sentence (pest renders `= expected ...` under a source excerpt).
@@ -139,8 +164,16 @@ impl Lowering {
         }
     }
 
-    fn error(&mut self, code: Code, at: impl Into<String>, message: impl Into<String>, file: &str, pos: Pos) {
-        self.diagnostics.push(Diagnostic::error(code, at, message).in_file(file, Some(pos.line)));
+    fn error(
+        &mut self,
+        code: Code,
+        at: impl Into<String>,
+        message: impl Into<String>,
+        file: &str,
+        pos: Pos,
+    ) {
+        self.diagnostics
+            .push(Diagnostic::error(code, at, message).in_file(file, Some(pos.line)));
     }
 
     fn schema(&mut self, file: &str, schema: Positioned<SchemaDefinition>) {
@@ -151,7 +184,9 @@ impl Lowering {
                 self.other_directive(file, "schema", directive);
                 continue;
             }
-            let Some(source) = self.source(file, directive) else { continue };
+            let Some(source) = self.source(file, directive) else {
+                continue;
+            };
             match self.catalog.sources.get(&source.name) {
                 Some(existing) if *existing == source => {}
                 Some(_) => self.error(
@@ -162,14 +197,17 @@ impl Lowering {
                     directive.pos,
                 ),
                 None => {
-                    self.locations.record(format!("@source({})", source.name), file, directive.pos);
+                    self.locations
+                        .record(format!("@source({})", source.name), file, directive.pos);
                     self.catalog.sources.insert(source.name.clone(), source);
                 }
             }
         }
         if schema.query.is_some() || schema.mutation.is_some() || schema.subscription.is_some() {
             let declared = [schema.query, schema.mutation, schema.subscription];
-            let roots = self.explicit_roots.get_or_insert_with(|| [None, None, None]);
+            let roots = self
+                .explicit_roots
+                .get_or_insert_with(|| [None, None, None]);
             let mut conflict = None;
             for (slot, name) in roots.iter_mut().zip(declared) {
                 let Some(name) = name else { continue };
@@ -194,14 +232,23 @@ impl Lowering {
         let mut args = Args::new(self, file, "schema @source", directive);
         let name = args.required_string("name");
         let timeout_ms = args.u64("timeout");
-        let forward_headers = args.string_list("forwardHeaders").into_iter().map(|h| h.to_ascii_lowercase()).collect();
-        let response_headers = args.string_list("responseHeaders").into_iter().map(|h| h.to_ascii_lowercase()).collect();
+        let forward_headers = args
+            .string_list("forwardHeaders")
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        let response_headers = args
+            .string_list("responseHeaders")
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
         let dedupe = args.bool("dedupe");
         let mut transports = Vec::new();
         if let Some(rest) = args.object("rest") {
             let base_url = args.nested_template(&rest, "rest", "baseUrl", true);
             let headers = args.nested_key_values(&rest, "rest", "headers");
-            transports.push(base_url.map(|base_url| Transport::Rest(RestSource { base_url, headers })));
+            transports
+                .push(base_url.map(|base_url| Transport::Rest(RestSource { base_url, headers })));
         }
         if let Some(grpc) = args.object("grpc") {
             let endpoint = args.nested_template(&grpc, "grpc", "endpoint", true);
@@ -212,15 +259,26 @@ impl Lowering {
             let endpoint = args.nested_template(&lambda, "lambda", "endpoint", false);
             transports.push(Some(Transport::Lambda(LambdaSource { region, endpoint })));
         }
-        let at = format!("schema @source(name: \"{}\")", name.as_deref().unwrap_or("?"));
+        let at = format!(
+            "schema @source(name: \"{}\")",
+            name.as_deref().unwrap_or("?")
+        );
         let transport = match transports.len() {
             1 => transports.pop().flatten(),
             0 => {
-                args.fail(Code::MissingArgument, &at, "a source needs one of rest, grpc or lambda");
+                args.fail(
+                    Code::MissingArgument,
+                    &at,
+                    "a source needs one of rest, grpc or lambda",
+                );
                 None
             }
             _ => {
-                args.fail(Code::InvalidArgument, &at, "a source takes exactly one of rest, grpc or lambda");
+                args.fail(
+                    Code::InvalidArgument,
+                    &at,
+                    "a source takes exactly one of rest, grpc or lambda",
+                );
                 None
             }
         };
@@ -228,7 +286,12 @@ impl Lowering {
         Some(Source {
             name: name?,
             transport: transport?,
-            policy: SourcePolicy { timeout_ms, forward_headers, response_headers, dedupe },
+            policy: SourcePolicy {
+                timeout_ms,
+                forward_headers,
+                response_headers,
+                dedupe,
+            },
         })
     }
 
@@ -247,21 +310,26 @@ impl Lowering {
             );
             return;
         }
-        self.applied_directives.push((name, at.to_string(), file.to_string(), directive.pos.line));
+        self.applied_directives
+            .push((name, at.to_string(), file.to_string(), directive.pos.line));
     }
 
     fn type_definition(&mut self, file: &str, definition: Positioned<TypeDefinition>) {
         let pos = definition.pos;
         let definition = definition.node;
         let name = definition.name.node.to_string();
-        if BUILTIN_SCALARS.contains(&name.as_str()) && matches!(definition.kind, AstTypeKind::Scalar) {
+        if BUILTIN_SCALARS.contains(&name.as_str())
+            && matches!(definition.kind, AstTypeKind::Scalar)
+        {
             return;
         }
         self.locations.record(name.clone(), file, pos);
         let description = definition.description.map(|d| d.node);
         let mut discriminator = None;
         for directive in &definition.directives {
-            if directive.node.name.node.as_str() == "discriminator" && matches!(definition.kind, AstTypeKind::Union(_)) {
+            if directive.node.name.node.as_str() == "discriminator"
+                && matches!(definition.kind, AstTypeKind::Union(_))
+            {
                 discriminator = self.discriminator(file, &name, directive);
             } else {
                 self.other_directive(file, &name, directive);
@@ -271,7 +339,13 @@ impl Lowering {
             AstTypeKind::Scalar => TypeKind::Scalar,
             AstTypeKind::Object(object) => {
                 if !object.implements.is_empty() {
-                    self.error(Code::Unsupported, &name, "interfaces are not supported; the `implements` clause is ignored", file, pos);
+                    self.error(
+                        Code::Unsupported,
+                        &name,
+                        "interfaces are not supported; the `implements` clause is ignored",
+                        file,
+                        pos,
+                    );
                 }
                 let mut fields = IndexMap::new();
                 for field in object.fields {
@@ -316,15 +390,33 @@ impl Lowering {
                 TypeKind::Enum(EnumType { values })
             }
             AstTypeKind::Union(union) => TypeKind::Union(UnionType {
-                members: union.members.into_iter().map(|m| m.node.to_string()).collect(),
+                members: union
+                    .members
+                    .into_iter()
+                    .map(|m| m.node.to_string())
+                    .collect(),
                 discriminator,
             }),
             AstTypeKind::Interface(_) => {
-                self.error(Code::Unsupported, &name, "interfaces are not supported; use a union or an object type", file, pos);
+                self.error(
+                    Code::Unsupported,
+                    &name,
+                    "interfaces are not supported; use a union or an object type",
+                    file,
+                    pos,
+                );
                 return;
             }
         };
-        self.merge(file, pos, TypeDef { name, description, kind });
+        self.merge(
+            file,
+            pos,
+            TypeDef {
+                name,
+                description,
+                kind,
+            },
+        );
     }
 
     fn merge(&mut self, file: &str, pos: Pos, incoming: TypeDef) {
@@ -387,7 +479,13 @@ impl Lowering {
             }
         }
         for coordinate in conflicts {
-            self.error(Code::ConflictingField, coordinate, "defined differently in two places", file, pos);
+            self.error(
+                Code::ConflictingField,
+                coordinate,
+                "defined differently in two places",
+                file,
+                pos,
+            );
         }
     }
 
@@ -419,7 +517,13 @@ impl Lowering {
                 "rest" | "grpc" | "lambda" => {
                     let resolver = self.resolver(file, &at, directive);
                     if out.resolver.is_some() {
-                        self.error(Code::MultipleResolvers, format!("{at} @{directive_name}"), "a field takes at most one of @rest, @grpc, @lambda", file, directive.pos);
+                        self.error(
+                            Code::MultipleResolvers,
+                            format!("{at} @{directive_name}"),
+                            "a field takes at most one of @rest, @grpc, @lambda",
+                            file,
+                            directive.pos,
+                        );
                     } else {
                         out.resolver = resolver;
                     }
@@ -430,7 +534,12 @@ impl Lowering {
         out
     }
 
-    fn input_value(&mut self, file: &str, parent: &str, value: Positioned<InputValueDefinition>) -> InputValue {
+    fn input_value(
+        &mut self,
+        file: &str,
+        parent: &str,
+        value: Positioned<InputValueDefinition>,
+    ) -> InputValue {
         let pos = value.pos;
         let value = value.node;
         let name = value.name.node.to_string();
@@ -454,14 +563,24 @@ impl Lowering {
         out
     }
 
-    fn map_from(&mut self, file: &str, at: &str, directive: &Positioned<ConstDirective>) -> Option<String> {
+    fn map_from(
+        &mut self,
+        file: &str,
+        at: &str,
+        directive: &Positioned<ConstDirective>,
+    ) -> Option<String> {
         let mut args = Args::new(self, file, &format!("{at} @map"), directive);
         let from = args.required_string("from");
         args.finish();
         from
     }
 
-    fn discriminator(&mut self, file: &str, union: &str, directive: &Positioned<ConstDirective>) -> Option<Discriminator> {
+    fn discriminator(
+        &mut self,
+        file: &str,
+        union: &str,
+        directive: &Positioned<ConstDirective>,
+    ) -> Option<Discriminator> {
         let mut args = Args::new(self, file, &format!("{union} @discriminator"), directive);
         let property = args.required_string("property");
         let mut mapping = Vec::new();
@@ -470,25 +589,44 @@ impl Lowering {
             let ty = args.nested_string(&entry, "mapping", "type");
             match (value, ty) {
                 (Some(value), Some(ty)) => mapping.push((value, ty)),
-                _ => args.fail(Code::MissingArgument, &format!("{union} @discriminator(mapping)"), "each mapping needs a value and a type"),
+                _ => args.fail(
+                    Code::MissingArgument,
+                    &format!("{union} @discriminator(mapping)"),
+                    "each mapping needs a value and a type",
+                ),
             }
         }
         args.finish();
-        Some(Discriminator { property: property?, mapping })
+        Some(Discriminator {
+            property: property?,
+            mapping,
+        })
     }
 
-    fn resolver(&mut self, file: &str, at: &str, directive: &Positioned<ConstDirective>) -> Option<Resolver> {
+    fn resolver(
+        &mut self,
+        file: &str,
+        at: &str,
+        directive: &Positioned<ConstDirective>,
+    ) -> Option<Resolver> {
         let keyword = directive.node.name.node.to_string();
         let at = format!("{at} @{keyword}");
         let mut args = Args::new(self, file, &at, directive);
         let source = args.required_string("source");
-        let policy = FieldPolicy { timeout_ms: args.u64("timeout"), cache_ttl_s: args.u64("cacheTtl") };
+        let policy = FieldPolicy {
+            timeout_ms: args.u64("timeout"),
+            cache_ttl_s: args.u64("cacheTtl"),
+        };
         let call = match keyword.as_str() {
             "rest" => {
                 let method = match args.enum_or_string("method") {
                     None => Some(HttpMethod::Get),
                     Some(m) => HttpMethod::parse(&m).or_else(|| {
-                        args.fail(Code::InvalidArgument, &format!("{at}(method)"), &format!("`{m}` is not an HTTP method"));
+                        args.fail(
+                            Code::InvalidArgument,
+                            &format!("{at}(method)"),
+                            &format!("`{m}` is not an HTTP method"),
+                        );
                         None
                     }),
                 };
@@ -501,20 +639,42 @@ impl Lowering {
                     let query = args.nested_string(&batch, "batch", "query");
                     let key = args.nested_string(&batch, "batch", "key");
                     let max_size = match batch.get("maxSize") {
-                        Some(ConstValue::Number(n)) => n.as_u64().filter(|n| *n > 0).map(|n| n as usize),
+                        Some(ConstValue::Number(n)) => {
+                            n.as_u64().filter(|n| *n > 0).map(|n| n as usize)
+                        }
                         None | Some(ConstValue::Null) => Some(100),
                         _ => None,
                     };
                     if max_size.is_none() {
-                        args.fail(Code::InvalidArgument, &format!("{at}(batch.maxSize)"), "maxSize must be a positive integer");
+                        args.fail(
+                            Code::InvalidArgument,
+                            &format!("{at}(batch.maxSize)"),
+                            "maxSize must be a positive integer",
+                        );
                     }
                     if query.is_none() || key.is_none() {
-                        args.fail(Code::MissingArgument, &format!("{at}(batch)"), "batch needs path, query and key");
+                        args.fail(
+                            Code::MissingArgument,
+                            &format!("{at}(batch)"),
+                            "batch needs path, query and key",
+                        );
                     }
-                    Some(RestBatch { path: path?, query: query?, key: key?, max_size: max_size? })
+                    Some(RestBatch {
+                        path: path?,
+                        query: query?,
+                        key: key?,
+                        max_size: max_size?,
+                    })
                 });
                 match (method, path) {
-                    (Some(method), Some(path)) => Some(Call::Rest(RestCall { method, path, query, headers, body, batch })),
+                    (Some(method), Some(path)) => Some(Call::Rest(RestCall {
+                        method,
+                        path,
+                        query,
+                        headers,
+                        body,
+                        batch,
+                    })),
                     _ => None,
                 }
             }
@@ -522,9 +682,15 @@ impl Lowering {
                 let method = args.required_string("method");
                 let body = args.template("body", false);
                 if let Some(m) = &method {
-                    let valid = m.split_once('/').is_some_and(|(s, m)| !s.is_empty() && !m.is_empty() && !m.contains('/'));
+                    let valid = m
+                        .split_once('/')
+                        .is_some_and(|(s, m)| !s.is_empty() && !m.is_empty() && !m.contains('/'));
                     if !valid {
-                        args.fail(Code::InvalidArgument, &format!("{at}(method)"), "expected `package.Service/Method`");
+                        args.fail(
+                            Code::InvalidArgument,
+                            &format!("{at}(method)"),
+                            "expected `package.Service/Method`",
+                        );
                     }
                 }
                 method.map(|method| Call::Grpc(GrpcCall { method, body }))
@@ -533,19 +699,33 @@ impl Lowering {
                 let function = args.required_string("function");
                 let qualifier = args.string("qualifier");
                 let payload = args.template("payload", false);
-                function.map(|function| Call::Lambda(LambdaCall { function, qualifier, payload }))
+                function.map(|function| {
+                    Call::Lambda(LambdaCall {
+                        function,
+                        qualifier,
+                        payload,
+                    })
+                })
             }
         };
         args.finish();
-        Some(Resolver { source: source?, call: call?, policy })
+        Some(Resolver {
+            source: source?,
+            call: call?,
+            policy,
+        })
     }
 
     fn finish(mut self) -> (Catalog, Locations, Vec<Diagnostic>) {
         for (name, at, file, line) in std::mem::take(&mut self.applied_directives) {
             if !self.declared_directives.contains(&name) {
                 self.diagnostics.push(
-                    Diagnostic::error(Code::UnknownDirective, format!("{at} @{name}"), format!("@{name} is neither a graft directive nor declared in the schema"))
-                        .in_file(file, Some(line)),
+                    Diagnostic::error(
+                        Code::UnknownDirective,
+                        format!("{at} @{name}"),
+                        format!("@{name} is neither a graft directive nor declared in the schema"),
+                    )
+                    .in_file(file, Some(line)),
                 );
             }
         }
@@ -590,7 +770,11 @@ pub(crate) fn const_to_json(value: &ConstValue) -> Value {
         ConstValue::Binary(bytes) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
         ConstValue::Enum(name) => Value::String(name.to_string()),
         ConstValue::List(items) => Value::Array(items.iter().map(const_to_json).collect()),
-        ConstValue::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.to_string(), const_to_json(v))).collect()),
+        ConstValue::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_string(), const_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -605,12 +789,21 @@ fn known_arguments() -> &'static HashMap<String, Vec<String>> {
         for definition in document.definitions {
             match definition {
                 TypeSystemDefinition::Directive(d) => {
-                    let args = d.node.arguments.iter().map(|a| a.node.name.node.to_string()).collect();
+                    let args = d
+                        .node
+                        .arguments
+                        .iter()
+                        .map(|a| a.node.name.node.to_string())
+                        .collect();
                     known.insert(format!("@{}", d.node.name.node), args);
                 }
                 TypeSystemDefinition::Type(t) => {
                     if let AstTypeKind::InputObject(input) = &t.node.kind {
-                        let fields = input.fields.iter().map(|f| f.node.name.node.to_string()).collect();
+                        let fields = input
+                            .fields
+                            .iter()
+                            .map(|f| f.node.name.node.to_string())
+                            .collect();
                         known.insert(t.node.name.node.to_string(), fields);
                     }
                 }
@@ -645,22 +838,47 @@ struct Args<'a> {
 }
 
 impl<'a> Args<'a> {
-    fn new(lowering: &'a mut Lowering, file: &str, at: &str, directive: &Positioned<ConstDirective>) -> Self {
+    fn new(
+        lowering: &'a mut Lowering,
+        file: &str,
+        at: &str,
+        directive: &Positioned<ConstDirective>,
+    ) -> Self {
         let name = directive.node.name.node.to_string();
         let mut values = IndexMap::new();
         let known = known_arguments().get(&format!("@{name}"));
         for (arg_name, value) in &directive.node.arguments {
             let arg_name = arg_name.node.to_string();
             if known.is_some_and(|k| !k.contains(&arg_name)) {
-                lowering.error(Code::UnknownArgument, format!("{at}({arg_name})"), format!("@{name} has no argument `{arg_name}`"), file, directive.pos);
+                lowering.error(
+                    Code::UnknownArgument,
+                    format!("{at}({arg_name})"),
+                    format!("@{name} has no argument `{arg_name}`"),
+                    file,
+                    directive.pos,
+                );
                 continue;
             }
             if let Some(input_type) = argument_input_type(&name, &arg_name) {
-                check_input_fields(lowering, file, &format!("{at}({arg_name})"), input_type, &value.node, directive.pos);
+                check_input_fields(
+                    lowering,
+                    file,
+                    &format!("{at}({arg_name})"),
+                    input_type,
+                    &value.node,
+                    directive.pos,
+                );
             }
             values.insert(arg_name, value.node.clone());
         }
-        Args { lowering, file: file.to_string(), at: at.to_string(), directive: name, pos: directive.pos, values }
+        Args {
+            lowering,
+            file: file.to_string(),
+            at: at.to_string(),
+            directive: name,
+            pos: directive.pos,
+            values,
+        }
     }
 
     fn fail(&mut self, code: Code, at: &str, message: &str) {
@@ -695,11 +913,18 @@ impl<'a> Args<'a> {
     }
 
     fn required_string(&mut self, arg: &str) -> Option<String> {
-        let present = self.values.get(arg).is_some_and(|v| !matches!(v, ConstValue::Null));
+        let present = self
+            .values
+            .get(arg)
+            .is_some_and(|v| !matches!(v, ConstValue::Null));
         if !present {
             let at = self.coordinate(arg);
             let directive = self.directive.clone();
-            self.fail(Code::MissingArgument, &at, &format!("@{directive} needs `{arg}`"));
+            self.fail(
+                Code::MissingArgument,
+                &at,
+                &format!("@{directive} needs `{arg}`"),
+            );
             return None;
         }
         self.string(arg)
@@ -739,13 +964,17 @@ impl<'a> Args<'a> {
     fn string_list(&mut self, arg: &str) -> Vec<String> {
         match self.take(arg) {
             None => Vec::new(),
-            Some(ConstValue::List(items)) if items.iter().all(|i| matches!(i, ConstValue::String(_))) => items
-                .into_iter()
-                .filter_map(|i| match i {
-                    ConstValue::String(s) => Some(s),
-                    _ => None,
-                })
-                .collect(),
+            Some(ConstValue::List(items))
+                if items.iter().all(|i| matches!(i, ConstValue::String(_))) =>
+            {
+                items
+                    .into_iter()
+                    .filter_map(|i| match i {
+                        ConstValue::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect()
+            }
             Some(ConstValue::String(s)) => vec![s],
             Some(_) => {
                 self.wrong_type(arg, "a list of strings");
@@ -796,12 +1025,21 @@ impl<'a> Args<'a> {
     }
 
     fn template(&mut self, arg: &str, required: bool) -> Option<Template> {
-        let text = if required { self.required_string(arg) } else { self.string(arg) }?;
+        let text = if required {
+            self.required_string(arg)
+        } else {
+            self.string(arg)
+        }?;
         let at = self.coordinate(arg);
         self.parse_template(&at, &text)
     }
 
-    fn nested_string(&mut self, object: &IndexMap<Name, ConstValue>, arg: &str, field: &str) -> Option<String> {
+    fn nested_string(
+        &mut self,
+        object: &IndexMap<Name, ConstValue>,
+        arg: &str,
+        field: &str,
+    ) -> Option<String> {
         match object.get(field) {
             None | Some(ConstValue::Null) => None,
             Some(ConstValue::String(s)) => Some(s.clone()),
@@ -813,18 +1051,32 @@ impl<'a> Args<'a> {
         }
     }
 
-    fn nested_template(&mut self, object: &IndexMap<Name, ConstValue>, arg: &str, field: &str, required: bool) -> Option<Template> {
+    fn nested_template(
+        &mut self,
+        object: &IndexMap<Name, ConstValue>,
+        arg: &str,
+        field: &str,
+        required: bool,
+    ) -> Option<Template> {
         let at = self.coordinate(&format!("{arg}.{field}"));
         let Some(text) = self.nested_string(object, arg, field) else {
             if required && !object.contains_key(field) {
-                self.fail(Code::MissingArgument, &at, &format!("`{arg}` needs `{field}`"));
+                self.fail(
+                    Code::MissingArgument,
+                    &at,
+                    &format!("`{arg}` needs `{field}`"),
+                );
             }
             return None;
         };
         self.parse_template(&at, &text)
     }
 
-    fn key_values_from(&mut self, arg: &str, objects: Vec<IndexMap<Name, ConstValue>>) -> Vec<(String, Template)> {
+    fn key_values_from(
+        &mut self,
+        arg: &str,
+        objects: Vec<IndexMap<Name, ConstValue>>,
+    ) -> Vec<(String, Template)> {
         let mut out = Vec::new();
         for object in objects {
             let name = self.nested_string(&object, arg, "name");
@@ -833,7 +1085,11 @@ impl<'a> Args<'a> {
                 (Some(name), Some(value)) => out.push((name, value)),
                 (None, _) => {
                     let at = self.coordinate(arg);
-                    self.fail(Code::MissingArgument, &at, "each entry needs a name and a value");
+                    self.fail(
+                        Code::MissingArgument,
+                        &at,
+                        "each entry needs a name and a value",
+                    );
                 }
                 _ => {}
             }
@@ -846,7 +1102,12 @@ impl<'a> Args<'a> {
         self.key_values_from(arg, objects)
     }
 
-    fn nested_key_values(&mut self, object: &IndexMap<Name, ConstValue>, arg: &str, field: &str) -> Vec<(String, Template)> {
+    fn nested_key_values(
+        &mut self,
+        object: &IndexMap<Name, ConstValue>,
+        arg: &str,
+        field: &str,
+    ) -> Vec<(String, Template)> {
         let objects = match object.get(field) {
             None | Some(ConstValue::Null) => Vec::new(),
             Some(ConstValue::List(items)) => items
@@ -859,7 +1120,11 @@ impl<'a> Args<'a> {
             Some(ConstValue::Object(map)) => vec![map.clone()],
             Some(_) => {
                 let at = self.coordinate(&format!("{arg}.{field}"));
-                self.fail(Code::InvalidArgument, &at, "expected a list of {name, value}");
+                self.fail(
+                    Code::InvalidArgument,
+                    &at,
+                    "expected a list of {name, value}",
+                );
                 Vec::new()
             }
         };
@@ -870,8 +1135,17 @@ impl<'a> Args<'a> {
     fn finish(self) {}
 }
 
-fn check_input_fields(lowering: &mut Lowering, file: &str, at: &str, input_type: &str, value: &ConstValue, pos: Pos) {
-    let Some(known) = known_arguments().get(input_type) else { return };
+fn check_input_fields(
+    lowering: &mut Lowering,
+    file: &str,
+    at: &str,
+    input_type: &str,
+    value: &ConstValue,
+    pos: Pos,
+) {
+    let Some(known) = known_arguments().get(input_type) else {
+        return;
+    };
     let objects: Vec<&IndexMap<Name, ConstValue>> = match value {
         ConstValue::Object(map) => vec![map],
         ConstValue::List(items) => items
@@ -886,7 +1160,13 @@ fn check_input_fields(lowering: &mut Lowering, file: &str, at: &str, input_type:
     for object in objects {
         for key in object.keys() {
             if !known.iter().any(|k| k == key.as_str()) {
-                lowering.error(Code::UnknownArgument, at, format!("{input_type} has no field `{key}`"), file, pos);
+                lowering.error(
+                    Code::UnknownArgument,
+                    at,
+                    format!("{input_type} has no field `{key}`"),
+                    file,
+                    pos,
+                );
             }
         }
     }

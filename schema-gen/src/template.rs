@@ -77,7 +77,9 @@ impl Template {
         if text.is_empty() {
             return Template::default();
         }
-        Template { segments: vec![Segment::Literal(text)] }
+        Template {
+            segments: vec![Segment::Literal(text)],
+        }
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
@@ -89,7 +91,9 @@ impl Template {
                 segments.push(Segment::Literal(rest[..start].to_string()));
             }
             let after = &rest[start + 2..];
-            let end = after.find("}}").ok_or(TemplateError::Unclosed(offset + start))?;
+            let end = after
+                .find("}}")
+                .ok_or(TemplateError::Unclosed(offset + start))?;
             segments.push(Segment::Var(parse_var(after[..end].trim())?));
             let consumed = start + 2 + end + 2;
             rest = &rest[consumed..];
@@ -136,7 +140,10 @@ fn parse_var(inner: &str) -> Result<Var, TemplateError> {
         "env" => Scope::Env,
         other => return Err(TemplateError::UnknownScope(other.to_string())),
     };
-    let path: Vec<String> = parts.filter(|p| !p.is_empty()).map(str::to_string).collect();
+    let path: Vec<String> = parts
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
     if path.is_empty() {
         return Err(TemplateError::MissingPath(inner.to_string()));
     }
@@ -170,14 +177,28 @@ mod tests {
     fn a_sole_variable_is_recognised() {
         let t = Template::parse("{{args.input}}").unwrap();
         assert_eq!(t.sole_var().unwrap().path, vec!["input"]);
-        assert!(Template::parse("x{{args.input}}").unwrap().sole_var().is_none());
+        assert!(
+            Template::parse("x{{args.input}}")
+                .unwrap()
+                .sole_var()
+                .is_none()
+        );
     }
 
     #[test]
     fn bad_templates_say_why() {
-        assert_eq!(Template::parse("/a/{{args.id").unwrap_err(), TemplateError::Unclosed(3));
+        assert_eq!(
+            Template::parse("/a/{{args.id").unwrap_err(),
+            TemplateError::Unclosed(3)
+        );
         assert_eq!(Template::parse("{{}}").unwrap_err(), TemplateError::Empty);
-        assert!(matches!(Template::parse("{{foo.x}}"), Err(TemplateError::UnknownScope(_))));
-        assert!(matches!(Template::parse("{{args}}"), Err(TemplateError::MissingPath(_))));
+        assert!(matches!(
+            Template::parse("{{foo.x}}"),
+            Err(TemplateError::UnknownScope(_))
+        ));
+        assert!(matches!(
+            Template::parse("{{args}}"),
+            Err(TemplateError::MissingPath(_))
+        ));
     }
 }

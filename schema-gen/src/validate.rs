@@ -31,7 +31,13 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
                     let at = format!("{}.{}", def.name, field.name);
                     type_ref(catalog, &field.ty, Place::Output, &at, &mut out);
                     for arg in field.args.values() {
-                        type_ref(catalog, &arg.ty, Place::Input, &format!("{at}({}:)", arg.name), &mut out);
+                        type_ref(
+                            catalog,
+                            &arg.ty,
+                            Place::Input,
+                            &format!("{at}({}:)", arg.name),
+                            &mut out,
+                        );
                     }
                     if let Some(resolver) = &field.resolver {
                         resolver_checks(catalog, def, field, resolver, &at, &mut out);
@@ -45,11 +51,13 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
                 }
             }
             TypeKind::Union(union) => union_checks(catalog, def, union, &mut out),
-            TypeKind::Enum(enum_type) if enum_type.values.is_empty() => out.push(Diagnostic::error(
-                Code::WrongTypeKind,
-                &def.name,
-                "an enum needs at least one value",
-            )),
+            TypeKind::Enum(enum_type) if enum_type.values.is_empty() => {
+                out.push(Diagnostic::error(
+                    Code::WrongTypeKind,
+                    &def.name,
+                    "an enum needs at least one value",
+                ))
+            }
             TypeKind::Enum(_) | TypeKind::Scalar => {}
         }
     }
@@ -59,16 +67,30 @@ pub fn validate(catalog: &Catalog) -> Vec<Diagnostic> {
 fn roots(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
     match catalog.object(&catalog.roots.query) {
         Some(query) if !query.fields.is_empty() => {}
-        Some(_) => out.push(Diagnostic::error(Code::NoQueryType, &catalog.roots.query, "the query type has no fields")),
+        Some(_) => out.push(Diagnostic::error(
+            Code::NoQueryType,
+            &catalog.roots.query,
+            "the query type has no fields",
+        )),
         None => out.push(Diagnostic::error(
             Code::NoQueryType,
             "schema",
-            format!("there is no object type `{}` to serve queries", catalog.roots.query),
+            format!(
+                "there is no object type `{}` to serve queries",
+                catalog.roots.query
+            ),
         )),
     }
-    for name in [&catalog.roots.mutation, &catalog.roots.subscription].into_iter().flatten() {
+    for name in [&catalog.roots.mutation, &catalog.roots.subscription]
+        .into_iter()
+        .flatten()
+    {
         if catalog.object(name).is_none() {
-            out.push(Diagnostic::error(Code::UnknownType, "schema", format!("root type `{name}` is not an object type")));
+            out.push(Diagnostic::error(
+                Code::UnknownType,
+                "schema",
+                format!("root type `{name}` is not an object type"),
+            ));
         }
     }
 }
@@ -79,7 +101,11 @@ fn type_ref(catalog: &Catalog, ty: &TypeRef, place: Place, at: &str, out: &mut V
         return;
     }
     let Some(def) = catalog.types.get(name) else {
-        out.push(Diagnostic::error(Code::UnknownType, at, format!("type `{name}` is not defined")));
+        out.push(Diagnostic::error(
+            Code::UnknownType,
+            at,
+            format!("type `{name}` is not defined"),
+        ));
         return;
     };
     let allowed = match (place, &def.kind) {
@@ -96,7 +122,10 @@ fn type_ref(catalog: &Catalog, ty: &TypeRef, place: Place, at: &str, out: &mut V
         out.push(Diagnostic::error(
             Code::WrongTypeKind,
             at,
-            format!("`{name}` is {} and cannot be used as {place} type", kind_phrase(&def.kind)),
+            format!(
+                "`{name}` is {} and cannot be used as {place} type",
+                kind_phrase(&def.kind)
+            ),
         ));
     }
 }
@@ -113,11 +142,19 @@ fn kind_phrase(kind: &TypeKind) -> &'static str {
 
 fn union_checks(catalog: &Catalog, def: &TypeDef, union: &UnionType, out: &mut Vec<Diagnostic>) {
     if union.members.is_empty() {
-        out.push(Diagnostic::error(Code::InvalidUnion, &def.name, "a union needs at least one member"));
+        out.push(Diagnostic::error(
+            Code::InvalidUnion,
+            &def.name,
+            "a union needs at least one member",
+        ));
     }
     for member in &union.members {
         if catalog.object(member).is_none() {
-            out.push(Diagnostic::error(Code::InvalidUnion, &def.name, format!("member `{member}` is not an object type")));
+            out.push(Diagnostic::error(
+                Code::InvalidUnion,
+                &def.name,
+                format!("member `{member}` is not an object type"),
+            ));
         }
     }
     if let Some(discriminator) = &union.discriminator {
@@ -133,7 +170,14 @@ fn union_checks(catalog: &Catalog, def: &TypeDef, union: &UnionType, out: &mut V
     }
 }
 
-fn resolver_checks(catalog: &Catalog, parent: &TypeDef, field: &Field, resolver: &Resolver, at: &str, out: &mut Vec<Diagnostic>) {
+fn resolver_checks(
+    catalog: &Catalog,
+    parent: &TypeDef,
+    field: &Field,
+    resolver: &Resolver,
+    at: &str,
+    out: &mut Vec<Diagnostic>,
+) {
     let keyword = resolver.call.keyword();
     let directive_at = format!("{at} @{keyword}");
     match catalog.sources.get(&resolver.source) {
@@ -145,7 +189,11 @@ fn resolver_checks(catalog: &Catalog, parent: &TypeDef, field: &Field, resolver:
         Some(source) if source.transport.keyword() != keyword => out.push(Diagnostic::error(
             Code::TransportMismatch,
             format!("{directive_at}(source)"),
-            format!("source \"{}\" is a {} source, not {keyword}", resolver.source, source.transport.keyword()),
+            format!(
+                "source \"{}\" is a {} source, not {keyword}",
+                resolver.source,
+                source.transport.keyword()
+            ),
         )),
         Some(_) => {}
     }
@@ -156,36 +204,55 @@ fn resolver_checks(catalog: &Catalog, parent: &TypeDef, field: &Field, resolver:
             "an upstream-backed field should be nullable, so a failing call nulls only this field",
         ));
     }
-    let is_root = [Some(&catalog.roots.query), catalog.roots.mutation.as_ref(), catalog.roots.subscription.as_ref()]
-        .contains(&Some(&parent.name));
+    let is_root = [
+        Some(&catalog.roots.query),
+        catalog.roots.mutation.as_ref(),
+        catalog.roots.subscription.as_ref(),
+    ]
+    .contains(&Some(&parent.name));
     let mut templates: Vec<(String, &Template)> = Vec::new();
     match &resolver.call {
         Call::Rest(rest) => {
             templates.push(("path".into(), &rest.path));
             templates.extend(rest.query.iter().map(|(k, t)| (format!("query.{k}"), t)));
-            templates.extend(rest.headers.iter().map(|(k, t)| (format!("headers.{k}"), t)));
+            templates.extend(
+                rest.headers
+                    .iter()
+                    .map(|(k, t)| (format!("headers.{k}"), t)),
+            );
             if let Some(body) = &rest.body {
                 templates.push(("body".into(), body));
             }
             if let Some(batch) = &rest.batch {
                 templates.push(("batch.path".into(), &batch.path));
                 if is_root {
-                    out.push(Diagnostic::error(Code::InvalidArgument, format!("{directive_at}(batch)"), "batching needs a parent: use it on a link field, not a root field"));
+                    out.push(Diagnostic::error(
+                        Code::InvalidArgument,
+                        format!("{directive_at}(batch)"),
+                        "batching needs a parent: use it on a link field, not a root field",
+                    ));
                 }
             }
         }
         Call::Grpc(grpc) => templates.extend(grpc.body.iter().map(|t| ("body".to_string(), t))),
-        Call::Lambda(lambda) => templates.extend(lambda.payload.iter().map(|t| ("payload".to_string(), t))),
+        Call::Lambda(lambda) => {
+            templates.extend(lambda.payload.iter().map(|t| ("payload".to_string(), t)))
+        }
     }
     for (arg, template) in templates {
         let at = format!("{directive_at}({arg})");
         for var in template.vars() {
-            let Some(first) = var.path.first() else { continue };
+            let Some(first) = var.path.first() else {
+                continue;
+            };
             match var.scope {
                 Scope::Args if !field.args.contains_key(first) => out.push(Diagnostic::error(
                     Code::TemplateUnknownArgument,
                     &at,
-                    format!("`{{{{{var}}}}}` names an argument `{first}` that {}.{} does not have", parent.name, field.name),
+                    format!(
+                        "`{{{{{var}}}}}` names an argument `{first}` that {}.{} does not have",
+                        parent.name, field.name
+                    ),
                 )),
                 Scope::Parent if is_root => out.push(Diagnostic::error(
                     Code::TemplateNoParent,
@@ -194,7 +261,10 @@ fn resolver_checks(catalog: &Catalog, parent: &TypeDef, field: &Field, resolver:
                 )),
                 Scope::Parent => {
                     let known = match &parent.kind {
-                        TypeKind::Object(object) => object.fields.values().any(|f| f.resolver.is_none() && f.wire() == first),
+                        TypeKind::Object(object) => object
+                            .fields
+                            .values()
+                            .any(|f| f.resolver.is_none() && f.wire() == first),
                         _ => false,
                     };
                     if !known {

@@ -1,6 +1,6 @@
 //! Executable schema: parse, merge, validate and emit, snapshot-tested on fixtures.
 
-use schema_gen::parse::{parse_files, Checked, SdlFile};
+use schema_gen::parse::{Checked, SdlFile, parse_files};
 
 fn fixture(name: &str) -> SdlFile {
     let path = format!("{}/tests/fixtures/sdl/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -8,13 +8,20 @@ fn fixture(name: &str) -> SdlFile {
 }
 
 fn report(checked: &Checked) -> String {
-    checked.diagnostics.iter().map(|d| format!("{d}\n")).collect()
+    checked
+        .diagnostics
+        .iter()
+        .map(|d| format!("{d}\n"))
+        .collect()
 }
 
 #[test]
 fn a_valid_schema_parses_into_a_catalog_and_emits_back_to_equivalent_sdl() {
     let checked = parse_files(&[fixture("blog.graphql")]);
-    let catalog = checked.catalog.clone().unwrap_or_else(|| panic!("{}", report(&checked)));
+    let catalog = checked
+        .catalog
+        .clone()
+        .unwrap_or_else(|| panic!("{}", report(&checked)));
     let emitted = schema_gen::emit::sdl(&catalog);
     insta::assert_snapshot!("blog_emitted", emitted);
     let again = parse_files(&[SdlFile::new("emitted.graphql", emitted.clone())]);
@@ -25,11 +32,16 @@ fn a_valid_schema_parses_into_a_catalog_and_emits_back_to_equivalent_sdl() {
 #[test]
 fn several_files_merge_into_one_graph() {
     let checked = parse_files(&[fixture("blog.graphql"), fixture("second.graphql")]);
-    let catalog = checked.catalog.unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
+    let catalog = checked
+        .catalog
+        .unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
     let query = catalog.object("Query").unwrap();
     assert!(query.fields.contains_key("users") && query.fields.contains_key("posts"));
     let user = catalog.object("User").unwrap();
-    assert_eq!(user.fields.keys().collect::<Vec<_>>(), ["id", "name", "email"]);
+    assert_eq!(
+        user.fields.keys().collect::<Vec<_>>(),
+        ["id", "name", "email"]
+    );
 }
 
 #[test]
@@ -68,7 +80,8 @@ fn the_directive_definitions_are_valid_sdl() {
 
 #[test]
 fn the_readme_documents_the_directive_vocabulary_verbatim() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     assert!(
         readme.contains(schema_gen::directives::DIRECTIVES_SDL),
         "README.md's directive block differs from schema-gen/src/directives.rs: copy DIRECTIVES_SDL into it"

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use schema_gen::parse::{parse_files, SdlFile};
 use schema_gen::Diagnostic;
+use schema_gen::parse::{SdlFile, parse_files};
 
 /// How diagnostics are printed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -71,7 +71,11 @@ pub fn run(args: CheckArgs) -> ExitCode {
             }
         }
     }
-    if valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Diagnostics to stdout, one per line, followed by a count of errors and warnings.
@@ -81,6 +85,9 @@ pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
     }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     if errors > 0 {
-        println!("{errors} error(s), {} other diagnostic(s)", diagnostics.len() - errors);
+        println!(
+            "{errors} error(s), {} other diagnostic(s)",
+            diagnostics.len() - errors
+        );
     }
 }
