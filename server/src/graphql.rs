@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -29,6 +29,7 @@ use engine::plan::RenderedResponse;
 use crate::app::{AppState, REQUEST_ID};
 use crate::error::{AppError, ErrorCode};
 use crate::negotiate::{ResponseType, negotiate};
+use crate::operation::operation_type;
 use crate::{explorer, telemetry};
 
 /// GET /graphql: the explorer for browsers, otherwise a query from URL parameters.
@@ -349,37 +350,6 @@ async fn execute(
             "timeout",
             started,
         ),
-    }
-}
-
-/// The type of the operation `request` selects, or the request error that prevents running it.
-fn operation_type(request: &mut async_graphql::Request) -> Result<OperationType, AppError> {
-    let name = request.operation_name.clone();
-    let document = request
-        .parsed_query()
-        .map_err(|e| AppError::new(ErrorCode::ParseFailed, e.message))?;
-    match (&document.operations, name.as_deref()) {
-        (DocumentOperations::Single(op), None) => Ok(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.get(name).map(|op| op.node.ty).ok_or_else(|| {
-                AppError::new(
-                    ErrorCode::OperationNotFound,
-                    format!("unknown operation named \"{name}\""),
-                )
-            })
-        }
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => Ok(ops
-            .values()
-            .next()
-            .map_or(OperationType::Query, |op| op.node.ty)),
-        (DocumentOperations::Multiple(_), None) => Err(AppError::new(
-            ErrorCode::OperationNameRequired,
-            "the document has several operations; choose one with operationName",
-        )),
-        (DocumentOperations::Single(_), Some(name)) => Err(AppError::new(
-            ErrorCode::OperationNotFound,
-            format!("unknown operation named \"{name}\""),
-        )),
     }
 }
 

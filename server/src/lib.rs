@@ -6,7 +6,10 @@
 //! Request handling must never panic on any input: outside tests, `unwrap`, `expect` and
 //! `panic!` are refused by clippy (a panic that still slips through answers 500, see
 //! [`app`]).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod app;
 pub mod commands;
@@ -16,7 +19,9 @@ pub mod error;
 pub mod explorer;
 pub mod graphql;
 pub mod negotiate;
+pub mod operation;
 pub mod ops;
 pub mod reload;
 pub mod server;
+pub mod subscriptions;
 pub mod telemetry;
