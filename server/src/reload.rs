@@ -74,6 +74,9 @@ struct Compiled {
     /// Root fields (`Query.pets`) and non-scalar type names it defines.
     claims: Vec<String>,
     at: SystemTime,
+    /// Hash of the spec text it was compiled from (REST), to skip recompiling an unchanged
+    /// spec on every refresh.
+    spec_hash: Option<u64>,
 }
 
 impl Reloader {
@@ -139,8 +142,16 @@ impl Reloader {
             .filter(|s| redescribe_all || !self.described.contains_key(&s.service))
             .map(|s| (*s).clone())
             .collect();
-        let results: Vec<Result<Compiled, String>> = futures::stream::iter(todo.clone())
-            .map(move |source| async move { describe(&source, timeout).await })
+        let previous = |s: &DiscoveredSource| {
+            self.described
+                .get(&s.service)
+                .and_then(|d| d.good.as_ref())
+                .and_then(|g| g.spec_hash)
+        };
+        let jobs: Vec<(DiscoveredSource, Option<u64>)> =
+            todo.iter().map(|s| (s.clone(), previous(s))).collect();
+        let results: Vec<Result<Option<Compiled>, String>> = futures::stream::iter(jobs)
+            .map(move |(source, hash)| async move { describe(source, timeout, hash).await })
             .buffered(MAX_CONCURRENT_DESCRIBES)
             .collect()
             .await;
@@ -158,7 +169,10 @@ impl Reloader {
                     if entry.error.take().is_some() {
                         tracing::info!(service = %source.service, "discovered source described again");
                     }
-                    entry.good = Some(compiled);
+                    // `None`: the spec is unchanged, the compiled version stands.
+                    if let Some(compiled) = compiled {
+                        entry.good = Some(compiled);
+                    }
                 }
                 Err(message) => {
                     metrics::counter!(metric::DESCRIBE_FAILURES, "service" => source.service.to_string()).increment(1);
@@ -435,9 +449,15 @@ impl Reloader {
     }
 }
 
-/// Describes one source and compiles it on its own into an SDL file.
-async fn describe(source: &DiscoveredSource, timeout: Duration) -> Result<Compiled, String> {
-    let ingested = match &source.kind {
+/// Describes one source and compiles it on its own into an SDL file; `Ok(None)` when the
+/// spec text hashes to `previous` (nothing to recompile). Compiling is CPU work (a large spec
+/// takes a while), so it runs off the async workers that serve requests.
+async fn describe(
+    source: DiscoveredSource,
+    timeout: Duration,
+    previous: Option<u64>,
+) -> Result<Option<Compiled>, String> {
+    let compiled = match &source.kind {
         SourceKind::Rest { base_url, spec_url } => {
             let options = FetchOptions {
                 timeout,
@@ -446,10 +466,23 @@ async fn describe(source: &DiscoveredSource, timeout: Duration) -> Result<Compil
             let text = fetch_spec_with(spec_url, &options)
                 .await
                 .map_err(|e| e.to_string())?;
+            let hash = text_hash(&text);
+            if previous == Some(hash) {
+                return Ok(None);
+            }
             let options = OpenApiOptions::new(source.source_name.clone())
                 .with_base_url(base_url.clone())
                 .with_location(spec_url.clone());
-            schema_gen::ingest::openapi::ingest(&text, &NoExternalRefs, &options)
+            tokio::task::spawn_blocking(move || {
+                let ingested =
+                    schema_gen::ingest::openapi::ingest(&text, &NoExternalRefs, &options);
+                compile(&source, ingested).map(|c| Compiled {
+                    spec_hash: Some(hash),
+                    ..c
+                })
+            })
+            .await
+            .map_err(|e| format!("compiling the spec failed: {e}"))?
         }
         SourceKind::Grpc { endpoint } => {
             let pool = engine::upstream::grpc::describe(endpoint, timeout)
@@ -461,10 +494,17 @@ async fn describe(source: &DiscoveredSource, timeout: Duration) -> Result<Compil
             );
             // Calls use the descriptors just read, not a copy cached before a redeploy.
             engine::upstream::grpc::register_descriptors(endpoint, pool);
-            ingested
+            compile(&source, ingested)
         }
     };
-    compile(source, ingested)
+    compiled.map(Some)
+}
+
+fn text_hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Checks, prefixes and emits an ingested source, then parses it alone so that a source
@@ -504,6 +544,7 @@ fn compile(source: &DiscoveredSource, ingested: Ingested) -> Result<Compiled, St
         file,
         claims: claims(&catalog),
         at: SystemTime::now(),
+        spec_hash: None,
     })
 }
 
