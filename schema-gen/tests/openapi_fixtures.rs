@@ -42,6 +42,11 @@ fn render(ingested: &Ingested) -> String {
             .filter(|d| d.is_error())
             .map(|d| d.to_string())
             .collect();
+        assert_eq!(
+            checked.catalog.as_ref(),
+            Some(catalog),
+            "parse(emit(catalog)) differs"
+        );
         assert!(
             errors.is_empty(),
             "the emitted SDL does not check:\n{}\n{sdl}",

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use super::document::{Loc, join_uri};
-use super::schema::{Mode, Typed, deprecation, description};
+use super::schema::{Mode, Typed, clean_text, deprecation, description};
 use super::{Ctx, Version};
 use crate::Code;
 use crate::catalog::{
@@ -699,14 +699,13 @@ fn operation_description(op: &Value) -> Option<String> {
     let summary = op
         .get("summary")
         .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
+        .and_then(clean_text);
     match (summary, description(op)) {
-        (Some(summary), Some(description)) if !description.starts_with(summary) => {
+        (Some(summary), Some(description)) if !description.starts_with(&summary) => {
             Some(format!("{summary}\n\n{description}"))
         }
         (_, Some(description)) => Some(description),
-        (Some(summary), None) => Some(summary.to_string()),
+        (Some(summary), None) => Some(summary),
         (None, None) => None,
     }
 }

@@ -1063,9 +1063,16 @@ pub(super) fn description(value: &Value) -> Option<String> {
     value
         .get("description")
         .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(str::to_string)
+        .and_then(clean_text)
+}
+
+/// Text for a GraphQL description: line ends normalized and trailing spaces dropped (SDL
+/// block strings do not keep them), `None` when nothing is left.
+pub(super) fn clean_text(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let joined = lines.join("\n");
+    let trimmed = joined.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
 
 pub(super) fn deprecation(value: &Value) -> Option<String> {
