@@ -195,14 +195,14 @@ fn bad_request(message: impl Into<String>) -> AppError {
 fn from_json_body(bytes: &[u8]) -> Result<async_graphql::Request, AppError> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| bad_request(format!("the request body is not valid JSON: {e}")))?;
-    let Value::Object(map) = value else {
+    let Value::Object(mut map) = value else {
         return Err(bad_request("the request body must be a JSON object"));
     };
     build_request(
-        map.get("query"),
-        map.get("operationName"),
-        map.get("variables"),
-        map.get("extensions"),
+        map.remove("query"),
+        map.remove("operationName"),
+        map.remove("variables"),
+        map.remove("extensions"),
     )
 }
 
@@ -233,34 +233,34 @@ fn from_url_params(params: &[(String, String)]) -> Result<async_graphql::Request
     let query = find("query")?.map(|q| Value::String(q.to_owned()));
     let operation_name = find("operationName")?.map(|n| Value::String(n.to_owned()));
     build_request(
-        query.as_ref(),
-        operation_name.as_ref(),
-        json("variables")?.as_ref(),
-        json("extensions")?.as_ref(),
+        query,
+        operation_name,
+        json("variables")?,
+        json("extensions")?,
     )
 }
 
 fn build_request(
-    query: Option<&Value>,
-    operation_name: Option<&Value>,
-    variables: Option<&Value>,
-    extensions: Option<&Value>,
+    query: Option<Value>,
+    operation_name: Option<Value>,
+    variables: Option<Value>,
+    extensions: Option<Value>,
 ) -> Result<async_graphql::Request, AppError> {
     let query = match query {
-        Some(Value::String(q)) => q.clone(),
+        Some(Value::String(q)) => q,
         None | Some(Value::Null) => return Err(bad_request("the request has no query")),
         Some(_) => return Err(bad_request("query must be a string")),
     };
     let mut request = async_graphql::Request::new(query);
     match operation_name {
         None | Some(Value::Null) => {}
-        Some(Value::String(name)) => request = request.operation_name(name.clone()),
+        Some(Value::String(name)) => request = request.operation_name(name),
         Some(_) => return Err(bad_request("operationName must be a string or null")),
     }
     match variables {
         None | Some(Value::Null) => {}
         Some(v @ Value::Object(_)) => {
-            request = request.variables(async_graphql::Variables::from_json(v.clone()))
+            request = request.variables(async_graphql::Variables::from_json(v))
         }
         Some(_) => return Err(bad_request("variables must be an object or null")),
     }
@@ -268,9 +268,9 @@ fn build_request(
         None | Some(Value::Null) => {}
         Some(Value::Object(map)) => {
             for (key, value) in map {
-                let value = async_graphql::Value::from_json(value.clone())
+                let value = async_graphql::Value::from_json(value)
                     .map_err(|e| bad_request(format!("extensions.{key} is not usable: {e}")))?;
-                request.extensions.insert(key.clone(), value);
+                request.extensions.insert(key, value);
             }
         }
         Some(_) => return Err(bad_request("extensions must be an object or null")),
