@@ -20,26 +20,29 @@
 //!
 //! Mapping rules:
 //! - **Operations.** GET becomes a `Query` field, every other method a `Mutation` field
-//!   (TRACE is skipped; a spec without GET operations gets an always-null `Query._empty`,
-//!   since GraphQL requires a query field). The name is the camelCased `operationId`, else derived from method
+//!   (TRACE is skipped). The name is the camelCased `operationId`, else derived from method
 //!   and path (`GET /pets/{id}` → `getPetsById`); collisions get `2`, `3`, ... in document
 //!   order (warning `NAME_COLLISION`). `summary`/`description` and `deprecated` carry over.
+//!   A spec without GET operations gets an always-null `Query._empty` (GraphQL requires a
+//!   query field).
 //! - **Arguments.** Path, query and header parameters (path-level ones included, overridden by
 //!   operation-level ones with the same `name` and `in`) become arguments named with
 //!   `naming::field_name`; the templates in `@rest(path, query, headers)` carry the upstream
-//!   spelling. Required parameters (and every path parameter) are non-null. Cookie parameters
-//!   and the `Accept`/`Content-Type`/`Authorization` header parameters are dropped. A JSON
-//!   request body (3.x `requestBody`, 2.0 `in: body`) becomes one argument, named by
-//!   `x-codegen-request-body-name` or the 2.0 body parameter's name, else `input`, and is sent
-//!   as `body: "{{args.input}}"`. Defaults carry over when they fit the argument's type.
+//!   spelling, so arguments need no `wire_name`. Required parameters (and every path
+//!   parameter) are non-null. Cookie parameters and the `Accept`/`Content-Type`/
+//!   `Authorization` header parameters are dropped. A JSON request body (3.x `requestBody`,
+//!   2.0 `in: body`) becomes one argument, named by `x-codegen-request-body-name` or the 2.0
+//!   body parameter's name, else `input`, and is sent as `body: "{{args.input}}"`. Defaults
+//!   carry over when they fit the argument's type (enum defaults as GraphQL value names).
 //! - **Results.** The first 2xx response (else `default`) with a JSON media type (`*/json`,
 //!   `*+json`, `*/*`) gives the output type, as does a `text/plain` number or boolean (it
-//!   parses as JSON); a success without content gives `JSON`. An
-//!   operation whose request body or success response is not JSON is skipped
-//!   (`OPERATION_SKIPPED`). Every upstream-backed field is nullable.
+//!   parses as JSON); a success without content gives `JSON`. An operation whose request
+//!   body or success response is not JSON (form data, files, text) is skipped
+//!   (`OPERATION_SKIPPED`); an empty non-JSON body (Stripe's GETs) is ignored. Every
+//!   upstream-backed field is nullable.
 //! - **Types.** A component schema becomes one named type for output (`Pet`) and, when used in
 //!   an input position, one input type (`PetInput`); inline schemas are named after where they
-//!   appear (`ListPetsResponse`, `PetOwner`, `CreatePetInput`). Properties become fields via
+//!   appear (`GetPetResponse`, `PetOwner`, `CreatePetInput`). Properties become fields via
 //!   `naming::field_name` (the JSON name is kept in `wire_name` when it differs); `readOnly`
 //!   properties are left out of inputs and `writeOnly` ones out of outputs. A property is
 //!   non-null when it is `required` and does not admit null (3.0 `nullable`, 2.0
@@ -51,15 +54,19 @@
 //!   UPPER_SNAKE_CASE values (the upstream spelling in `wire_name`); other enums their scalar.
 //! - **Composition.** `allOf` members are merged into one type (a single member is used as
 //!   is). `oneOf`/`anyOf` of object schemas become a union (output only; with
-//!   `@discriminator` when the schema gives one); of scalars of one kind, that scalar;
-//!   otherwise, and in inputs, `JSON`. Null members only make the type nullable. When a
-//!   schema has `properties`, they win over its `oneOf`/`anyOf` (usually validation only).
+//!   `@discriminator` when the schema gives one, plus OpenAPI's implicit mapping by component
+//!   name); of scalars of one kind, that scalar; otherwise, and in inputs, `JSON`. Null
+//!   members (`{type: "null"}`, Microsoft Graph's `{type: object, nullable: true}`) only make
+//!   the type nullable. When a schema has `properties`, they win over its `oneOf`/`anyOf`
+//!   (usually validation only).
 //! - **JSON.** Free-form objects, `additionalProperties`-only maps, empty and boolean schemas,
-//!   mixed type arrays and anything untranslatable become the `JSON` scalar.
+//!   mixed type arrays and anything untranslatable become the `JSON` scalar, always nullable.
 //! - **Base URL.** `servers[0].url` with its variables' defaults, resolved against the spec's
-//!   own location when relative (3.x; `//host` takes the location's scheme, else https); `schemes[0]` + `host` + `basePath` (2.0);
-//!   [`OpenApiOptions::base_url`] overrides both. With none of these, the base URL is
-//!   `{{env.<SOURCE>_BASE_URL}}` and a `NO_BASE_URL` warning says so.
+//!   own location when relative (3.x; `//host` takes the location's scheme, else https);
+//!   `schemes[0]` + `host` + `basePath` (2.0); [`OpenApiOptions::base_url`] overrides both.
+//!   With none of these, the base URL is `{{env.<SOURCE>_BASE_URL}}` and a `NO_BASE_URL`
+//!   warning says so. Path- or operation-level `servers` that differ are a warning (one source
+//!   has one base URL). The source is named [`OpenApiOptions::name`], else after `info.title`.
 //! - **`$ref`s** to components, to any pointer in the document, and to relative external
 //!   documents are followed lazily; each referenced schema is translated once per mode and
 //!   its GraphQL name memoized, which is also how recursive schemas work. Dangling refs
@@ -68,6 +75,7 @@
 //! - **Failure.** Text that is not JSON/YAML is `SPEC_SYNTAX`; a document that is not OpenAPI
 //!   3.x or Swagger 2.0 is `SPEC_NOT_OPENAPI`; the spec is rejected (`NOTHING_USABLE`) only
 //!   when no operation survives. Callbacks, webhooks, security schemes and links are ignored.
+//!   Diagnostics name a dotted pointer (`paths./pets/{id}.get`) and the document as file.
 //!
 //! The document is read as a `serde_json::Value` (YAML through `serde_norway`) rather than
 //! typed with the `openapiv3` crate: that crate covers 3.0 only and rejects a whole document
