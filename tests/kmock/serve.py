@@ -29,8 +29,12 @@ async def main() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            # The parent test closing our stdin (or dying) also stops us.
-            loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.readline() else None)
+            # The parent test closing our stdin (or dying) also stops us. A stdin that cannot
+            # be polled (a file, /dev/null) leaves only the signals.
+            try:
+                loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not sys.stdin.readline() else None)
+            except (OSError, ValueError):
+                pass
             await stop.wait()
 
 
