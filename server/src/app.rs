@@ -27,7 +27,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::Config;
-use crate::{explorer, graphql, ops, telemetry};
+use crate::{explorer, ops, subscriptions, telemetry};
 
 /// The request id header, honoured from clients and sent upstream by the engine.
 pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
@@ -83,7 +83,11 @@ impl AppState {
 
 /// The whole HTTP surface of graft.
 pub fn app(state: Arc<AppState>) -> Router {
-    let mut routes = Router::new().route("/graphql", get(graphql::get).post(graphql::post));
+    // WebSocket upgrades and event streams go to `subscriptions`, which hands the rest on.
+    let mut routes = Router::new().route(
+        "/graphql",
+        get(subscriptions::get).post(subscriptions::post),
+    );
     if state.config.explorer {
         routes = routes
             .route("/graphql/explorer.js", get(explorer::script))

@@ -628,22 +628,19 @@ impl Invoke for GrpcInvoke {
         let opened = async move {
             let deadline = cx.deadline;
             let opening = call.open_stream(message, metadata, &cx);
-            let stream = match tokio::time::timeout_at(deadline, opening).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return futures::stream::once(async move { Err(e) }).boxed(),
-                Err(_) => {
-                    let e = call.error(
-                        ErrorKind::Timeout,
-                        format!(
-                            "upstream `{}` did not open {} in time",
-                            call.source_name,
-                            call.path()
-                        ),
-                    );
-                    return futures::stream::once(async move { Err(e) }).boxed();
-                }
+            let error = match tokio::time::timeout_at(deadline, opening).await {
+                Ok(Ok(stream)) => return stream,
+                Ok(Err(e)) => e,
+                Err(_) => call.error(
+                    ErrorKind::Timeout,
+                    format!(
+                        "upstream `{}` did not open {} in time",
+                        call.source_name,
+                        call.path()
+                    ),
+                ),
             };
-            stream
+            futures::stream::once(async move { Err(error) }).boxed()
         };
         futures::stream::once(opened).flatten().boxed()
     }

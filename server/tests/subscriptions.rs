@@ -1,0 +1,244 @@
+//! Subscriptions over WebSocket (`graphql-transport-ws`) and SSE, end to end: graft serving
+//! a gRPC source whose server-streaming method (`WatchPets`) backs a Subscription field.
+
+mod common;
+#[path = "../../engine/tests/grpc_server/mod.rs"]
+mod grpc_server;
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use graft::app::{AppState, Loaded};
+use graft::config::Config;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// graft over the tonic test server; both stop when dropped.
+async fn start() -> (grpc_server::TestServer, common::Graft) {
+    let upstream = grpc_server::start(grpc_server::Reflection::V1AndV1alpha).await;
+    let options = schema_gen::ingest::grpc::GrpcOptions::new("kitchen", upstream.endpoint());
+    let catalog = schema_gen::ingest::grpc::ingest(&upstream.pool, &options)
+        .catalog
+        .unwrap();
+    let gateway =
+        engine::gateway::Gateway::build(&catalog, engine::GatewayOptions::default()).unwrap();
+    let state = AppState::new(Config::default());
+    state.swap(Loaded::new(gateway, &catalog));
+    (upstream, common::start_with(state).await)
+}
+
+async fn connect(graft: &common::Graft) -> Socket {
+    let mut request = format!("ws://{}/graphql", graft.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next protocol message (a JSON object), or the close code.
+async fn receive(socket: &mut Socket) -> Result<Value, u16> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message in time");
+        match message {
+            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(frame.map(|f| u16::from(f.code)).unwrap_or(0));
+            }
+            Some(Ok(_)) => continue,
+            None | Some(Err(_)) => return Err(0),
+        }
+    }
+}
+
+async fn initialised(graft: &common::Graft) -> Socket {
+    let mut socket = connect(graft).await;
+    send(&mut socket, json!({"type": "connection_init"})).await;
+    assert_eq!(
+        receive(&mut socket).await,
+        Ok(json!({"type": "connection_ack"}))
+    );
+    socket
+}
+
+#[tokio::test]
+async fn a_websocket_subscription_streams_each_message_then_the_error_then_completes() {
+    let (_upstream, graft) = start().await;
+    let mut socket = initialised(&graft).await;
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(receive(&mut socket).await, Ok(json!({"type": "pong"})));
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "1", "payload": {
+            "query": "subscription($n: Int) { watchPets(count: $n, fail: true) { id name } }",
+            "variables": {"n": 2}
+        }}),
+    )
+    .await;
+    for id in [1, 2] {
+        assert_eq!(
+            receive(&mut socket).await,
+            Ok(
+                json!({"type": "next", "id": "1", "payload": {"data": {"watchPets": {"id": id, "name": format!("pet {id}")}}}})
+            )
+        );
+    }
+    let failed = receive(&mut socket).await.unwrap();
+    assert_eq!(failed["type"], "next");
+    assert_eq!(
+        failed["payload"]["errors"][0]["extensions"]["code"],
+        "INTERNAL"
+    );
+    assert_eq!(
+        receive(&mut socket).await,
+        Ok(json!({"type": "complete", "id": "1"}))
+    );
+}
+
+#[tokio::test]
+async fn queries_also_run_over_the_websocket_and_bad_documents_are_error_messages() {
+    let (_upstream, graft) = start().await;
+    let mut socket = initialised(&graft).await;
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "q", "payload": {"query": "{ kitchenGetPet(id: 5) { id } }"}}),
+    )
+    .await;
+    assert_eq!(
+        receive(&mut socket).await,
+        Ok(json!({"type": "next", "id": "q", "payload": {"data": {"kitchenGetPet": {"id": 5}}}}))
+    );
+    assert_eq!(
+        receive(&mut socket).await,
+        Ok(json!({"type": "complete", "id": "q"}))
+    );
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "bad", "payload": {"query": "subscription { nope }"}}),
+    )
+    .await;
+    let error = receive(&mut socket).await.unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["id"], "bad");
+    assert!(
+        error["payload"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope")
+    );
+}
+
+#[tokio::test]
+async fn protocol_violations_close_the_socket_with_graphql_ws_codes() {
+    let (_upstream, graft) = start().await;
+
+    let mut socket = connect(&graft).await;
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "1", "payload": {"query": "{ __typename }"}}),
+    )
+    .await;
+    assert_eq!(receive(&mut socket).await, Err(4401));
+
+    let mut socket = initialised(&graft).await;
+    send(&mut socket, json!({"type": "connection_init"})).await;
+    assert_eq!(receive(&mut socket).await, Err(4429));
+
+    let mut socket = initialised(&graft).await;
+    let slow = json!({"type": "subscribe", "id": "same", "payload": {"query": "subscription { watchPets(count: 100) { id } }"}});
+    send(&mut socket, slow.clone()).await;
+    send(&mut socket, slow).await;
+    loop {
+        match receive(&mut socket).await {
+            Ok(message) => assert_eq!(message["type"], "next"),
+            Err(code) => {
+                assert_eq!(code, 4409);
+                break;
+            }
+        }
+    }
+
+    let mut socket = initialised(&graft).await;
+    socket.send(Message::Text("not json".into())).await.unwrap();
+    assert_eq!(receive(&mut socket).await, Err(4400));
+}
+
+#[tokio::test]
+async fn a_completed_subscription_stops_sending() {
+    let (_upstream, graft) = start().await;
+    let mut socket = initialised(&graft).await;
+    send(&mut socket, json!({"type": "subscribe", "id": "1", "payload": {"query": "subscription { watchPets(count: 100) { id } }"}})).await;
+    assert_eq!(receive(&mut socket).await.unwrap()["type"], "next");
+    send(&mut socket, json!({"type": "complete", "id": "1"})).await;
+    // The id is free again once the subscription is stopped.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    send(&mut socket, json!({"type": "subscribe", "id": "1", "payload": {"query": "{ kitchenGetPet(id: 9) { id } }"}})).await;
+    loop {
+        let message = receive(&mut socket).await.expect("no close");
+        if message["payload"]["data"]["kitchenGetPet"]["id"] == 9 {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn graphql_over_sse_streams_next_events_then_complete() {
+    let (_upstream, graft) = start().await;
+    let response = common::client()
+        .post(graft.graphql())
+        .header("accept", "text/event-stream")
+        .json(&json!({"query": "subscription { watchPets(count: 2) { id } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = response.text().await.unwrap();
+    let events: Vec<(&str, &str)> = body
+        .split("\n\n")
+        .filter(|e| !e.trim().is_empty() && !e.starts_with(':'))
+        .map(|event| {
+            let field = |name: &str| {
+                event
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::trim)
+                    .unwrap_or("")
+            };
+            (field("event:"), field("data:"))
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("next", r#"{"data":{"watchPets":{"id":1}}}"#),
+            ("next", r#"{"data":{"watchPets":{"id":2}}}"#),
+            ("complete", ""),
+        ]
+    );
+}
