@@ -170,7 +170,7 @@ fn field_definition(out: &mut String, catalog: &Catalog, field: &Field) {
         out.push('(');
         for (i, arg) in field.args.values().enumerate() {
             if multiline {
-                out.push_str("\n");
+                out.push('\n');
                 description(out, arg.description.as_deref(), "    ");
                 out.push_str("    ");
             } else if i > 0 {
@@ -270,9 +270,11 @@ fn description(out: &mut String, text: Option<&str>, indent: &str) {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return;
     };
-    if text.contains('\n') {
+    // A block string cannot hold `"""` unescaped, and parsers disagree on `\"""`: such text
+    // is written as an ordinary string instead.
+    if text.contains('\n') && !text.contains("\"\"\"") {
         let _ = writeln!(out, "{indent}\"\"\"");
-        for line in text.replace("\"\"\"", "\\\"\"\"").lines() {
+        for line in text.lines() {
             let _ = writeln!(out, "{indent}{}", line.trim_end());
         }
         let _ = writeln!(out, "{indent}\"\"\"");

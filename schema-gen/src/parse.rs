@@ -205,9 +205,7 @@ impl Lowering {
         }
         if schema.query.is_some() || schema.mutation.is_some() || schema.subscription.is_some() {
             let declared = [schema.query, schema.mutation, schema.subscription];
-            let roots = self
-                .explicit_roots
-                .get_or_insert_with(|| [None, None, None]);
+            let roots = self.explicit_roots.get_or_insert_default();
             let mut conflict = None;
             for (slot, name) in roots.iter_mut().zip(declared) {
                 let Some(name) = name else { continue };

@@ -108,12 +108,12 @@ fn type_ref(catalog: &Catalog, ty: &TypeRef, place: Place, at: &str, out: &mut V
         ));
         return;
     };
-    let allowed = match (place, &def.kind) {
-        (_, TypeKind::Scalar | TypeKind::Enum(_)) => true,
-        (Place::Output, TypeKind::Object(_) | TypeKind::Union(_)) => true,
-        (Place::Input, TypeKind::Input(_)) => true,
-        _ => false,
-    };
+    let allowed = matches!(
+        (place, &def.kind),
+        (_, TypeKind::Scalar | TypeKind::Enum(_))
+            | (Place::Output, TypeKind::Object(_) | TypeKind::Union(_))
+            | (Place::Input, TypeKind::Input(_))
+    );
     if !allowed {
         let place = match place {
             Place::Output => "an output",

@@ -176,22 +176,25 @@ fn is_typed(schema: &Value) -> bool {
     }
 }
 
+/// `Int` for integers that provably fit 32 bits, `Int64` for the rest.
 fn int_scalar(schema: &Value) -> &'static str {
     match schema.get("format").and_then(Value::as_str) {
         Some("int64" | "uint64" | "uint32" | "int") => return "Int64",
         Some("int32" | "int8" | "int16" | "uint8" | "uint16") => return "Int",
         _ => {}
     }
-    let outside = |key: &str| {
+    // No 32-bit format: Int only when declared bounds prove the value fits, since real specs
+    // (GitHub's ids) leave 64-bit integers unformatted and GraphQL's Int is 32-bit.
+    let within = |key: &str| {
         schema
             .get(key)
             .and_then(Value::as_f64)
-            .is_some_and(|v| v < f64::from(i32::MIN) || v > f64::from(i32::MAX))
+            .is_some_and(|v| v >= f64::from(i32::MIN) && v <= f64::from(i32::MAX))
     };
-    if outside("minimum") || outside("maximum") {
-        "Int64"
-    } else {
+    if within("minimum") && within("maximum") {
         "Int"
+    } else {
+        "Int64"
     }
 }
 
