@@ -23,6 +23,9 @@ pub struct Config {
     pub listen: String,
     /// Log output format. The `--log-format` flag and `GRAFT_LOG_FORMAT` override it.
     pub log_format: LogFormat,
+    /// Log one line per HTTP request (method, path, status, latency, request id). Off by
+    /// default: at gateway request rates the lines cost real throughput.
+    pub access_log: bool,
     /// Answer `__schema` and `__type` introspection queries.
     pub introspection: bool,
     /// Serve the explorer UI to browsers at GET /graphql.
@@ -39,6 +42,7 @@ impl Default for Config {
         Config {
             listen: DEFAULT_LISTEN.to_owned(),
             log_format: LogFormat::Text,
+            access_log: false,
             introspection: true,
             explorer: true,
             limits: LimitsConfig::default(),

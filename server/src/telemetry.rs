@@ -67,11 +67,17 @@ pub fn record_build(ok: bool) {
     metrics::counter!(SCHEMA_BUILDS, "outcome" => if ok { "ok" } else { "error" }).increment(1);
 }
 
-/// Installs the global tracing subscriber; `RUST_LOG` filters (default `info`). Logs go to
-/// stderr so that stdout stays for command output.
-pub fn init_logs(format: LogFormat) {
+/// Installs the global tracing subscriber. `RUST_LOG` filters when set; otherwise `info`,
+/// with the per-request line only when `access_log` is on. Logs go to stderr so that stdout
+/// stays for command output.
+pub fn init_logs(format: LogFormat, access_log: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let default = if access_log {
+        "info"
+    } else {
+        "info,tower_http::trace::on_response=off"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -19,7 +19,8 @@ fn graft() -> Command {
         .kill_on_drop(true)
         .stdin(Stdio::null())
         .env_remove("GRAFT_LISTEN")
-        .env_remove("GRAFT_LOG_FORMAT");
+        .env_remove("GRAFT_LOG_FORMAT")
+        .env_remove("RUST_LOG");
     command
 }
 
@@ -281,7 +282,7 @@ async fn the_drain_is_bounded_by_the_configured_time() {
 }
 
 #[tokio::test]
-async fn json_logs_carry_the_request_id() {
+async fn json_access_logs_carry_the_request_id() {
     let upstream = common::upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec!["serve".to_owned()];
@@ -290,7 +291,19 @@ async fn json_logs_carry_the_request_id() {
             .iter()
             .map(|p| p.display().to_string()),
     );
-    args.extend(["--listen", "127.0.0.1:0", "--log-format", "json"].map(str::to_owned));
+    let config = dir.path().join("graft.yaml");
+    std::fs::write(&config, "access_log: true\n").unwrap();
+    args.extend(
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--config",
+            config.to_str().unwrap(),
+        ]
+        .map(str::to_owned),
+    );
     let mut running = spawn(&args).await;
     let response = common::client()
         .post(&running.url)
