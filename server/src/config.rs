@@ -105,7 +105,8 @@ pub struct TimeoutsConfig {
     /// Total time for one GraphQL request, body read included (answered with REQUEST_TIMEOUT).
     #[schemars(range(min = 1))]
     pub request_ms: u64,
-    /// Time a client has to send a request's headers; slower connections are closed.
+    /// Time a client has to send a request's headers; slower connections are closed. It
+    /// also closes keep-alive connections idle for longer.
     #[schemars(range(min = 1))]
     pub header_read_ms: u64,
     /// Upstream call timeout when neither the field nor its source sets one.
