@@ -190,9 +190,13 @@ impl Reloader {
         }
 
         let (files, mut report) = self.compose(inventory);
-        self.log_left_out(&report);
         report.watch_problems = inventory.watch_problems.clone();
         let checked = parse_files(&files);
+        let ok = |breaking: &[String]| BuildReport {
+            status: "ok",
+            message: None,
+            last_breaking_changes: breaking.to_vec(),
+        };
         match checked.catalog {
             None => {
                 // Only reachable with nothing to serve: every part was checked while composing.
@@ -213,16 +217,26 @@ impl Reloader {
                 metrics::counter!(metric::RELOADS, "outcome" => "build_error").increment(1);
             }
             Some(catalog) if self.served.as_ref() == Some(&catalog) => {
-                report.build = BuildReport {
-                    status: "ok",
-                    message: None,
-                    last_breaking_changes: self.last_breaking.clone(),
-                };
+                report.build = ok(&self.last_breaking);
                 metrics::counter!(metric::RELOADS, "outcome" => "unchanged").increment(1);
             }
             Some(catalog) => {
-                match crate::commands::serve::build(catalog.clone(), &self.state.config) {
-                    Ok(loaded) => {
+                let built = match crate::commands::serve::build(catalog.clone(), &self.state.config)
+                {
+                    Ok(loaded) => Ok((catalog, loaded)),
+                    Err(message) => {
+                        tracing::warn!(
+                            "the merged schema does not build ({message}); looking for the parts that break it"
+                        );
+                        self.build_leaving_out(&files, &mut report).ok_or(message)
+                    }
+                };
+                match built {
+                    Ok((catalog, _)) if self.served.as_ref() == Some(&catalog) => {
+                        report.build = ok(&self.last_breaking);
+                        metrics::counter!(metric::RELOADS, "outcome" => "unchanged").increment(1);
+                    }
+                    Ok((catalog, loaded)) => {
                         if let Some(old) = &self.served {
                             let changes = breaking_changes(old, &catalog);
                             for change in &changes {
@@ -241,11 +255,7 @@ impl Reloader {
                             "schema reloaded"
                         );
                         self.served = Some(catalog);
-                        report.build = BuildReport {
-                            status: "ok",
-                            message: None,
-                            last_breaking_changes: self.last_breaking.clone(),
-                        };
+                        report.build = ok(&self.last_breaking);
                         metrics::counter!(metric::RELOADS, "outcome" => "swapped").increment(1);
                     }
                     Err(message) => {
@@ -262,6 +272,7 @@ impl Reloader {
                 }
             }
         }
+        self.log_left_out(&report);
         record_gauges(&report);
         self.state.discovery.store(Some(Arc::new(report)));
     }
@@ -419,6 +430,53 @@ impl Reloader {
             report.schemas.push(entry);
         }
         (files, report)
+    }
+
+    /// When the merged graph parses but does not build (say a resource's template names an
+    /// unset `{{env.X}}`): builds again from the static files, adding the discovered sources
+    /// and resources one at a time and leaving out each one the graph does not build with.
+    /// `None` when even the static files do not build. Rare, so a build per part is fine.
+    fn build_leaving_out(
+        &self,
+        files: &[SdlFile],
+        report: &mut DiscoveryReport,
+    ) -> Option<(Catalog, crate::app::Loaded)> {
+        let try_build = |files: &[SdlFile]| -> Result<(Catalog, crate::app::Loaded), String> {
+            let checked = parse_files(files);
+            let catalog = checked.catalog.ok_or_else(|| quote(&checked.diagnostics))?;
+            let loaded = crate::commands::serve::build(catalog.clone(), &self.state.config)?;
+            Ok((catalog, loaded))
+        };
+        let statics = self.static_files.len().min(files.len());
+        let (fixed, parts) = files.split_at(statics);
+        let mut kept = fixed.to_vec();
+        let mut last = if kept.is_empty() {
+            None
+        } else {
+            Some(try_build(&kept).ok()?)
+        };
+        for part in parts {
+            kept.push(part.clone());
+            match try_build(&kept) {
+                Ok(built) => last = Some(built),
+                Err(message) => {
+                    kept.pop();
+                    let message = format!("left out: the graph does not build with it: {message}");
+                    if let Some(key) = part.path.strip_prefix("service/") {
+                        if let Some(entry) = report.services.iter_mut().find(|s| s.service == key) {
+                            entry.status = SourceStatus::Rejected;
+                            entry.message = Some(message);
+                        }
+                    } else if let Some(key) = part.path.strip_prefix("graphqlschema/")
+                        && let Some(entry) = report.schemas.iter_mut().find(|s| s.resource == key)
+                    {
+                        entry.status = "rejected";
+                        entry.message = Some(message);
+                    }
+                }
+            }
+        }
+        last
     }
 
     /// Logs each Service or resource that is left out, once per distinct reason (reloads

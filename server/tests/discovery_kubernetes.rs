@@ -850,7 +850,8 @@ async fn discovery_recovers_after_the_api_server_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graphql_schema_resources_link_discovered_sources_and_a_bad_one_is_left_out() {
+async fn graphql_schema_resources_link_discovered_sources_and_ones_that_break_the_parse_or_the_build_are_left_out()
+ {
     let Some(kmock) = Kmock::start(0) else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = kmock.kubeconfig(dir.path());
@@ -898,6 +899,12 @@ async fn graphql_schema_resources_link_discovered_sources_and_a_bad_one_is_left_
         )
         .await
         .expect("create GraphQLSchema");
+    // Parses, but the gateway cannot be built with it: the variable is not set.
+    let needs_env = r#"type Query { secret: Int @rest(source: "pets", path: "/pets/count/{{env.GRAFT_TEST_SURELY_UNSET}}") }"#;
+    schemas
+        .create(&PostParams::default(), &resource("needs-env", needs_env))
+        .await
+        .expect("create GraphQLSchema");
 
     graft
         .wait_for_answer(
@@ -923,6 +930,13 @@ async fn graphql_schema_resources_link_discovered_sources_and_a_bad_one_is_left_
     };
     assert_eq!(by_name("links")["status"], "merged", "{readyz:#}");
     assert_eq!(by_name("broken")["status"], "rejected", "{readyz:#}");
+    assert_eq!(by_name("needs-env")["status"], "rejected", "{readyz:#}");
+    assert!(
+        by_name("needs-env")["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("GRAFT_TEST_SURELY_UNSET")),
+        "{readyz:#}"
+    );
     assert!(
         by_name("broken")["message"]
             .as_str()
