@@ -365,3 +365,38 @@ async fn a_subscription_to_an_unreachable_upstream_is_one_error_event() {
         "UPSTREAM_UNREACHABLE"
     );
 }
+
+#[tokio::test]
+async fn without_reflection_calls_fail_clearly_until_descriptors_are_registered() {
+    let server = grpc_server::start(Reflection::Off).await;
+    let gateway = gateway(
+        &catalog_for(&server.endpoint(), &server.pool),
+        Duration::from_secs(5),
+    );
+    let response = run(&gateway, "{ kitchenGetPet(id: 1) { id } }").await;
+    assert_eq!(response["data"], json!({"kitchenGetPet": null}));
+    let message = response["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("does not serve reflection"), "{message}");
+    // A source described from a FileDescriptorSet needs no reflection at call time.
+    engine::upstream::grpc::register_descriptors(&server.endpoint(), server.pool.clone());
+    let response = run(&gateway, "{ kitchenGetPet(id: 1) { id } }").await;
+    assert_eq!(response, json!({"data": {"kitchenGetPet": {"id": 1}}}));
+}
+
+#[tokio::test]
+async fn the_plan_executor_renders_grpc_fields_like_async_graphql() {
+    let (_server, gateway) = served(Reflection::V1AndV1alpha).await;
+    for query in [
+        "{ kitchenGetPet(id: 42) { id name status tags owner { name } } listPets { pets { id } } }",
+        "{ kitchenGetPet(id: 404) { id } shelterGetPet(name: \"x\") { name good } }",
+    ] {
+        let planned = gateway
+            .execute_rendered(
+                async_graphql::Request::new(query),
+                RequestContext::default(),
+            )
+            .await;
+        let planned: Value = serde_json::from_slice(&planned.body).unwrap();
+        assert_eq!(planned, run(&gateway, query).await, "{query}");
+    }
+}
