@@ -109,6 +109,10 @@ pub struct TimeoutsConfig {
     /// also closes keep-alive connections idle for longer.
     #[schemars(range(min = 1))]
     pub header_read_ms: u64,
+    /// Time a write to a client may stall (a client that does not read its response) before
+    /// the connection is closed.
+    #[schemars(range(min = 1))]
+    pub write_ms: u64,
     /// Upstream call timeout when neither the field nor its source sets one.
     #[schemars(range(min = 1))]
     pub upstream_ms: u64,
@@ -121,6 +125,7 @@ impl Default for TimeoutsConfig {
         TimeoutsConfig {
             request_ms: 30_000,
             header_read_ms: 10_000,
+            write_ms: 30_000,
             upstream_ms: 10_000,
             drain_ms: 8_000,
         }
@@ -133,6 +138,9 @@ impl TimeoutsConfig {
     }
     pub fn header_read(&self) -> Duration {
         Duration::from_millis(self.header_read_ms.max(1))
+    }
+    pub fn write(&self) -> Duration {
+        Duration::from_millis(self.write_ms.max(1))
     }
     pub fn upstream(&self) -> Duration {
         Duration::from_millis(self.upstream_ms.max(1))
@@ -205,6 +213,7 @@ impl Config {
         for (name, value) in [
             ("timeouts.request_ms", t.request_ms),
             ("timeouts.header_read_ms", t.header_read_ms),
+            ("timeouts.write_ms", t.write_ms),
             ("timeouts.upstream_ms", t.upstream_ms),
         ] {
             if value == 0 {

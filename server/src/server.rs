@@ -2,17 +2,20 @@
 //! graceful shutdown that stops accepting, lets in-flight requests finish within a bounded
 //! drain time, and then returns.
 //!
-//! hyper is driven directly (rather than `axum::serve`) because the header-read timeout
-//! that protects against slow clients is a hyper connection option.
+//! hyper is driven directly (rather than `axum::serve`) because the protections against slow
+//! clients are connection options: hyper's header-read timeout (slow or idle senders) and a
+//! write timeout on the socket (clients that do not read their responses).
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_io_timeout::TimeoutStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -21,6 +24,9 @@ use tokio_util::task::TaskTracker;
 pub struct ServeOptions {
     /// A client must send a request's headers within this time, or its connection closes.
     pub header_read_timeout: Duration,
+    /// A write to a client may stall this long (a client that does not read its response);
+    /// then the connection closes.
+    pub write_timeout: Duration,
     /// After shutdown starts, in-flight requests get this long to finish.
     pub drain: Duration,
 }
@@ -62,9 +68,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(options.write_timeout));
         let service = TowerToHyperService::new(router.clone());
         let connection = http
-            .serve_connection(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(Box::pin(stream)), service)
             .with_upgrades();
         let stopping = stopping.clone();
         connections.spawn(serve_connection(connection, stopping, peer));
@@ -86,7 +94,7 @@ pub async fn serve(
 }
 
 type Connection = hyper::server::conn::http1::UpgradeableConnection<
-    TokioIo<tokio::net::TcpStream>,
+    TokioIo<Pin<Box<TimeoutStream<TcpStream>>>>,
     TowerToHyperService<Router>,
 >;
 

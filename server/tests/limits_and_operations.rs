@@ -442,3 +442,37 @@ async fn the_explorer_and_introspection_can_be_switched_off() {
     );
     assert!(answer.body["data"]["__schema"].is_null(), "{}", answer.text);
 }
+
+#[tokio::test]
+async fn a_client_that_does_not_read_its_responses_is_disconnected() {
+    let graft = start(config(
+        "timeouts:\n  write_ms: 300\n  header_read_ms: 60000\n",
+    ))
+    .await;
+    let mut socket = tokio::net::TcpStream::connect(graft.addr).await.unwrap();
+    // Enough pipelined requests that their responses overflow the socket buffers.
+    let request = b"GET /graphql/explorer.js HTTP/1.1\r\nhost: x\r\n\r\n";
+    let count = 4000;
+    let asset_len = client()
+        .get(graft.url("/graphql/explorer.js"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    socket.write_all(&request.repeat(count)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut received = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut received)).await;
+    assert!(
+        read.is_ok(),
+        "the server kept writing to a client that stopped reading"
+    );
+    assert!(
+        received.len() < asset_len * count,
+        "every response was delivered"
+    );
+}

@@ -118,6 +118,7 @@ pub async fn serve_state(state: Arc<AppState>) -> ExitCode {
     }
     let options = ServeOptions {
         header_read_timeout: state.config.timeouts.header_read(),
+        write_timeout: state.config.timeouts.write(),
         drain: state.config.timeouts.drain(),
     };
     match serve(

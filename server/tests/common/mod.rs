@@ -134,6 +134,7 @@ pub async fn start_with(state: Arc<AppState>) -> Graft {
     let (stop, stopped) = oneshot::channel::<()>();
     let options = ServeOptions {
         header_read_timeout: state.config.timeouts.header_read(),
+        write_timeout: state.config.timeouts.write(),
         drain: Duration::from_secs(2),
     };
     let router = app(Arc::clone(&state));
