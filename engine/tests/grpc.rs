@@ -400,3 +400,29 @@ async fn the_plan_executor_renders_grpc_fields_like_async_graphql() {
         assert_eq!(planned, run(&gateway, query).await, "{query}");
     }
 }
+
+#[test]
+fn a_channel_outlives_no_runtime_so_a_second_runtime_still_calls() {
+    let make_runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = server_rt.block_on(grpc_server::start(Reflection::V1AndV1alpha));
+    let catalog = catalog_for(&server.endpoint(), &server.pool);
+    for _ in 0..2 {
+        // Each runtime shuts down after its call; the pooled channel must not be reused dead.
+        let rt = make_runtime();
+        let response = rt.block_on(async {
+            let gateway = gateway(&catalog, Duration::from_secs(5));
+            run(&gateway, "{ kitchenGetPet(id: 3) { id } }").await
+        });
+        assert_eq!(response, json!({"data": {"kitchenGetPet": {"id": 3}}}));
+    }
+}

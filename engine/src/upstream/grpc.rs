@@ -21,6 +21,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -61,18 +62,38 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 // Channels and descriptors, shared process-wide (and across gateway reloads).
 // ---------------------------------------------------------------------------------------
 
-static CHANNELS: OnceLock<Mutex<HashMap<String, Channel>>> = OnceLock::new();
+static CHANNELS: OnceLock<Mutex<HashMap<String, Pooled>>> = OnceLock::new();
 static POOLS: OnceLock<Mutex<HashMap<String, DescriptorPool>>> = OnceLock::new();
 
-/// The pooled channel for `endpoint` (`http://host:port` or `https://host:port`).
+/// A pooled channel and whether the runtime that drives its connection still runs (a
+/// channel outlives neither: tests and CLI commands may start several runtimes).
+struct Pooled {
+    channel: Channel,
+    alive: Arc<AtomicBool>,
+}
+
+/// Clears `alive` when dropped, i.e. when its runtime shuts down and drops its tasks.
+struct AliveGuard(Arc<AtomicBool>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The pooled channel for `endpoint` (`http://host:port` or `https://host:port`). Must be
+/// called within a tokio runtime, which drives the connection.
 pub fn channel(endpoint: &str) -> Result<Channel, String> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| "gRPC channels need a tokio runtime".to_string())?;
     let channels = CHANNELS.get_or_init(Default::default);
-    if let Some(channel) = channels
+    if let Some(pooled) = channels
         .lock()
         .map_err(|_| "channel pool poisoned")?
         .get(endpoint)
+        .filter(|p| p.alive.load(Ordering::Acquire))
     {
-        return Ok(channel.clone());
+        return Ok(pooled.channel.clone());
     }
     let mut builder = Endpoint::from_shared(endpoint.to_string())
         .map_err(|e| format!("`{endpoint}` is not a valid gRPC endpoint: {e}"))?
@@ -88,8 +109,21 @@ pub fn channel(endpoint: &str) -> Result<Channel, String> {
         return Err(format!("`{endpoint}` must start with http:// or https://"));
     }
     let channel = builder.connect_lazy();
+    let alive = Arc::new(AtomicBool::new(true));
+    let guard = AliveGuard(Arc::clone(&alive));
+    runtime.spawn(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await;
+    });
     let mut map = channels.lock().map_err(|_| "channel pool poisoned")?;
-    Ok(map.entry(endpoint.to_string()).or_insert(channel).clone())
+    map.insert(
+        endpoint.to_string(),
+        Pooled {
+            channel: channel.clone(),
+            alive,
+        },
+    );
+    Ok(channel)
 }
 
 /// Makes `pool` the descriptors used for calls to `endpoint` (for sources described from a
