@@ -141,3 +141,23 @@ fn a_pool_without_services_has_nothing_usable() {
     assert!(ingested.catalog.is_none());
     assert_eq!(ingested.diagnostics[0].code, Code::NothingUsable);
 }
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/grpc");
+
+#[test]
+fn edge_cases_make_valid_sdl_that_parses_back() {
+    let mut compiler = protox::Compiler::new([FIXTURES]).unwrap();
+    compiler.include_source_info(true);
+    compiler.open_file("edge.proto").unwrap();
+    let ingested = ingest(&compiler.descriptor_pool(), &options());
+    let sdl = schema_gen::emit::sdl(&ingested.catalog.expect("a catalog"));
+    insta::assert_snapshot!(sdl);
+    let checked =
+        schema_gen::parse::parse_files(&[schema_gen::parse::SdlFile::new("edge.graphql", &sdl)]);
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{sdl}");
+}

@@ -38,6 +38,8 @@
 //!   (`"2024-01-01T00:00:00Z"`, `"1.5s"`, `"a.b,c"`); wrappers → their nullable scalar;
 //!   `Struct`, `Value`, `ListValue`, `Any` → `JSON`; `Empty` as a response → `Boolean`
 //!   (`true` when the call succeeded), elsewhere `JSON`.
+//! - A message without fields is `JSON` (GraphQL has no empty object types). When no
+//!   method is a query, `Query` gets a placeholder `_empty: Boolean` field.
 //! - **Comments** on services, methods, messages, fields and enum values become descriptions.
 
 use std::collections::{HashMap, HashSet};
@@ -196,6 +198,17 @@ pub fn ingest(pool: &DescriptorPool, options: &GrpcOptions) -> Ingested {
             policy: SourcePolicy::default(),
         },
     );
+    if !roots.contains_key(&OperationKind::Query) {
+        // GraphQL requires a query field; a service of commands only gets a placeholder.
+        let mut field = Field::new("_empty", TypeRef::named("Boolean"));
+        field.description = Some(
+            "Always null: the gRPC services have no query method, and GraphQL requires a query field."
+                .into(),
+        );
+        let mut query = ObjectType::default();
+        query.fields.insert("_empty".into(), field);
+        roots.insert(OperationKind::Query, query);
+    }
     for kind in [
         OperationKind::Query,
         OperationKind::Mutation,
@@ -356,6 +369,7 @@ impl Builder {
             match kind {
                 Kind::Message(m) => {
                     if well_known(m.full_name()).is_some()
+                        || m.fields().len() == 0
                         || !seen.insert(m.full_name().to_string())
                     {
                         continue;
@@ -470,6 +484,10 @@ impl Builder {
         if let Some(scalar) = well_known(message.full_name()) {
             return TypeRef::named(scalar);
         }
+        if message.fields().len() == 0 {
+            // GraphQL has no empty object types; a field-less message is `{}` as JSON.
+            return TypeRef::named("JSON");
+        }
         let (name, new) = self.claim(message.full_name(), side);
         if new {
             // Reserve the slot first so recursive messages find their own name.
@@ -500,16 +518,30 @@ impl Builder {
         let (name, new) = self.claim(e.full_name(), Side::Output);
         if new {
             let file = e.parent_file();
-            let mut values = IndexMap::new();
-            let mut ns = Namespace::new();
-            for value in e.values() {
-                let wanted = naming::enum_value(value.name());
-                let wanted = if matches!(wanted.as_str(), "TRUE" | "FALSE" | "NULL") {
+            let wanted = |raw: &str| {
+                let wanted = naming::enum_value(raw);
+                if matches!(wanted.as_str(), "TRUE" | "FALSE" | "NULL") {
                     format!("{wanted}_")
                 } else {
                     wanted
+                }
+            };
+            // Values already spelled as GraphQL wants keep their name; renamed ones yield.
+            let mut ns = Namespace::with_taken(
+                e.values()
+                    .filter(|v| wanted(v.name()) == v.name())
+                    .map(|v| v.name().to_string())
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str),
+            );
+            let mut values = IndexMap::new();
+            for value in e.values() {
+                let gql = if wanted(value.name()) == value.name() {
+                    value.name().to_string()
+                } else {
+                    ns.claim(&wanted(value.name()))
                 };
-                let gql = ns.claim(&wanted);
                 values.insert(
                     gql.clone(),
                     EnumValue {
