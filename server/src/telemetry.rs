@@ -20,9 +20,9 @@ pub const IN_FLIGHT: &str = "graft_http_requests_in_flight";
 /// Gateway builds by `outcome` (ok, error).
 pub const SCHEMA_BUILDS: &str = "graft_schema_builds_total";
 /// Upstream calls by `source` and `outcome` (recorded by the engine).
-pub const UPSTREAM_CALLS: &str = "graft_upstream_calls_total";
+pub const UPSTREAM_CALLS: &str = engine::upstream::CALLS_METRIC;
 /// Upstream call latency in seconds by `source` (recorded by the engine).
-pub const UPSTREAM_DURATION: &str = "graft_upstream_call_duration_seconds";
+pub const UPSTREAM_DURATION: &str = engine::upstream::DURATION_METRIC;
 
 /// Latency buckets in seconds: 1 ms to 30 s.
 const BUCKETS: &[f64] = &[

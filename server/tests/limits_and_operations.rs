@@ -352,6 +352,8 @@ async fn metrics_are_exported_with_graft_names() {
         "graft_graphql_request_duration_seconds_bucket",
         "graft_http_requests_in_flight",
         "graft_schema_builds_total{outcome=\"ok\"}",
+        "graft_upstream_calls_total{",
+        "graft_upstream_call_duration_seconds_bucket{",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
