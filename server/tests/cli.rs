@@ -89,9 +89,13 @@ async fn spawn_with_env(args: &[String], env: &[(&str, &str)]) -> Running {
 }
 
 fn terminate(child: &Child) {
+    signal(child, "-TERM");
+}
+
+fn signal(child: &Child, signal: &str) {
     let pid = child.id().expect("the process already exited");
     let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -273,7 +277,8 @@ async fn the_drain_is_bounded_by_the_configured_time() {
     });
     common::slow_call_started(before).await;
     let signalled = Instant::now();
-    terminate(&running.child);
+    // Ctrl+C (SIGINT) drains like SIGTERM.
+    signal(&running.child, "-INT");
     assert_eq!(
         exit_code(&mut running.child, Duration::from_secs(10)).await,
         0
