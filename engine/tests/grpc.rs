@@ -426,3 +426,20 @@ fn a_channel_outlives_no_runtime_so_a_second_runtime_still_calls() {
         assert_eq!(response, json!({"data": {"kitchenGetPet": {"id": 3}}}));
     }
 }
+
+#[tokio::test]
+async fn reflection_that_misses_a_dependency_is_a_descriptor_error_naming_it() {
+    use prost::Message as _;
+    let (pool, _) = grpc_server::descriptors();
+    let mut set = prost_types::FileDescriptorSet {
+        file: pool.file_descriptor_protos().cloned().collect(),
+    };
+    set.file.retain(|f| f.name() != "other.proto");
+    let server =
+        grpc_server::start_reflecting(Reflection::V1AndV1alpha, pool, set.encode_to_vec()).await;
+    let err = describe(&server.endpoint(), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DescribeError::Descriptor { .. }), "{err:?}");
+    assert!(err.to_string().contains("other.proto"), "{err}");
+}

@@ -312,17 +312,26 @@ macro_rules! reflect_with {
                 }
             }
             while let Some(missing) = files.next_missing() {
+                // Well-known types are standard: graft's copies save a round trip each.
+                if files.take_well_known(&missing) {
+                    continue;
+                }
                 tx.send(ask(MessageRequest::FileByFilename(missing.clone())))
                     .await
                     .map_err(|_| ReflectError::Protocol("reflection stream closed".into()))?;
-                match next!()? {
-                    MessageResponse::FileDescriptorResponse(r) => {
+                match next!() {
+                    Ok(MessageResponse::FileDescriptorResponse(r)) => {
                         files.add(&r.file_descriptor_proto)?
                     }
-                    MessageResponse::ErrorResponse(e) => {
-                        files.not_served(missing, e.error_message)?
+                    Ok(MessageResponse::ErrorResponse(e)) => {
+                        return Err(not_served(&missing, &e.error_message));
                     }
-                    _ => {
+                    // Some servers (tonic's) end the stream with NOT_FOUND instead.
+                    Err(ReflectError::Status(status)) if status.code() == tonic::Code::NotFound => {
+                        return Err(not_served(&missing, status.message()));
+                    }
+                    Err(e) => return Err(e),
+                    Ok(_) => {
                         return Err(ReflectError::Protocol(
                             "FileByFilename got an unexpected answer".into(),
                         ));
@@ -370,28 +379,35 @@ impl FileCollector {
         self.wanted.iter().next().cloned()
     }
 
-    /// The server does not have `name`: well-known types come from graft's copy, anything
-    /// else is a missing dependency.
-    fn not_served(&mut self, name: String, error: String) -> Result<(), ReflectError> {
-        let known = DescriptorPool::global()
-            .get_file_by_name(&name)
-            .map(|f| f.file_descriptor_proto().clone());
-        match known {
-            Some(file) => {
-                self.wanted.remove(&name);
-                self.have.insert(name);
-                self.files.push(file);
-                Ok(())
-            }
-            None => Err(ReflectError::Decode(format!(
-                "dependency `{name}` is not served by the upstream: {error}"
-            ))),
+    /// Adds graft's copy of `name` when it is a well-known type's file.
+    fn take_well_known(&mut self, name: &str) -> bool {
+        if !name.starts_with("google/protobuf/") {
+            return false;
         }
+        let Some(file) = DescriptorPool::global().get_file_by_name(name) else {
+            return false;
+        };
+        self.wanted.remove(name);
+        self.have.insert(name.to_string());
+        for dep in &file.file_descriptor_proto().dependency {
+            if !self.have.contains(dep) {
+                self.wanted.insert(dep.clone());
+            }
+        }
+        self.files.push(file.file_descriptor_proto().clone());
+        true
     }
 
     fn into_files(self) -> Vec<prost_types::FileDescriptorProto> {
         self.files
     }
+}
+
+/// A dependency the upstream's reflection does not have: its descriptors cannot link.
+fn not_served(name: &str, error: &str) -> ReflectError {
+    ReflectError::Decode(format!(
+        "dependency `{name}` is not served by the upstream's reflection: {error}"
+    ))
 }
 
 // ---------------------------------------------------------------------------------------

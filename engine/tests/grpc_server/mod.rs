@@ -67,6 +67,16 @@ impl Drop for TestServer {
 /// Starts the server on 127.0.0.1:0.
 pub async fn start(reflection: Reflection) -> TestServer {
     let (pool, descriptor_set) = descriptors();
+    start_reflecting(reflection, pool, descriptor_set).await
+}
+
+/// Starts the server with reflection answering from `descriptor_set` (which may lack files,
+/// to play a server whose reflection misses a dependency).
+pub async fn start_reflecting(
+    reflection: Reflection,
+    pool: DescriptorPool,
+    descriptor_set: Vec<u8>,
+) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
