@@ -220,7 +220,7 @@ async fn connection(socket: WebSocket, state: Arc<AppState>, headers: HeaderMap)
         }
     });
     let running: Arc<Mutex<HashMap<String, tokio::task::AbortHandle>>> = Arc::default();
-    let close = serve(&mut incoming, &out, &state, &headers, &running).await;
+    let close = serve(&mut incoming, &out, &state, headers, &running).await;
     if let Ok(mut running) = running.lock() {
         running.drain().for_each(|(_, task)| task.abort());
     }
@@ -240,7 +240,7 @@ async fn serve(
     incoming: &mut futures::stream::SplitStream<WebSocket>,
     out: &mpsc::Sender<Message>,
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    mut headers: HeaderMap,
     running: &Arc<Mutex<HashMap<String, tokio::task::AbortHandle>>>,
 ) -> Option<Close> {
     let send = |value: Value| {
@@ -277,6 +277,9 @@ async fn serve(
                     return Some(Close(4429, "Too many initialisation requests".into()));
                 }
                 acknowledged = true;
+                if let Some(payload) = message.get("payload") {
+                    add_connection_params(&mut headers, payload);
+                }
                 send(json!({"type": "connection_ack"})).await;
             }
             Some("ping") => send(json!({"type": "pong"})).await,
@@ -318,6 +321,28 @@ async fn serve(
                 }
             }
             _ => return Some(Close(4400, "Invalid message received".into())),
+        }
+    }
+}
+
+/// `connection_init`'s payload (the client's `connectionParams`) as request headers: its
+/// string members, and those of a `headers` object, replace the upgrade request's headers
+/// of the same name (browsers cannot set headers on a WebSocket). Sources still forward
+/// only their allowlist.
+fn add_connection_params(headers: &mut HeaderMap, payload: &Value) {
+    let Value::Object(params) = payload else {
+        return;
+    };
+    let nested = params.get("headers").and_then(Value::as_object);
+    for (name, value) in params.iter().chain(nested.into_iter().flatten()) {
+        let (Some(value), Ok(name)) = (
+            value.as_str(),
+            http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+        ) else {
+            continue;
+        };
+        if let Ok(value) = http::HeaderValue::from_str(value) {
+            headers.insert(name, value);
         }
     }
 }

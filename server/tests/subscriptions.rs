@@ -21,9 +21,15 @@ type Socket =
 async fn start() -> (grpc_server::TestServer, common::Graft) {
     let upstream = grpc_server::start(grpc_server::Reflection::V1AndV1alpha).await;
     let options = schema_gen::ingest::grpc::GrpcOptions::new("kitchen", upstream.endpoint());
-    let catalog = schema_gen::ingest::grpc::ingest(&upstream.pool, &options)
+    let mut catalog = schema_gen::ingest::grpc::ingest(&upstream.pool, &options)
         .catalog
         .unwrap();
+    catalog
+        .sources
+        .get_mut("kitchen")
+        .unwrap()
+        .policy
+        .forward_headers = vec!["x-tenant".into()];
     let gateway =
         engine::gateway::Gateway::build(&catalog, engine::GatewayOptions::default()).unwrap();
     let state = AppState::new(Config::default());
@@ -240,5 +246,31 @@ async fn graphql_over_sse_streams_next_events_then_complete() {
             ("next", r#"{"data":{"watchPets":{"id":2}}}"#),
             ("complete", ""),
         ]
+    );
+}
+
+#[tokio::test]
+async fn connection_params_are_request_headers_for_the_allowlist() {
+    let (_upstream, graft) = start().await;
+    let mut socket = connect(&graft).await;
+    send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"headers": {"X-Tenant": "acme"}}}),
+    )
+    .await;
+    assert_eq!(
+        receive(&mut socket).await,
+        Ok(json!({"type": "connection_ack"}))
+    );
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "1", "payload": {"query": "{ kitchenGetPet(id: 1) { owner { name } } }"}}),
+    )
+    .await;
+    assert_eq!(
+        receive(&mut socket).await,
+        Ok(
+            json!({"type": "next", "id": "1", "payload": {"data": {"kitchenGetPet": {"owner": {"name": "acme"}}}}})
+        )
     );
 }

@@ -252,7 +252,12 @@ impl tonic::server::UnaryService<DynamicMessage> for Unary {
                         Ok(Response::new(garbage))
                     }
                     id => {
-                        let mut response = reply(&method, pet(id))?;
+                        let mut pet = pet(id);
+                        if let Some(tenant) = &forwarded {
+                            // Forwarded metadata shows in the body too.
+                            pet["owner"]["name"] = json!(tenant);
+                        }
+                        let mut response = reply(&method, pet)?;
                         if let Some(tenant) = forwarded {
                             response
                                 .metadata_mut()
