@@ -154,3 +154,45 @@ fn gen_grpc_against_nothing_fails_with_a_message_not_a_panic() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unusable"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_endpoint_is_described_over_tls() {
+    let ca = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = ca.cert.pem();
+    let upstream = grpc_server::start_tls(&cert, &ca.signing_key.serialize_pem()).await;
+    let dir = temp_dir("tls");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &cert).unwrap();
+    let endpoint = format!("https://{}", upstream.addr);
+    // rustls-native-certs reads SSL_CERT_FILE: the test CA is the only trusted root.
+    let run = move |trust: bool| {
+        let mut command = Command::new(GRAFT);
+        command.args(["gen", "grpc", &endpoint, "--name", "kitchen"]);
+        if trust {
+            command.env("SSL_CERT_FILE", &ca_file);
+        }
+        command.output().unwrap()
+    };
+    let trusted = tokio::task::spawn_blocking(move || (run(true), run(false)))
+        .await
+        .unwrap();
+    let (ok, untrusted) = trusted;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let sdl = String::from_utf8(ok.stdout).unwrap();
+    assert!(
+        sdl.contains(&format!(
+            r#"grpc: {{endpoint: "https://{}"}}"#,
+            upstream.addr
+        )),
+        "{sdl}"
+    );
+    assert_eq!(
+        untrusted.status.code(),
+        Some(1),
+        "an unknown CA must not be trusted"
+    );
+}

@@ -77,6 +77,29 @@ pub async fn start_reflecting(
     pool: DescriptorPool,
     descriptor_set: Vec<u8>,
 ) -> TestServer {
+    serve(reflection, pool, descriptor_set, None).await
+}
+
+/// Starts the server over TLS with this PEM certificate chain and key (`endpoint()` stays
+/// `http://`; callers use `https://`).
+pub async fn start_tls(cert_pem: &str, key_pem: &str) -> TestServer {
+    let (pool, descriptor_set) = descriptors();
+    let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
+    serve(
+        Reflection::V1AndV1alpha,
+        pool,
+        descriptor_set,
+        Some(identity),
+    )
+    .await
+}
+
+async fn serve(
+    reflection: Reflection,
+    pool: DescriptorPool,
+    descriptor_set: Vec<u8>,
+    tls: Option<tonic::transport::Identity>,
+) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -85,6 +108,11 @@ pub async fn start_reflecting(
     let kitchen = Kitchen(Dyn::new(&pool, "graft.test.v1.Kitchen"));
     let shelter = Shelter(Dyn::new(&pool, "graft.test.v1.Shelter"));
     let mut builder = tonic::transport::Server::builder();
+    if let Some(identity) = tls {
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .unwrap();
+    }
     let mut router = builder.add_service(kitchen).add_service(shelter);
     let reflection_builder = || {
         tonic_reflection::server::Builder::configure()
