@@ -109,6 +109,23 @@ async fn python_grpcio_health_is_described_by_v1alpha_reflection_and_queried_thr
         run(r#"{ all: check(service: "") { status } demo: check(service: "graft.demo") { status } down: check(service: "graft.down") { status } }"#).await,
         json!({"data": {"all": {"status": "SERVING"}, "demo": {"status": "SERVING"}, "down": {"status": "NOT_SERVING"}}})
     );
+    // Health/Watch is server streaming: a Subscription whose first event is the status.
+    let mut watch = gateway.subscribe(
+        async_graphql::Request::new(r#"subscription { watch(service: "graft.demo") { status } }"#),
+        RequestContext::default(),
+    );
+    let first = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures::StreamExt::next(&mut watch),
+    )
+    .await
+    .expect("a first event in time")
+    .expect("an event");
+    assert_eq!(
+        serde_json::to_value(&first).unwrap(),
+        json!({"data": {"watch": {"status": "SERVING"}}})
+    );
+    drop(watch);
     let missing = run(r#"{ check(service: "nope") { status } }"#).await;
     assert_eq!(missing["data"], json!({"check": null}));
     assert_eq!(
