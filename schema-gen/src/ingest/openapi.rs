@@ -49,8 +49,9 @@
 //!   `x-nullable`, a 3.1 type array with `"null"`, a `null` enum value, a null `oneOf`
 //!   member); input non-null cycles are broken by making the closing field nullable.
 //! - **Scalars.** `string` → `String`, `number` → `Float`, `boolean` → `Boolean`; `integer`
-//!   → `Int`, or `Int64` for `format: int64` and for integers whose `minimum`/`maximum` lie
-//!   outside 32 bits (never truncated). String `enum`s become GraphQL enums with
+//!   → `Int` for `format: int32` (and smaller) or when `minimum` and `maximum` both fit 32
+//!   bits, else `Int64` (`format: int64`, and unformatted integers such as GitHub's ids, which
+//!   exceed 32 bits in practice; never truncated). String `enum`s become GraphQL enums with
 //!   UPPER_SNAKE_CASE values (the upstream spelling in `wire_name`); other enums their scalar.
 //! - **Composition.** `allOf` members are merged into one type (a single member is used as
 //!   is). `oneOf`/`anyOf` of object schemas become a union (output only; with
