@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use engine::plan::PlanOptions;
 use engine::{Gateway, GatewayOptions, RequestContext};
 use schema_gen::parse::{SdlFile, parse_files};
@@ -74,6 +75,10 @@ fn main() -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|e| e.to_string())?;
+        // Responses go out as soon as they are written (no Nagle delay behind a pending ACK).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app).await.map_err(|e| e.to_string())
     })
 }

@@ -202,3 +202,21 @@ async fn a_batch_already_answered_earlier_in_the_request_is_reused() {
     assert_eq!(hits.get("/users?id=1&id=2"), 1);
     assert_eq!(hits.get("/users?id=3"), 1);
 }
+
+#[tokio::test]
+async fn mutations_are_never_shared_within_or_across_requests() {
+    let (base, hits) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    let answers = concurrently(&gw, vec!["mutation { bump { n } }".to_string(); 4]).await;
+    assert_eq!(hits.get("POST /bump"), 4, "{answers:?}");
+    let out = parse(&run(&gw, "mutation { a: bump { n } b: bump { n } }", json!({})).await);
+    assert_eq!(hits.get("POST /bump"), 6);
+    // Root mutation fields run one after another, in order.
+    assert_eq!(
+        (
+            out["data"]["a"]["n"].as_i64(),
+            out["data"]["b"]["n"].as_i64()
+        ),
+        (Some(5), Some(6))
+    );
+}

@@ -660,7 +660,10 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
                 let key = rendered.key().to_string();
                 let table = Arc::clone(&shared.in_flight);
                 let (cache_key, removal_key) = (key.clone(), key.clone());
-                let future = async move {
+                // The call runs in its own task and sharers await only its completion: a
+                // `Shared` polled by every sharer would wake all of them on each I/O event.
+                let source = field.invoke.source_name().to_string();
+                let task = tokio::spawn(async move {
                     let result = send(rendered, cache_key).await;
                     table
                         .map
@@ -668,6 +671,21 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
                         .unwrap_or_else(PoisonError::into_inner)
                         .remove(&removal_key);
                     result
+                });
+                let (table, removal_key) = (Arc::clone(&shared.in_flight), key.clone());
+                let future = async move {
+                    task.await.unwrap_or_else(|e| {
+                        table
+                            .map
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&removal_key);
+                        Err(UpstreamError::new(
+                            ErrorKind::Transport,
+                            &source,
+                            format!("the upstream call was aborted: {e}"),
+                        ))
+                    })
                 }
                 .boxed()
                 .shared();

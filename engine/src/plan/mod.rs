@@ -398,7 +398,9 @@ impl PlanExecutor {
                     let this = Arc::clone(self);
                     let removal = key.clone();
                     let (headers, request_id) = (cx.headers.clone(), request_id());
-                    let future = async move {
+                    // Executed in its own task; sharers are woken once, when it is done (see
+                    // the in-flight table in exec.rs).
+                    let task = tokio::spawn(async move {
                         let done = Arc::clone(&this)
                             .run(entry, plan, variables, headers, request_id)
                             .await;
@@ -407,6 +409,21 @@ impl PlanExecutor {
                             .unwrap_or_else(PoisonError::into_inner)
                             .remove(&removal);
                         Arc::new(done)
+                    });
+                    let (this, removal) = (Arc::clone(self), key.clone());
+                    let future = async move {
+                        task.await.unwrap_or_else(|_| {
+                            // The task panicked: forget it, so the next request runs again.
+                            this.operations.lock().unwrap_or_else(PoisonError::into_inner).remove(&removal);
+                            Arc::new(RenderedResponse {
+                                body: Bytes::from_static(
+                                    br#"{"data":null,"errors":[{"message":"the operation was aborted"}]}"#,
+                                ),
+                                executed: true,
+                                has_errors: true,
+                                headers: HeaderMap::new(),
+                            })
+                        })
                     }
                     .boxed()
                     .shared();

@@ -10,14 +10,14 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use engine::plan::PlanOptions;
 use engine::{Gateway, GatewayOptions, RequestContext};
 use schema_gen::parse::{SdlFile, parse_files};
 use serde_json::{Value, json};
 
 pub const SDL: &str = r#"
-schema @source(name: "up", rest: {baseUrl: "{{env.UP}}"}, forwardHeaders: ["authorization"]) { query: Query }
+schema @source(name: "up", rest: {baseUrl: "{{env.UP}}"}, forwardHeaders: ["authorization"]) { query: Query mutation: Mutation }
 
 type Query {
   posts: [Post] @rest(source: "up", path: "/posts")
@@ -54,6 +54,8 @@ enum Status { AVAILABLE @map(from: "available") SOLD @map(from: "sold-out") }
 type Pet { name: String! status: Status! }
 
 type Counter { n: Int! }
+
+type Mutation { bump: Counter @rest(source: "up", method: POST, path: "/bump") }
 "#;
 
 /// Calls per upstream path (with query string).
@@ -182,10 +184,17 @@ async fn route(
     Json(body).into_response()
 }
 
+async fn bump(State(hits): State<Hits>) -> Json<Value> {
+    hits.record("POST /bump".to_string());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    Json(json!({"n": hits.get("POST /bump")}))
+}
+
 /// Starts the upstream on an ephemeral 127.0.0.1 port; returns its base URL and hit counter.
 pub async fn upstream() -> (String, Hits) {
     let hits = Hits::default();
     let app = axum::Router::new()
+        .route("/bump", post(bump))
         .route("/{*path}", get(route))
         .with_state(hits.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
