@@ -83,6 +83,7 @@ impl AppState {
 
 /// The whole HTTP surface of graft.
 pub fn app(state: Arc<AppState>) -> Router {
+    let access_log = state.config.access_log;
     // WebSocket upgrades and event streams go to `subscriptions`, which hands the rest on.
     let mut routes = Router::new().route(
         "/graphql",
@@ -103,15 +104,37 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn(drop_unusable_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                    let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
-                    tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id = id.unwrap_or(""))
-                })
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span(access_log))
+                        .on_request(())
+                        .on_response(
+                            DefaultOnResponse::new()
+                                .level(Level::INFO)
+                                .latency_unit(LatencyUnit::Millis),
+                        ),
+                )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn(count_in_flight)),
         )
+}
+
+/// The span each request runs in, carrying its id. An enabled span per request costs real
+/// throughput, so without the access log it is a DEBUG span, off unless `RUST_LOG` asks.
+fn request_span(access_log: bool) -> impl Fn(&Request) -> tracing::Span + Clone {
+    move |request: &Request| {
+        let id = request
+            .extensions()
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .unwrap_or("");
+        let (method, path) = (request.method(), request.uri().path());
+        if access_log {
+            tracing::info_span!("request", %method, path, request_id = id)
+        } else {
+            tracing::debug_span!("request", %method, path, request_id = id)
+        }
+    }
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
