@@ -85,6 +85,9 @@ pub struct RestSource {
 pub struct GrpcSource {
     /// `http://host:port` or `https://host:port`; may use `{{env.NAME}}`.
     pub endpoint: Template,
+    /// A FileDescriptorSet file describing the services; when absent the engine asks the
+    /// server by reflection. A relative path is relative to graft's working directory.
+    pub descriptor_set: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

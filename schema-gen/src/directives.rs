@@ -34,6 +34,8 @@ input RestSource {
 input GrpcSource {
   "http://host:port, or https://host:port for TLS."
   endpoint: String!
+  "A FileDescriptorSet file (protoc --include_imports --descriptor_set_out) describing the services; without it graft asks the server by reflection."
+  descriptorSet: String
 }
 
 "An AWS Lambda source."

@@ -62,7 +62,13 @@ fn source_directive(out: &mut String, source: &Source) {
             }
             fields.join(", ")
         }
-        Transport::Grpc(grpc) => format!("endpoint: {}", template(&grpc.endpoint)),
+        Transport::Grpc(grpc) => {
+            let mut fields = vec![format!("endpoint: {}", template(&grpc.endpoint))];
+            if let Some(path) = &grpc.descriptor_set {
+                fields.push(format!("descriptorSet: {}", string(path)));
+            }
+            fields.join(", ")
+        }
         Transport::Lambda(lambda) => {
             let mut fields = Vec::new();
             if let Some(region) = &lambda.region {

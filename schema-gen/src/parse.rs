@@ -250,7 +250,13 @@ impl Lowering {
         }
         if let Some(grpc) = args.object("grpc") {
             let endpoint = args.nested_template(&grpc, "grpc", "endpoint", true);
-            transports.push(endpoint.map(|endpoint| Transport::Grpc(GrpcSource { endpoint })));
+            let descriptor_set = args.nested_string(&grpc, "grpc", "descriptorSet");
+            transports.push(endpoint.map(|endpoint| {
+                Transport::Grpc(GrpcSource {
+                    endpoint,
+                    descriptor_set,
+                })
+            }));
         }
         if let Some(lambda) = args.object("lambda") {
             let region = args.nested_string(&lambda, "lambda", "region");

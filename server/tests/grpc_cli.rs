@@ -103,6 +103,61 @@ async fn gen_grpc_by_reflection_checks_and_serves_the_upstream() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_reflection_is_served_through_its_descriptor_set() {
+    let upstream = grpc_server::start(grpc_server::Reflection::Off).await;
+    let (_, bytes) = grpc_server::descriptors();
+    let dir = temp_dir("no-reflection");
+    let set = dir.join("kitchen.binpb");
+    std::fs::write(&set, bytes).unwrap();
+    let schema = dir.join("kitchen.graphql");
+    let addr = upstream.addr.to_string();
+    let out = graft(&[
+        "gen",
+        "grpc",
+        &addr,
+        "--descriptor-set",
+        set.to_str().unwrap(),
+        "--name",
+        "kitchen",
+        "-o",
+        schema.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sdl = std::fs::read_to_string(&schema).unwrap();
+    assert!(sdl.contains("descriptorSet: "), "{sdl}");
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _serving = Serving(
+        Command::new(GRAFT)
+            .args(["serve", schema.to_str().unwrap(), "--listen", &listen])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let url = format!("http://{listen}/graphql");
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        let query = json!({"query": "{ listPets { pets { id status } } }"});
+        if let Ok(response) = client.post(&url).json(&query).send().await {
+            answer = response.json().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    assert_eq!(
+        answer["data"]["listPets"]["pets"][1]["status"], "AVAILABLE",
+        "{answer}"
+    );
+}
+
 #[test]
 fn gen_grpc_from_a_descriptor_set_needs_no_server() {
     let (_, bytes) = grpc_server::descriptors();
@@ -123,7 +178,7 @@ fn gen_grpc_from_a_descriptor_set_needs_no_server() {
     );
     let sdl = String::from_utf8(out.stdout).unwrap();
     assert!(
-        sdl.contains(r#"grpc: {endpoint: "http://127.0.0.1:9"}"#),
+        sdl.contains(r#"grpc: {endpoint: "http://127.0.0.1:9", descriptorSet: "#),
         "{sdl}"
     );
     assert!(sdl.contains("subscription: Subscription"), "{sdl}");

@@ -625,6 +625,14 @@ pub fn prepare(
             message: format!("the gRPC endpoint `{endpoint}` must start with http:// or https://"),
         });
     }
+    if let Some(path) = &grpc.descriptor_set {
+        let pool =
+            describe_descriptor_set(Path::new(path)).map_err(|e| BuildError::InvalidSource {
+                source_name: source.name.clone(),
+                message: e.to_string(),
+            })?;
+        register_descriptors(&endpoint, pool);
+    }
     let (service, method) =
         call.method
             .split_once('/')

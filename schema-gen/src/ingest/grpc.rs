@@ -79,6 +79,9 @@ pub struct GrpcOptions {
     pub name: String,
     /// `http://host:port` or `https://host:port`; may use `{{env.NAME}}`.
     pub endpoint: String,
+    /// The descriptor-set file the services came from, written into `@source` so that
+    /// `serve` reads it instead of asking the server by reflection.
+    pub descriptor_set: Option<String>,
 }
 
 impl GrpcOptions {
@@ -86,7 +89,13 @@ impl GrpcOptions {
         GrpcOptions {
             name: name.into(),
             endpoint: endpoint.into(),
+            descriptor_set: None,
         }
+    }
+
+    pub fn with_descriptor_set(mut self, path: impl Into<String>) -> Self {
+        self.descriptor_set = Some(path.into());
+        self
     }
 }
 
@@ -194,7 +203,10 @@ pub fn ingest(pool: &DescriptorPool, options: &GrpcOptions) -> Ingested {
         options.name.clone(),
         Source {
             name: options.name.clone(),
-            transport: Transport::Grpc(GrpcSource { endpoint }),
+            transport: Transport::Grpc(GrpcSource {
+                endpoint,
+                descriptor_set: options.descriptor_set.clone(),
+            }),
             policy: SourcePolicy::default(),
         },
     );

@@ -107,11 +107,16 @@ async fn gen_grpc(args: GrpcArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let name = args.name.unwrap_or_else(|| default_source_name(&endpoint));
-    finish(
-        grpc::ingest(&pool, &GrpcOptions::new(name, endpoint)),
-        args.output.as_ref(),
-    )
+    let name = args
+        .name
+        .unwrap_or_else(|| default_source_name(&endpoint, "grpc"));
+    let mut options = GrpcOptions::new(name, endpoint);
+    if let Some(path) = &args.descriptor_set {
+        // Absolute, so `serve` finds it from any working directory.
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        options = options.with_descriptor_set(path.display().to_string());
+    }
+    finish(grpc::ingest(&pool, &options), args.output.as_ref())
 }
 
 async fn gen_lambda(args: LambdaArgs) -> ExitCode {
@@ -162,7 +167,9 @@ async fn gen_openapi(args: OpenApiArgs) -> ExitCode {
         }
     };
     let options = OpenApiOptions {
-        name: args.name.unwrap_or_else(|| default_source_name(&args.spec)),
+        name: args
+            .name
+            .unwrap_or_else(|| default_source_name(&args.spec, "api")),
         base_url: args.base_url,
         location: Some(args.spec.clone()),
     };
@@ -179,23 +186,26 @@ async fn gen_openapi(args: OpenApiArgs) -> ExitCode {
     }
 }
 
-/// A source name from a spec location: the file stem, or the URL's host.
-fn default_source_name(location: &str) -> String {
+/// A source name from a location: the file stem, or the URL's first host label; `fallback`
+/// when that is no name (an IP address).
+fn default_source_name(location: &str, fallback: &str) -> String {
     let stem = match url::Url::parse(location) {
         Ok(url) if url.scheme().starts_with("http") => url
             .host_str()
-            .unwrap_or("api")
+            .unwrap_or_default()
             .split('.')
             .next()
-            .unwrap_or("api")
+            .unwrap_or_default()
             .to_string(),
         _ => std::path::Path::new(location)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "api".into()),
+            .unwrap_or_default(),
     };
-    let name = schema_gen::naming::field_name(&stem.to_ascii_lowercase());
-    if name.is_empty() { "api".into() } else { name }
+    if !stem.starts_with(|c: char| c.is_ascii_alphabetic()) || stem == "localhost" {
+        return fallback.to_string();
+    }
+    schema_gen::naming::field_name(&stem.to_ascii_lowercase())
 }
 
 /// Print diagnostics, write the SDL, and check that what was written parses back cleanly.
