@@ -2,9 +2,9 @@
 //!
 //! Layer order, outermost first: panic catcher (a bug answers 500, the process stays up),
 //! request id (client's `x-request-id` when sane, else a fresh UUID), trace span carrying
-//! that id, request id echoed on the response, in-flight gauge. Body size and the total
-//! request timeout are enforced inside the GraphQL handler so that both refusals are
-//! GraphQL errors with stable codes.
+//! that id, request id echoed on the response, in-flight gauge, CORS (when configured).
+//! Body size and the total request timeout are enforced inside the GraphQL handler so that
+//! both refusals are GraphQL errors with stable codes.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -20,6 +20,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -84,6 +85,7 @@ impl AppState {
 /// The whole HTTP surface of graft.
 pub fn app(state: Arc<AppState>) -> Router {
     let access_log = state.config.access_log;
+    let cors = cors_layer(&state.config.cors);
     // WebSocket upgrades and event streams go to `subscriptions`, which hands the rest on.
     let mut routes = Router::new().route(
         "/graphql",
@@ -115,8 +117,32 @@ pub fn app(state: Arc<AppState>) -> Router {
                         ),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(middleware::from_fn(count_in_flight)),
+                .layer(middleware::from_fn(count_in_flight))
+                .option_layer(cors),
         )
+}
+
+/// CORS for `cors.allowed_origins`; `None` (no CORS headers) when the list is empty.
+fn cors_layer(config: &crate::config::CorsConfig) -> Option<CorsLayer> {
+    let origins = &config.allowed_origins;
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        // Invalid origins were refused when the config was loaded.
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([http::Method::GET, http::Method::POST])
+            // Which request headers reach upstreams is decided by the forward allowlist.
+            .allow_headers(AllowHeaders::mirror_request())
+            .expose_headers([REQUEST_ID])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// The span each request runs in, carrying its id. An enabled span per request costs real

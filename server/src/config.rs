@@ -33,6 +33,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub timeouts: TimeoutsConfig,
     pub headers: HeadersConfig,
+    pub cors: CorsConfig,
     /// `graft serve --discover`: what to watch and how often to describe sources again.
     pub discovery: crate::discovery::DiscoveryConfig,
 }
@@ -48,6 +49,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             timeouts: TimeoutsConfig::default(),
             headers: HeadersConfig::default(),
+            cors: CorsConfig::default(),
             discovery: crate::discovery::DiscoveryConfig::default(),
         }
     }
@@ -160,6 +162,15 @@ pub struct HeadersConfig {
     pub response: Vec<String>,
 }
 
+/// Cross-origin access for browser apps served from other origins.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins (`https://app.example.com`) whose pages may call /graphql; `*` allows any.
+    /// Empty (the default): no CORS headers, browsers allow same-origin calls only.
+    pub allowed_origins: Vec<String>,
+}
+
 /// Why a configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -207,6 +218,13 @@ impl Config {
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
+            }
+        }
+        for origin in &self.cors.allowed_origins {
+            if origin != "*" && http::HeaderValue::from_str(origin).is_err() {
+                return Err(format!(
+                    "cors.allowed_origins: {origin:?} is not a valid origin"
+                ));
             }
         }
         let t = &self.timeouts;

@@ -478,3 +478,60 @@ async fn a_client_that_does_not_read_its_responses_is_disconnected() {
         "every response was delivered"
     );
 }
+
+#[tokio::test]
+async fn cors_is_answered_only_for_configured_origins() {
+    let graft = start(config(
+        "cors:\n  allowed_origins: [\"https://app.example.com\"]\n",
+    ))
+    .await;
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, graft.graphql())
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let actual = client()
+        .post(graft.graphql())
+        .header("origin", "https://app.example.com")
+        .header("content-type", "application/json")
+        .body(json!({ "query": "{ __typename }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        actual.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let other = client()
+        .post(graft.graphql())
+        .header("origin", "https://evil.example.com")
+        .header("content-type", "application/json")
+        .body(json!({ "query": "{ __typename }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let closed = start(Config::default()).await;
+    let response = client()
+        .post(closed.graphql())
+        .header("origin", "https://app.example.com")
+        .header("content-type", "application/json")
+        .body(json!({ "query": "{ __typename }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
