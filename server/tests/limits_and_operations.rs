@@ -535,3 +535,29 @@ async fn cors_is_answered_only_for_configured_origins() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_swapped_graph_serves_the_next_request() {
+    let graft = start(Config::default()).await;
+    let before = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": "{ slow(ms: 1) { ms } }" }),
+    )
+    .await;
+    assert_eq!(before.status, 200, "{}", before.text);
+    // The same upstream without the extra fields: `slow` is gone after the swap.
+    let upstream = common::upstream().await;
+    let files = graft::commands::demo::schema_files(upstream).unwrap();
+    let catalog = schema_gen::parse::parse_files(&files).catalog.unwrap();
+    let loaded = graft::commands::serve::build(catalog, &graft.state.config).unwrap();
+    graft.state.swap(loaded);
+    let after = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": "{ slow(ms: 1) { ms } }" }),
+    )
+    .await;
+    assert_eq!(after.status, 400, "{}", after.text);
+    assert!(!after.has_data());
+}
