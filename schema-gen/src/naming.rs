@@ -155,6 +155,24 @@ pub fn enum_value(raw: &str) -> String {
     guard_leading_digit(name, "_")
 }
 
+/// Leading words that mark an operation as a read (a Query field) when its upstream does not
+/// say so itself: gRPC method names and Lambda function names use this one list.
+pub const READ_VERBS: &[&str] = &[
+    "get", "list", "search", "find", "check", "read", "fetch", "lookup", "query", "describe",
+    "count",
+];
+
+/// True when the first word of `name` is a read verb (`GetUser`, `list_pets`,
+/// `get-invoice`, `BatchGetUsers`), as a whole word (`Getaway`, `Checkout` are not).
+pub fn is_read_name(name: &str) -> bool {
+    let words: Vec<String> = words(name).iter().map(|w| w.to_ascii_lowercase()).collect();
+    match words.as_slice() {
+        [batch, get, ..] if batch == "batch" && get == "get" => true,
+        [first, ..] => READ_VERBS.contains(&first.as_str()),
+        [] => false,
+    }
+}
+
 /// Claims names in order, resolving collisions by appending 2, 3, ...
 #[derive(Debug, Default, Clone)]
 pub struct Namespace {
@@ -231,6 +249,23 @@ mod tests {
         assert_eq!(enum_value(""), "EMPTY");
         assert_eq!(enum_value("1"), "_1");
         assert_eq!(enum_value("+1"), "_1");
+    }
+
+    #[test]
+    fn read_names_start_with_a_read_verb_as_a_whole_word() {
+        for name in [
+            "GetUser",
+            "Check",
+            "list_pets",
+            "get-invoice",
+            "BatchGetUsers",
+            "get",
+        ] {
+            assert!(is_read_name(name), "{name}");
+        }
+        for name in ["Getaway", "Checkout", "CreateUser", "create-user", ""] {
+            assert!(!is_read_name(name), "{name}");
+        }
     }
 
     #[test]

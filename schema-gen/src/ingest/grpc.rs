@@ -14,7 +14,7 @@
 //!   root field named after the method in camelCase (`Check` → `check`); when two methods of
 //!   one root type share that name the service is prefixed (`healthCheck`), then the package.
 //!   A method is a **Query** when its `idempotency_level` is `NO_SIDE_EFFECTS` or its name
-//!   starts with one of [`QUERY_VERBS`] as a whole word (`GetUser`, `ListPets`, `Check`);
+//!   starts with one of [`crate::naming::READ_VERBS`] as a whole word (`GetUser`, `ListPets`, `Check`);
 //!   every other unary method is a **Mutation**. Server-streaming methods are **Subscription**
 //!   fields; client-streaming and bidi methods are skipped (`OPERATION_SKIPPED`). Moving a
 //!   field between root types in the generated SDL overrides the rule.
@@ -59,12 +59,6 @@ use crate::catalog::{
 use crate::naming::{self, Namespace, RESERVED_TYPE_NAMES};
 use crate::template::Template;
 use crate::{Code, Diagnostic};
-
-/// Method-name verbs (first word, case-sensitive) that make a method a Query.
-pub const QUERY_VERBS: &[&str] = &[
-    "Get", "List", "Search", "Find", "Check", "Read", "Fetch", "Lookup", "Query", "Describe",
-    "Count", "BatchGet",
-];
 
 /// Services never exposed: graft's own discovery protocol.
 const HIDDEN_SERVICES: &[&str] = &[
@@ -276,23 +270,10 @@ pub fn operation_kind(method: &MethodDescriptor) -> OperationKind {
     }
 }
 
-/// True when a method name starts with a [`QUERY_VERBS`] word: `GetUser`, `get_user`,
+/// True when a method name starts with a [`crate::naming::READ_VERBS`] word: `GetUser`, `get_user`,
 /// `List` → true; `Getaway`, `Delete` → false. The engine treats such methods as reads.
 pub fn is_read_method_name(name: &str) -> bool {
-    QUERY_VERBS.iter().any(|verb| {
-        let Some(rest) = name.strip_prefix(verb).or_else(|| {
-            name.get(..verb.len())
-                .filter(|head| {
-                    head.eq_ignore_ascii_case(verb)
-                        && name.starts_with(|c: char| c.is_ascii_lowercase())
-                })
-                .map(|_| name.get(verb.len()..).unwrap_or_default())
-        }) else {
-            return false;
-        };
-        rest.is_empty()
-            || rest.starts_with(|c: char| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
-    })
+    crate::naming::is_read_name(name)
 }
 
 /// Root field names: the method's camelCase name, qualified by service and then package

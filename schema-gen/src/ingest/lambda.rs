@@ -16,7 +16,7 @@
 //!   when its tag [`TAG_EXPOSE`] is `true` or the configuration lists it; ingest translates
 //!   every function it is given, sorted by name so the output is stable.
 //! - **Query or Mutation.** The tag [`TAG_OPERATION`] (`query` or `mutation`) decides; without
-//!   it, a function whose name starts with one of [`QUERY_VERBS`] as a whole word
+//!   it, a function whose name starts with one of [`crate::naming::READ_VERBS`] as a whole word
 //!   (`get-invoice`, `listOrders`, `search_users`) is a Query field and every other function a
 //!   Mutation field. Moving a field between root types in the generated SDL overrides this.
 //! - **Field name.** The tag [`TAG_FIELD`] when present (sanitized by `naming::field_name`),
@@ -60,12 +60,6 @@ pub const TAG_FIELD: &str = "graft.dev/field";
 pub const TAG_QUALIFIER: &str = "graft.dev/qualifier";
 /// `graft.dev/schema=<file or URL>` names the function's schema document (read by discovery).
 pub const TAG_SCHEMA: &str = "graft.dev/schema";
-
-/// Leading words that make a function a Query field (compared case-insensitively).
-pub const QUERY_VERBS: &[&str] = &[
-    "get", "list", "search", "find", "describe", "query", "fetch", "read", "lookup", "count",
-    "check",
-];
 
 /// One discovered function.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -172,17 +166,10 @@ pub fn operation_kind(function: &LambdaFunction) -> Result<OperationKind, String
     }
 }
 
-/// True when the first word of a function name is one of [`QUERY_VERBS`]:
+/// True when the first word of a function name is one of [`crate::naming::READ_VERBS`]:
 /// `get-invoice`, `listOrders`, `Search_Users`, `get` → true; `getaway`, `create-user` → false.
 pub fn is_read_function_name(name: &str) -> bool {
-    // operation_name splits into words; its first word is the lower-case run before the
-    // first capital, digit or underscore.
-    let camel = naming::operation_name(name);
-    let first: String = camel
-        .chars()
-        .take_while(|c| c.is_ascii_lowercase())
-        .collect();
-    QUERY_VERBS.contains(&first.as_str())
+    naming::is_read_name(name)
 }
 
 /// Ingests `functions` as one Lambda source named `options.name`.
