@@ -60,6 +60,42 @@ impl Sub {
     }
 }
 
+/// What the named type at the bottom of a field's type is, decided once here so that
+/// writing a value needs no lookup by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `String` and `ID`.
+    Text,
+    Int,
+    Float,
+    Boolean,
+    Int64,
+    Enum,
+    Union,
+    Object,
+    /// `JSON` and other custom scalars: passed through.
+    Json,
+}
+
+impl Kind {
+    /// In the order `build.rs` shapes values: built-in scalar names first.
+    pub fn of(catalog: &Catalog, name: &str) -> Kind {
+        match name {
+            "String" | "ID" => Kind::Text,
+            "Int" => Kind::Int,
+            "Float" => Kind::Float,
+            "Boolean" => Kind::Boolean,
+            "Int64" => Kind::Int64,
+            _ => match catalog.types.get(name).map(|t| &t.kind) {
+                Some(TypeKind::Enum(_)) => Kind::Enum,
+                Some(TypeKind::Union(_)) => Kind::Union,
+                Some(TypeKind::Object(_)) => Kind::Object,
+                _ => Kind::Json,
+            },
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct FieldPlan {
     /// The response key (alias or name).
@@ -69,6 +105,7 @@ pub struct FieldPlan {
     pub pos: Pos,
     pub source: FieldSource,
     pub ty: TypeRef,
+    pub kind: Kind,
     pub sub: Sub,
 }
 
@@ -312,6 +349,7 @@ impl<'a> Compiler<'a> {
                     pos: first.pos,
                     source: FieldSource::Typename(object.to_string()),
                     ty: TypeRef::named("String").non_null(),
+                    kind: Kind::Text,
                     sub: Sub::Leaf,
                 });
                 continue;
@@ -364,6 +402,7 @@ impl<'a> Compiler<'a> {
                 pos: first.pos,
                 source,
                 ty: field.ty.clone(),
+                kind: Kind::of(self.catalog, base),
                 sub,
             });
         }

@@ -75,6 +75,10 @@ impl Resolved {
     }
 }
 
+/// Resolved calls by (node id, parent address). Keys are numbers graft makes, not client
+/// input, so a fast non-keyed hash is fine.
+pub type Results = rustc_hash::FxHashMap<(usize, usize), Resolved>;
+
 /// Address of a parent value, identifying it while the answers holding it are alive.
 pub fn addr(parent: Option<&Value>) -> usize {
     parent.map_or(0, |p| p as *const Value as usize)
@@ -136,7 +140,7 @@ pub struct Run<'p> {
     pub request_id: Arc<str>,
     pub variables: &'p Variables,
     pub operation: &'p OperationDefinition,
-    pub results: HashMap<(usize, usize), Resolved>,
+    pub results: Results,
     pub response_headers: HeaderMap,
     /// Answers of calls already made in this request, by request key.
     done: HashMap<String, FetchResult>,
@@ -161,7 +165,7 @@ impl<'p> Run<'p> {
             request_id,
             variables,
             operation,
-            results: HashMap::new(),
+            results: Results::default(),
             response_headers: HeaderMap::new(),
             done: HashMap::new(),
             args: HashMap::new(),
@@ -300,7 +304,8 @@ fn key_text(value: &Value) -> Option<String> {
 }
 
 fn lookup_path<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter().try_fold(value, |v, key| v.get(key.as_str()))
+    path.iter()
+        .try_fold(value, |v, key| super::write::property_of(v, key))
 }
 
 /// Walks `value` through `selection` and records the call nodes it reaches.
@@ -321,7 +326,7 @@ fn collect<'p, 'v>(
                 if matches!(field.sub, Sub::Leaf) {
                     continue;
                 }
-                if let Some(child) = parent.and_then(|p| p.get(property.as_str())) {
+                if let Some(child) = parent.and_then(|p| super::write::property_of(p, property)) {
                     descend(&field.sub, field.ty.base(), child, wire, out);
                 }
             }

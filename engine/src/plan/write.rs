@@ -7,15 +7,14 @@
 //! messages and codes), so both executors report the same errors: a value that does not fit
 //! its field's type is one error at that field's path.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use async_graphql::Pos;
 use schema_gen::catalog::TypeRef;
 use serde_json::Value;
 
-use super::compile::{FieldPlan, FieldSource, Selection, Sub};
-use super::exec::{Resolved, addr};
+use super::compile::{FieldPlan, FieldSource, Kind, Selection, Sub};
+use super::exec::{Resolved, Results, addr};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::resolve::{Wire, int64_from_str, is_int64};
 
@@ -51,16 +50,12 @@ pub struct Writer<'r> {
     errors: Vec<u8>,
     error_count: usize,
     path: Vec<Seg<'r>>,
-    results: &'r HashMap<(usize, usize), Resolved>,
+    results: &'r Results,
     wire: &'r Wire,
 }
 
 impl<'r> Writer<'r> {
-    pub fn new(
-        results: &'r HashMap<(usize, usize), Resolved>,
-        wire: &'r Wire,
-        capacity: usize,
-    ) -> Self {
+    pub fn new(results: &'r Results, wire: &'r Wire, capacity: usize) -> Self {
         Writer {
             out: Vec::with_capacity(capacity),
             errors: Vec::new(),
@@ -119,7 +114,7 @@ impl<'r> Writer<'r> {
                 return Ok(());
             }
             FieldSource::Null => None,
-            FieldSource::Property(property) => parent.and_then(|p| p.get(property.as_str())),
+            FieldSource::Property(property) => parent.and_then(|p| property_of(p, property)),
             FieldSource::Call(node) => {
                 source = Some(node.field.invoke.source_name());
                 match self.results.get(&(node.id, addr(parent))) {
@@ -137,7 +132,7 @@ impl<'r> Writer<'r> {
                 }
             }
         };
-        match self.value(&field.ty, value, &field.sub) {
+        match self.value(&field.ty, value, &field.sub, field.kind) {
             Ok(()) => Ok(()),
             Err(fail) => {
                 self.out.truncate(start);
@@ -173,14 +168,20 @@ impl<'r> Writer<'r> {
         }
     }
 
-    fn value(&mut self, ty: &TypeRef, value: Option<&'r Value>, sub: &'r Sub) -> Result<(), Fail> {
+    fn value(
+        &mut self,
+        ty: &TypeRef,
+        value: Option<&'r Value>,
+        sub: &'r Sub,
+        kind: Kind,
+    ) -> Result<(), Fail> {
         match ty {
             TypeRef::NonNull(inner) => match value {
                 None => Err(Fail::Absent),
                 Some(Value::Null) => Err(Fail::Shape(format!(
                     "the upstream sent null for the non-null type {ty}"
                 ))),
-                Some(v) => self.value(inner, Some(v), sub),
+                Some(v) => self.value(inner, Some(v), sub, kind),
             },
             TypeRef::List(inner) => match value {
                 None | Some(Value::Null) => {
@@ -196,7 +197,7 @@ impl<'r> Writer<'r> {
                         }
                         let start = self.out.len();
                         self.path.push(Seg::Index(i));
-                        let done = self.value(inner, Some(item), sub);
+                        let done = self.value(inner, Some(item), sub, kind);
                         self.path.pop();
                         match done {
                             Ok(()) => {}
@@ -223,40 +224,46 @@ impl<'r> Writer<'r> {
                     self.out.extend_from_slice(b"null");
                     Ok(())
                 }
-                Some(v) => self.named(name, v, sub),
+                Some(v) => self.named(name, v, sub, kind),
             },
         }
     }
 
-    fn named(&mut self, name: &str, value: &'r Value, sub: &'r Sub) -> Result<(), Fail> {
+    fn named(
+        &mut self,
+        name: &str,
+        value: &'r Value,
+        sub: &'r Sub,
+        kind: Kind,
+    ) -> Result<(), Fail> {
         let mismatch = |value: &Value| {
             Fail::Shape(format!(
                 "expected {name}, the upstream sent {}",
                 kind_of(value)
             ))
         };
-        match name {
-            "String" | "ID" => match value {
+        match kind {
+            Kind::Text => match value {
                 Value::String(s) => write_str(&mut self.out, s),
                 Value::Number(n) => write_str(&mut self.out, &n.to_string()),
                 Value::Bool(b) => write_str(&mut self.out, if *b { "true" } else { "false" }),
                 other => return Err(mismatch(other)),
             },
-            "Int" => match value {
+            Kind::Int => match value {
                 Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => {
                     write_json(&mut self.out, value)
                 }
                 other => return Err(mismatch(other)),
             },
-            "Float" => match value {
+            Kind::Float => match value {
                 Value::Number(_) => write_json(&mut self.out, value),
                 other => return Err(mismatch(other)),
             },
-            "Boolean" => match value {
+            Kind::Boolean => match value {
                 Value::Bool(_) => write_json(&mut self.out, value),
                 other => return Err(mismatch(other)),
             },
-            "Int64" => match value {
+            Kind::Int64 => match value {
                 v if is_int64(v) => write_json(&mut self.out, v),
                 Value::String(s) => match int64_from_str(s) {
                     Some(n) => write_json(&mut self.out, &n),
@@ -264,14 +271,14 @@ impl<'r> Writer<'r> {
                 },
                 other => return Err(mismatch(other)),
             },
-            _ if self.wire.is_enum(name) => match value {
+            Kind::Enum => match value {
                 Value::String(s) => {
                     let graphql = self.wire.enum_name(name, s).map_err(|e| Fail::Shape(e.0))?;
                     write_str(&mut self.out, graphql);
                 }
                 other => return Err(mismatch(other)),
             },
-            _ if self.wire.is_union(name) => {
+            Kind::Union => {
                 let member = self
                     .wire
                     .union_member(name, value)
@@ -282,7 +289,7 @@ impl<'r> Writer<'r> {
                 self.object(selection, Some(value))
                     .map_err(|()| Fail::Propagate)?;
             }
-            _ if self.wire.is_object(name) => match value {
+            Kind::Object => match value {
                 Value::Object(_) => {
                     let Some(selection) = sub.for_member(name) else {
                         return Err(mismatch(value));
@@ -293,7 +300,7 @@ impl<'r> Writer<'r> {
                 other => return Err(mismatch(other)),
             },
             // JSON and other custom scalars pass through.
-            _ => write_json(&mut self.out, value),
+            Kind::Json => write_json(&mut self.out, value),
         }
         Ok(())
     }
@@ -371,6 +378,18 @@ impl<'r> Writer<'r> {
             e.push(b'}');
         }
         e.push(b'}');
+    }
+}
+
+/// A property of a JSON object. Small objects (the common case) are scanned: comparing a
+/// few short keys is cheaper than hashing the name.
+pub fn property_of<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
+    match value {
+        Value::Object(map) if map.len() <= 12 => {
+            map.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+        }
+        Value::Object(map) => map.get(name),
+        _ => None,
     }
 }
 
