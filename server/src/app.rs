@@ -64,6 +64,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// What discovery found, shown in `/readyz` details; absent without `--discover`.
     pub discovery: ArcSwapOption<crate::discovery::DiscoveryReport>,
+    /// The last probe of each source, shown in `/readyz`; absent until the first round.
+    pub probes: ArcSwapOption<crate::probe::Probes>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             config,
             metrics: telemetry::prometheus(),
             discovery: ArcSwapOption::empty(),
+            probes: ArcSwapOption::empty(),
         })
     }
 

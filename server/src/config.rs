@@ -36,6 +36,7 @@ pub struct Config {
     pub cors: CorsConfig,
     /// `graft serve --discover`: what to watch and how often to describe sources again.
     pub discovery: crate::discovery::DiscoveryConfig,
+    pub readiness: ReadinessConfig,
 }
 
 impl Default for Config {
@@ -51,6 +52,7 @@ impl Default for Config {
             headers: HeadersConfig::default(),
             cors: CorsConfig::default(),
             discovery: crate::discovery::DiscoveryConfig::default(),
+            readiness: ReadinessConfig::default(),
         }
     }
 }
@@ -160,6 +162,31 @@ pub struct HeadersConfig {
     pub forward: Vec<String>,
     /// Upstream response headers passed back to the client from every source.
     pub response: Vec<String>,
+}
+
+/// How `/readyz` checks the graph's sources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadinessConfig {
+    /// How often every source is probed: a REST source must answer `GET <base URL>` (any
+    /// status), a gRPC endpoint accept a connection; Lambda sources are not probed.
+    pub probe_interval_ms: u64,
+    /// Time one probe may take.
+    pub probe_timeout_ms: u64,
+    /// Answer 503 while a probed source is down. Where `/readyz` is a load balancer's health
+    /// check, `false` keeps replicas in service when one upstream fails (its fields fail,
+    /// the rest of the graph keeps working); the details still show the source as down.
+    pub require_sources: bool,
+}
+
+impl Default for ReadinessConfig {
+    fn default() -> Self {
+        ReadinessConfig {
+            probe_interval_ms: 10_000,
+            probe_timeout_ms: 2_000,
+            require_sources: true,
+        }
+    }
 }
 
 /// Cross-origin access for browser apps served from other origins.

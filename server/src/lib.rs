@@ -21,6 +21,7 @@ pub mod graphql;
 pub mod negotiate;
 pub mod operation;
 pub mod ops;
+pub mod probe;
 pub mod reload;
 pub mod server;
 pub mod subscriptions;

@@ -16,8 +16,8 @@ pub async fn healthz() -> Response {
     Json(json!({ "status": "up" })).into_response()
 }
 
-/// Ready when a graph is loaded. Each source carries a `status`; it is `unchecked` until
-/// per-source probing exists (the seam: a source reported `down` makes the graph unready).
+/// Ready when a graph is loaded and none of its sources was down at the last probe (with
+/// `readiness.require_sources`, the default). Details list each source's last probe.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let Some(loaded) = state.graph.load_full() else {
         let body = with_discovery(
@@ -26,22 +26,45 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         );
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     };
+    let probes = state.probes.load_full();
     let sources: Vec<_> = loaded
         .sources
         .iter()
-        .map(|(name, transport)| json!({ "name": name, "transport": transport, "status": "unchecked" }))
+        .map(|(name, transport)| {
+            let health = probes.as_ref().and_then(|p| p.sources.get(name));
+            let mut source = json!({
+                "name": name,
+                "transport": transport,
+                "status": health.map_or("unchecked", |h| h.status),
+            });
+            if let (Some(detail), Some(object)) = (
+                health.and_then(|h| h.detail.as_ref()),
+                source.as_object_mut(),
+            ) {
+                object.insert("detail".into(), json!(detail));
+            }
+            source
+        })
         .collect();
-    let loaded_at = loaded
-        .loaded_at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let unix = |t: std::time::SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    };
+    let down = probes.as_ref().is_some_and(|p| p.any_down());
+    let ready = !(down && state.config.readiness.require_sources);
     let body = json!({
-        "status": "ready",
-        "schema": { "loaded": true, "loaded_at_unix": loaded_at },
+        "status": if ready { "ready" } else { "not_ready" },
+        "schema": { "loaded": true, "loaded_at_unix": unix(loaded.loaded_at) },
+        "sources_checked_at_unix": probes.as_ref().map(|p| unix(p.checked_at)),
         "sources": sources,
     });
-    Json(with_discovery(body, &state)).into_response()
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(with_discovery(body, &state))).into_response()
 }
 
 /// Adds what discovery found (`graft serve --discover`) under `discovery`.

@@ -308,6 +308,73 @@ async fn readyz_reports_the_loaded_schema_and_its_sources_as_json() {
     assert_eq!(answer.body["sources"][0]["transport"], "rest");
 }
 
+/// Polls `/readyz` until its sources have been probed.
+async fn probed_readyz(graft: &common::Graft) -> Answer {
+    for _ in 0..100 {
+        let answer = Answer::from(client().get(graft.url("/readyz")).send().await.unwrap()).await;
+        if !answer.body["sources_checked_at_unix"].is_null() {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the sources were never probed");
+}
+
+/// A graph whose one REST source points at `base_url`, with probes every 100 ms.
+async fn graft_probing(base_url: &str, require_sources: bool) -> common::Graft {
+    let sdl = format!(
+        r#"schema @source(name: "gone", rest: {{baseUrl: "{base_url}"}}) {{ query: Query }}
+        type Query {{ ping: String @rest(source: "gone", path: "/ping") }}"#
+    );
+    let catalog =
+        schema_gen::parse::parse_files(&[schema_gen::parse::SdlFile::new("p.graphql", sdl)])
+            .catalog
+            .unwrap();
+    let mut config = Config::default();
+    config.readiness.probe_interval_ms = 100;
+    config.readiness.require_sources = require_sources;
+    let state = AppState::new(config);
+    state.swap(graft::commands::serve::build(catalog, &state.config).unwrap());
+    graft::probe::spawn(std::sync::Arc::clone(&state));
+    start_with(state).await
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_a_source_does_not_answer_its_probe_and_says_why() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let graft = graft_probing(&format!("http://{closed}"), true).await;
+    let answer = probed_readyz(&graft).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.body["status"], "not_ready");
+    assert_eq!(answer.body["sources"][0]["status"], "down");
+    assert!(
+        answer.body["sources"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&closed.to_string())
+    );
+
+    // Where /readyz is a load balancer's health check, a down source may stay a detail.
+    let lenient = graft_probing(&format!("http://{closed}"), false).await;
+    let answer = probed_readyz(&lenient).await;
+    assert_eq!(
+        (answer.status, answer.body["sources"][0]["status"].as_str()),
+        (200, Some("down"))
+    );
+}
+
+#[tokio::test]
+async fn readyz_reports_a_source_that_answers_as_up() {
+    let upstream = common::upstream().await;
+    let graft = graft_probing(&format!("http://{upstream}"), true).await;
+    let answer = probed_readyz(&graft).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["sources"][0]["status"], "up");
+}
+
 #[tokio::test]
 async fn without_a_schema_readyz_is_503_and_graphql_says_so() {
     let graft = start_with(AppState::new(Config::default())).await;

@@ -147,6 +147,32 @@ fn cached_pool(endpoint: &str) -> Option<DescriptorPool> {
 // Describe
 // ---------------------------------------------------------------------------------------
 
+/// Readiness: the endpoint accepts a TCP connection (no RPC is made).
+pub(super) async fn probe(grpc: &GrpcSource, cx: &PrepareContext<'_>) -> super::Probe {
+    let endpoint = match substitute_env(&grpc.endpoint, cx) {
+        Ok(endpoint) => endpoint.to_string(),
+        Err(error) => return super::Probe::Down(error.to_string()),
+    };
+    let authority = match endpoint.parse::<::http::Uri>() {
+        Ok(uri) => match (uri.host(), uri.port_u16()) {
+            (Some(host), port) => {
+                let default = if uri.scheme_str() == Some("https") {
+                    443
+                } else {
+                    80
+                };
+                format!("{host}:{}", port.unwrap_or(default))
+            }
+            (None, _) => return super::Probe::Down(format!("`{endpoint}` names no host")),
+        },
+        Err(error) => return super::Probe::Down(format!("`{endpoint}`: {error}")),
+    };
+    match tokio::net::TcpStream::connect(&authority).await {
+        Ok(_) => super::Probe::Up,
+        Err(error) => super::Probe::Down(format!("connect {authority}: {error}")),
+    }
+}
+
 /// Reads every service of the server at `endpoint` by reflection — `grpc.reflection.v1`,
 /// falling back to `v1alpha` when the server does not implement v1 — with all transitive
 /// file dependencies. Well-known `google/protobuf/*` files the server does not serve are

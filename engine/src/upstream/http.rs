@@ -71,6 +71,22 @@ pub fn client() -> Result<reqwest::Client, String> {
     Ok(CLIENT.get_or_init(|| built).clone())
 }
 
+/// Readiness: any HTTP answer to `GET <base URL>` means the source is reachable.
+pub(super) async fn probe(rest: &RestSource, cx: &PrepareContext<'_>) -> super::Probe {
+    let url = match substitute_env(&rest.base_url, cx) {
+        Ok(url) => url.to_string(),
+        Err(error) => return super::Probe::Down(error.to_string()),
+    };
+    let client = match client() {
+        Ok(client) => client,
+        Err(message) => return super::Probe::Down(message),
+    };
+    match client.get(&url).send().await {
+        Ok(_) => super::Probe::Up,
+        Err(error) => super::Probe::Down(format!("GET {url}: {error}")),
+    }
+}
+
 /// One `@rest` field, prepared: templates with `{{env.X}}` already substituted.
 pub struct RestInvoke {
     source_name: String,

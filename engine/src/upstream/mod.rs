@@ -174,6 +174,39 @@ pub fn prepare_batch(
     }
 }
 
+/// What a readiness probe found out about a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// The source answered (any answer at all: a 404 still proves it is reachable).
+    Up,
+    /// It could not be reached; why.
+    Down(String),
+    /// This transport cannot be probed without calling a function (Lambda).
+    Unchecked,
+}
+
+/// Checks that a source answers, within `timeout`. Never invokes an operation.
+pub async fn probe(
+    source: &Source,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    timeout: std::time::Duration,
+) -> Probe {
+    let cx = PrepareContext {
+        coordinate: &source.name,
+        env,
+    };
+    let work = async {
+        match &source.transport {
+            Transport::Rest(rest) => http::probe(rest, &cx).await,
+            Transport::Grpc(grpc) => grpc::probe(grpc, &cx).await,
+            Transport::Lambda(_) => Probe::Unchecked,
+        }
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| Probe::Down(format!("no answer within {} ms", timeout.as_millis())))
+}
+
 /// Replaces every `{{env.NAME}}` with its value, so that per-request rendering never reads
 /// the environment. A variable that is not set is a build error.
 pub fn substitute_env(

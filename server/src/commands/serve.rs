@@ -108,6 +108,7 @@ pub async fn serve_state(state: Arc<AppState>) -> ExitCode {
     // The one line of stdout: where to send queries (tests and scripts read it).
     println!("graft serving http://{local}/graphql");
     tracing::info!(%local, "listening");
+    crate::probe::spawn(Arc::clone(&state));
     if let Some(handle) = state.metrics.clone() {
         tokio::spawn(async move {
             loop {
