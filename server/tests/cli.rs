@@ -350,7 +350,7 @@ async fn json_access_logs_carry_the_request_id() {
 }
 
 #[tokio::test]
-async fn graft_demo_serves_the_sample_graph() {
+async fn graft_demo_serves_the_rest_and_grpc_samples_as_one_graph() {
     let mut running = spawn(&[
         "demo".to_owned(),
         "--listen".to_owned(),
@@ -360,7 +360,7 @@ async fn graft_demo_serves_the_sample_graph() {
     let response = common::client()
         .post(&running.url)
         .header("content-type", "application/json")
-        .body(json!({ "query": "{ posts { title author { name } } }" }).to_string())
+        .body(json!({ "query": r#"{ posts { title author { name } } check(service: "demo.Blog") { status } }"# }).to_string())
         .send()
         .await
         .unwrap();
@@ -369,6 +369,7 @@ async fn graft_demo_serves_the_sample_graph() {
         body["data"]["posts"][0]["author"]["name"], "Ada Lovelace",
         "{body}"
     );
+    assert_eq!(body["data"]["check"]["status"], "SERVING", "{body}");
     terminate(&running.child);
     assert_eq!(
         exit_code(&mut running.child, Duration::from_secs(10)).await,

@@ -1,6 +1,7 @@
 //! `graft demo`: the zero-setup tour. Starts a sample REST upstream (users and posts, with
-//! its own OpenAPI 3 document at `/openapi.json`) on 127.0.0.1, compiles that document with
-//! the OpenAPI ingest, adds two hand-written links, and serves the graph with the explorer,
+//! its own OpenAPI 3 document at `/openapi.json`) and a sample gRPC upstream (the standard
+//! health service, with server reflection) on 127.0.0.1, compiles them with the OpenAPI and
+//! gRPC ingest, adds two hand-written links, and serves the unified graph with the explorer,
 //! printing the URL to open.
 //!
 //! The sample upstream is also what the server's tests query through graft.
@@ -50,13 +51,25 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     eprintln!(
         "demo REST upstream on http://{upstream} (OpenAPI document at http://{upstream}/openapi.json)"
     );
-    let files = match schema_files(upstream) {
+    let mut files = match schema_files(upstream) {
         Ok(files) => files,
         Err(message) => {
             eprintln!("graft: {message}");
             return ExitCode::FAILURE;
         }
     };
+    match grpc_schema_file().await {
+        Ok((endpoint, file)) => {
+            eprintln!(
+                "demo gRPC upstream on {endpoint} (grpc.health.v1.Health, server reflection)"
+            );
+            files.push(file);
+        }
+        Err(message) => {
+            eprintln!("graft: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
     let checked = schema_gen::parse::parse_files(&files);
     for diagnostic in checked.diagnostics.iter().filter(|d| d.is_error()) {
         eprintln!("{diagnostic}");
@@ -91,6 +104,61 @@ pub fn schema_files(upstream: SocketAddr) -> Result<Vec<SdlFile>, String> {
         SdlFile::new("demo.graphql", schema_gen::emit::sdl(&catalog)),
         SdlFile::new("demo-links.graphql", LINKS),
     ])
+}
+
+/// Starts the sample gRPC upstream — `grpc.health.v1.Health` with server reflection — and
+/// compiles it the way `graft gen grpc` does: described by reflection, then ingested.
+pub async fn grpc_schema_file() -> Result<(String, SdlFile), String> {
+    let addr = start_grpc_upstream()
+        .await
+        .map_err(|e| format!("cannot start the demo gRPC upstream: {e}"))?;
+    let endpoint = format!("http://{addr}");
+    let pool = engine::upstream::grpc::describe(&endpoint, std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| format!("cannot describe the demo gRPC upstream: {e}"))?;
+    let options = schema_gen::ingest::grpc::GrpcOptions::new("health", endpoint.clone());
+    let ingested = schema_gen::ingest::grpc::ingest(&pool, &options);
+    let catalog = ingested
+        .catalog
+        .ok_or("the demo gRPC upstream does not compile (a bug)")?;
+    Ok((
+        endpoint,
+        SdlFile::new("demo-grpc.graphql", schema_gen::emit::sdl(&catalog)),
+    ))
+}
+
+/// Serves tonic's `grpc.health.v1.Health` (reporting `demo.Blog` as SERVING) with reflection
+/// v1 and v1alpha on an ephemeral loopback port.
+pub async fn start_grpc_upstream() -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("demo.Blog", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let v1 = reflection().build_v1().map_err(std::io::Error::other)?;
+    let v1alpha = reflection()
+        .build_v1alpha()
+        .map_err(std::io::Error::other)?;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tokio::spawn(async move {
+        // The reporter owns the statuses Watch streams follow: keep it as long as the server.
+        let _reporter = reporter;
+        let served = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(v1)
+            .add_service(v1alpha)
+            .serve_with_incoming(incoming)
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the demo gRPC upstream stopped");
+        }
+    });
+    Ok(addr)
 }
 
 /// Links the generated graph cannot know about, written by hand as users would.
