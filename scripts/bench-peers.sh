@@ -1,33 +1,39 @@
 #!/usr/bin/env bash
 # Load-tests graft side by side with Tailcall using the shared kit (../shared/bench).
 #
-#   scripts/bench-peers.sh            # graft (dedupe on) vs tailcall (dedupe on)
-#   scripts/bench-peers.sh nodedupe   # graft --no-dedupe vs tailcall with dedupe: false
+#   scripts/bench-peers.sh            # graft serve (dedupe on) vs tailcall (dedupe on)
+#   scripts/bench-peers.sh nodedupe   # graft serve, cross-request and operation dedupe off,
+#                                     # vs tailcall with dedupe: false
 #
-# GRAFT=serve uses `target/release/graft serve` (once the server calls
-# Gateway::execute_rendered); the default GRAFT=example uses the engine's bench front
-# (engine/examples/bench_serve.rs: axum + Gateway::execute_rendered, nothing else).
+# The kit starts `graft serve schemas/bench/posts.graphql --listen 127.0.0.1:8000` (the real
+# binary). GRAFT=example uses the engine's bench front instead (engine/examples/bench_serve.rs:
+# axum + Gateway::execute_rendered, nothing else), to separate server from executor costs.
 # Knobs of the kit (DURATION, REPEATS, QUERIES, PIN, ...) pass through the environment.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 KIT="${KIT:-$ROOT/../shared/bench}"
 MODE="${1:-dedupe}"
-GRAFT="${GRAFT:-example}"
+GRAFT="${GRAFT:-serve}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="${WORK:-/tmp/peers}"
 export WORK
+mkdir -p "$WORK"
 
 if [ "$GRAFT" = serve ]; then
-  cargo build --release -p server --bin graft --manifest-path "$ROOT/Cargo.toml"
+  cargo build --release -p graft --bin graft --manifest-path "$ROOT/Cargo.toml"
   BIN=("$CARGO_TARGET_DIR/release/graft" serve)
+  # Dedupe off is configuration for the real server.
+  printf 'execution:\n  dedupe_requests: false\n  dedupe_operations: false\n' > "$WORK/graft-nodedupe.yaml"
+  NODEDUPE="--config $WORK/graft-nodedupe.yaml"
 else
   cargo build --release -p engine --example bench_serve --manifest-path "$ROOT/Cargo.toml"
   BIN=("$CARGO_TARGET_DIR/release/examples/bench_serve")
+  NODEDUPE="--no-dedupe"
 fi
 
 FLAGS=""
-[ "$MODE" = nodedupe ] && FLAGS="--no-dedupe"
+[ "$MODE" = nodedupe ] && FLAGS="$NODEDUPE"
 export GATEWAY_URL=http://127.0.0.1:8000/graphql
 
 case "$MODE" in

@@ -37,6 +37,7 @@ pub struct Config {
     /// `graft serve --discover`: what to watch and how often to describe sources again.
     pub discovery: crate::discovery::DiscoveryConfig,
     pub readiness: ReadinessConfig,
+    pub execution: ExecutionConfig,
 }
 
 impl Default for Config {
@@ -53,6 +54,7 @@ impl Default for Config {
             cors: CorsConfig::default(),
             discovery: crate::discovery::DiscoveryConfig::default(),
             readiness: ReadinessConfig::default(),
+            execution: ExecutionConfig::default(),
         }
     }
 }
@@ -162,6 +164,35 @@ pub struct HeadersConfig {
     pub forward: Vec<String>,
     /// Upstream response headers passed back to the client from every source.
     pub response: Vec<String>,
+}
+
+/// How operations execute (graft's plan executor).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutionConfig {
+    /// Identical in-flight upstream reads share one call across concurrent requests (a
+    /// source's `@source(dedupe: false)` opts out; mutations never share).
+    pub dedupe_requests: bool,
+    /// Identical in-flight operations made only of shareable reads share one execution and
+    /// one response (the key includes every request header).
+    pub dedupe_operations: bool,
+    /// Memory bound of the upstream response cache (fields with `cacheTtl`), in MiB; 0
+    /// disables it.
+    pub response_cache_mib: u64,
+    /// Memory bound of the cache of parsed, validated and planned documents, in MiB.
+    pub plan_cache_mib: u64,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        let engine = engine::plan::PlanOptions::default();
+        ExecutionConfig {
+            dedupe_requests: engine.dedupe_requests,
+            dedupe_operations: engine.dedupe_operations,
+            response_cache_mib: engine.response_cache_bytes >> 20,
+            plan_cache_mib: engine.plan_cache_bytes >> 20,
+        }
+    }
 }
 
 /// How `/readyz` checks the graph's sources.
@@ -289,6 +320,16 @@ impl Config {
                 max_upstream_calls: self.limits.max_upstream_calls,
             },
             default_timeout: self.timeouts.upstream(),
+        }
+    }
+
+    /// What the plan executor runs with.
+    pub fn plan_options(&self) -> engine::plan::PlanOptions {
+        engine::plan::PlanOptions {
+            dedupe_requests: self.execution.dedupe_requests,
+            dedupe_operations: self.execution.dedupe_operations,
+            response_cache_bytes: self.execution.response_cache_mib << 20,
+            plan_cache_bytes: self.execution.plan_cache_mib << 20,
         }
     }
 }

@@ -148,7 +148,14 @@ pub fn build(mut catalog: Catalog, config: &Config) -> Result<Loaded, String> {
             &config.headers.response,
         );
     }
-    match engine::gateway::Gateway::build(&catalog, config.gateway_options()) {
+    let env = |name: &str| std::env::var(name).ok();
+    let built = engine::gateway::Gateway::build_with_plan(
+        &catalog,
+        config.gateway_options(),
+        Some(config.plan_options()),
+        &env,
+    );
+    match built {
         Ok(gateway) => {
             telemetry::record_build(true);
             Ok(Loaded::new(gateway, &catalog))
