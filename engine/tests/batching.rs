@@ -153,6 +153,27 @@ async fn concurrent_identical_operations_share_one_execution_but_not_across_cred
 }
 
 #[tokio::test]
+async fn operations_that_differ_only_in_their_request_id_share_one_execution() {
+    let (base, hits) = upstream().await;
+    let off = PlanOptions {
+        dedupe_requests: false,
+        ..PlanOptions::default()
+    };
+    let gw = gateway(&base, Some(off));
+    // Every request through the server carries its own x-request-id.
+    let runs = (0..8).map(|i| {
+        let mut cx = engine::gateway::RequestContext::default();
+        cx.headers
+            .insert("x-request-id", format!("req-{i}").parse().unwrap());
+        cx.request_id = format!("req-{i}");
+        gw.execute_rendered(async_graphql::Request::new("{ slow { n } }"), cx)
+    });
+    let answers = futures::future::join_all(runs).await;
+    assert!(answers.windows(2).all(|w| w[0].body == w[1].body));
+    assert_eq!(hits.get("/slow?tag=a"), 1);
+}
+
+#[tokio::test]
 async fn cached_fields_are_served_from_memory_per_credential() {
     let (base, hits) = upstream().await;
     let gw = gateway(&base, Some(PlanOptions::default()));

@@ -552,7 +552,12 @@ fn operation_key(entry: &DocEntry, variables: &Variables, headers: &HeaderMap) -
     if !variables.is_empty() {
         key.push_str(&serde_json::to_string(variables).unwrap_or_default());
     }
-    for (name, value) in headers {
+    // Every header could reach an upstream (allowlists, `{{headers.x}}`), except the request
+    // id: unique per request, and replaced by the gateway's own on every upstream call.
+    for (name, value) in headers
+        .iter()
+        .filter(|(name, _)| name.as_str() != "x-request-id")
+    {
         key.push('\0');
         key.push_str(name.as_str());
         key.push(':');
