@@ -39,6 +39,33 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Starts `graft serve SCHEMA` and posts `query` once it answers (within 10 s).
+async fn serve_and_query(schema: &std::path::Path, query: &str) -> Value {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _serving = Serving(
+        Command::new(GRAFT)
+            .args(["serve", schema.to_str().unwrap(), "--listen", &listen])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let url = format!("http://{listen}/graphql");
+    for _ in 0..100 {
+        if let Ok(response) = client
+            .post(&url)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+        {
+            return response.json().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("graft serve never answered on {listen}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gen_grpc_by_reflection_checks_and_serves_the_upstream() {
     let upstream = grpc_server::start(grpc_server::Reflection::V1alphaOnly).await;
@@ -72,31 +99,7 @@ async fn gen_grpc_by_reflection_checks_and_serves_the_upstream() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let _serving = Serving(
-        Command::new(GRAFT)
-            .args(["serve", schema.to_str().unwrap(), "--listen", &listen])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let client = reqwest::Client::new();
-    let url = format!("http://{listen}/graphql");
-    let mut answer = Value::Null;
-    for _ in 0..100 {
-        let sent = client
-            .post(&url)
-            .json(&json!({"query": "{ listPets { pets { id name status } } }"}))
-            .send()
-            .await;
-        if let Ok(response) = sent {
-            answer = response.json().await.unwrap();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let answer = serve_and_query(&schema, "{ listPets { pets { id name status } } }").await;
     assert_eq!(
         answer["data"]["listPets"]["pets"][1],
         json!({"id": 9_007_199_254_740_993_i64, "name": "pet 9007199254740993", "status": "AVAILABLE"})
@@ -131,26 +134,7 @@ async fn a_server_without_reflection_is_served_through_its_descriptor_set() {
     let sdl = std::fs::read_to_string(&schema).unwrap();
     assert!(sdl.contains("descriptorSet: "), "{sdl}");
 
-    let listen = format!("127.0.0.1:{}", free_port());
-    let _serving = Serving(
-        Command::new(GRAFT)
-            .args(["serve", schema.to_str().unwrap(), "--listen", &listen])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let client = reqwest::Client::new();
-    let url = format!("http://{listen}/graphql");
-    let mut answer = Value::Null;
-    for _ in 0..100 {
-        let query = json!({"query": "{ listPets { pets { id status } } }"});
-        if let Ok(response) = client.post(&url).json(&query).send().await {
-            answer = response.json().await.unwrap();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let answer = serve_and_query(&schema, "{ listPets { pets { id status } } }").await;
     assert_eq!(answer["errors"], Value::Null, "{answer}");
     assert_eq!(
         answer["data"]["listPets"]["pets"][1]["status"], "AVAILABLE",
