@@ -24,6 +24,7 @@
 
 pub mod catalog;
 pub mod diagnostics;
+pub mod diff;
 pub mod directives;
 pub mod emit;
 pub mod ingest;

@@ -17,13 +17,13 @@
 //! elements are logged and counted (`graft_schema_breaking_changes_total`).
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use engine::upstream::http::{FetchOptions, fetch_spec_with};
 use futures::StreamExt;
-use schema_gen::catalog::{Catalog, TypeKind, TypeRef};
+use schema_gen::catalog::{Catalog, TypeKind};
+use schema_gen::diff::breaking_changes;
 use schema_gen::ingest::Ingested;
 use schema_gen::ingest::grpc::GrpcOptions;
 use schema_gen::ingest::openapi::{NoExternalRefs, OpenApiOptions};
@@ -683,219 +683,9 @@ fn record_gauges(report: &DiscoveryReport) {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Breaking changes
-// ---------------------------------------------------------------------------------------
-
-/// A change from one served graph to the next that can break a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BreakingChange {
-    /// Stable kind, the metric label: type_removed, type_kind_changed, field_removed,
-    /// field_type_changed, argument_removed, argument_type_changed, required_argument_added,
-    /// input_field_removed, input_field_type_changed, required_input_field_added,
-    /// enum_value_removed, union_member_removed.
-    pub kind: &'static str,
-    /// Schema coordinate (`Query.pets(status:)`).
-    pub at: String,
-    pub detail: String,
-}
-
-impl fmt::Display for BreakingChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.at, self.detail)
-    }
-}
-
-/// What clients of `old` may find broken in `new`: removed or changed types, fields,
-/// arguments, input fields, enum values and union members, and new required inputs.
-/// Additions that cannot break a valid query are not reported.
-pub fn breaking_changes(old: &Catalog, new: &Catalog) -> Vec<BreakingChange> {
-    let mut changes = Vec::new();
-    let mut push =
-        |kind, at: String, detail: String| changes.push(BreakingChange { kind, at, detail });
-    for (name, old_def) in &old.types {
-        let Some(new_def) = new.types.get(name) else {
-            push(
-                "type_removed",
-                name.clone(),
-                format!("{} removed", old_def.kind.keyword()),
-            );
-            continue;
-        };
-        match (&old_def.kind, &new_def.kind) {
-            (TypeKind::Object(a), TypeKind::Object(b)) => {
-                for (field_name, old_field) in &a.fields {
-                    let at = format!("{name}.{field_name}");
-                    let Some(new_field) = b.fields.get(field_name) else {
-                        push("field_removed", at, "field removed".into());
-                        continue;
-                    };
-                    if !output_compatible(&old_field.ty, &new_field.ty) {
-                        push(
-                            "field_type_changed",
-                            at.clone(),
-                            format!("type changed from {} to {}", old_field.ty, new_field.ty),
-                        );
-                    }
-                    for (arg_name, old_arg) in &old_field.args {
-                        let at = format!("{at}({arg_name}:)");
-                        match new_field.args.get(arg_name) {
-                            None => push("argument_removed", at, "argument removed".into()),
-                            Some(new_arg) if !input_compatible(&old_arg.ty, &new_arg.ty) => push(
-                                "argument_type_changed",
-                                at,
-                                format!("type changed from {} to {}", old_arg.ty, new_arg.ty),
-                            ),
-                            Some(_) => {}
-                        }
-                    }
-                    for (arg_name, new_arg) in &new_field.args {
-                        if !old_field.args.contains_key(arg_name)
-                            && new_arg.ty.is_non_null()
-                            && new_arg.default.is_none()
-                        {
-                            push(
-                                "required_argument_added",
-                                format!("{at}({arg_name}:)"),
-                                format!("new required argument of type {}", new_arg.ty),
-                            );
-                        }
-                    }
-                }
-            }
-            (TypeKind::Input(a), TypeKind::Input(b)) => {
-                for (field_name, old_field) in &a.fields {
-                    let at = format!("{name}.{field_name}");
-                    match b.fields.get(field_name) {
-                        None => push("input_field_removed", at, "input field removed".into()),
-                        Some(new_field) if !input_compatible(&old_field.ty, &new_field.ty) => push(
-                            "input_field_type_changed",
-                            at,
-                            format!("type changed from {} to {}", old_field.ty, new_field.ty),
-                        ),
-                        Some(_) => {}
-                    }
-                }
-                for (field_name, new_field) in &b.fields {
-                    if !a.fields.contains_key(field_name)
-                        && new_field.ty.is_non_null()
-                        && new_field.default.is_none()
-                    {
-                        push(
-                            "required_input_field_added",
-                            format!("{name}.{field_name}"),
-                            format!("new required field of type {}", new_field.ty),
-                        );
-                    }
-                }
-            }
-            (TypeKind::Enum(a), TypeKind::Enum(b)) => {
-                for value in a.values.keys().filter(|v| !b.values.contains_key(*v)) {
-                    push(
-                        "enum_value_removed",
-                        format!("{name}.{value}"),
-                        "enum value removed".into(),
-                    );
-                }
-            }
-            (TypeKind::Union(a), TypeKind::Union(b)) => {
-                for member in a.members.iter().filter(|m| !b.members.contains(m)) {
-                    push(
-                        "union_member_removed",
-                        name.clone(),
-                        format!("member {member} removed"),
-                    );
-                }
-            }
-            (TypeKind::Scalar, TypeKind::Scalar) => {}
-            (a, b) => push(
-                "type_kind_changed",
-                name.clone(),
-                format!("changed from {} to {}", a.keyword(), b.keyword()),
-            ),
-        }
-    }
-    changes
-}
-
-/// An output type may become stricter (`String` → `String!`) without breaking a client.
-fn output_compatible(old: &TypeRef, new: &TypeRef) -> bool {
-    match (old, new) {
-        (TypeRef::NonNull(a), TypeRef::NonNull(b)) => output_compatible(a, b),
-        (a, TypeRef::NonNull(b)) => output_compatible(a, b),
-        (TypeRef::List(a), TypeRef::List(b)) => output_compatible(a, b),
-        (TypeRef::Named(a), TypeRef::Named(b)) => a == b,
-        _ => false,
-    }
-}
-
-/// An input type may become looser (`ID!` → `ID`) without breaking a client.
-fn input_compatible(old: &TypeRef, new: &TypeRef) -> bool {
-    match (old, new) {
-        (TypeRef::NonNull(a), TypeRef::NonNull(b)) => input_compatible(a, b),
-        (TypeRef::NonNull(a), b) => input_compatible(a, b),
-        (TypeRef::List(a), TypeRef::List(b)) => input_compatible(a, b),
-        (TypeRef::Named(a), TypeRef::Named(b)) => a == b,
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn catalog(sdl: &str) -> Catalog {
-        let checked = parse_files(&[SdlFile::new("t.graphql", sdl)]);
-        checked
-            .catalog
-            .unwrap_or_else(|| panic!("{:?}", checked.diagnostics))
-    }
-
-    const OLD: &str = r#"
-schema @source(name: "s", rest: {baseUrl: "http://127.0.0.1:1"}) { query: Query }
-type Query {
-  pets(status: String, limit: Int!): [Pet] @rest(source: "s", path: "/pets")
-  owner: Owner @rest(source: "s", path: "/owner")
-  count: Int @rest(source: "s", path: "/count")
-}
-type Pet { id: ID name: String kind: Kind }
-type Owner { id: ID }
-enum Kind { CAT DOG }
-"#;
-
-    #[test]
-    fn removed_and_changed_elements_are_breaking_and_additions_are_not() {
-        let new = r#"
-schema @source(name: "s", rest: {baseUrl: "http://127.0.0.1:1"}) { query: Query }
-type Query {
-  pets(limit: Int, species: String!): [Pet!] @rest(source: "s", path: "/pets")
-  count: String @rest(source: "s", path: "/count")
-  extra: Int @rest(source: "s", path: "/extra")
-}
-type Pet { id: ID! name: String kind: Kind born: String }
-enum Kind { CAT }
-"#;
-        let changes: Vec<String> = breaking_changes(&catalog(OLD), &catalog(new))
-            .iter()
-            .map(|c| format!("{} {c}", c.kind))
-            .collect();
-        assert_eq!(
-            changes,
-            [
-                "argument_removed Query.pets(status:): argument removed",
-                "required_argument_added Query.pets(species:): new required argument of type String!",
-                "field_removed Query.owner: field removed",
-                "field_type_changed Query.count: type changed from Int to String",
-                "type_removed Owner: type removed",
-                "enum_value_removed Kind.DOG: enum value removed",
-            ]
-        );
-    }
-
-    #[test]
-    fn the_same_graph_has_no_breaking_changes() {
-        assert!(breaking_changes(&catalog(OLD), &catalog(OLD)).is_empty());
-    }
 
     #[test]
     fn env_templates_are_found_wherever_they_are() {
