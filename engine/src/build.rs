@@ -159,12 +159,7 @@ fn subscription_root(
                 env: options.env,
             },
         )?;
-        let timeout = resolver
-            .policy
-            .timeout_ms
-            .or(source.policy.timeout_ms)
-            .map(Duration::from_millis)
-            .unwrap_or(options.default_timeout);
+        let timeout = upstream::call_timeout(resolver, source, options.default_timeout);
         let args: Arc<Vec<(String, TypeRef, String)>> = Arc::new(
             field
                 .args
@@ -356,12 +351,7 @@ fn object_field(
                         env: options.env,
                     },
                 )?;
-                let timeout = resolver
-                    .policy
-                    .timeout_ms
-                    .or(source.policy.timeout_ms)
-                    .map(Duration::from_millis)
-                    .unwrap_or(options.default_timeout);
+                let timeout = upstream::call_timeout(resolver, source, options.default_timeout);
                 let call = Arc::new(FieldCall {
                     invoke,
                     timeout,

@@ -244,12 +244,7 @@ impl PlanExecutor {
                 };
                 let invoke = upstream::prepare(source, resolver, field, &cx)?;
                 let batch = upstream::prepare_batch(source, resolver, field, &cx)?;
-                let timeout = resolver
-                    .policy
-                    .timeout_ms
-                    .or(source.policy.timeout_ms)
-                    .map(Duration::from_millis)
-                    .unwrap_or(gateway.default_timeout);
+                let timeout = upstream::call_timeout(resolver, source, gateway.default_timeout);
                 let prepared = PreparedField {
                     invoke,
                     timeout,

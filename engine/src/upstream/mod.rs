@@ -174,6 +174,21 @@ pub fn prepare_batch(
     }
 }
 
+/// How long one call of a field may take: the field's timeout, else its source's, else the
+/// gateway's default.
+pub fn call_timeout(
+    resolver: &Resolver,
+    source: &Source,
+    default: std::time::Duration,
+) -> std::time::Duration {
+    resolver
+        .policy
+        .timeout_ms
+        .or(source.policy.timeout_ms)
+        .map(std::time::Duration::from_millis)
+        .unwrap_or(default)
+}
+
 /// What a readiness probe found out about a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
