@@ -157,6 +157,7 @@ fn subscription_root(
             &PrepareContext {
                 coordinate: &coordinate,
                 env: options.env,
+                mutation: false,
             },
         )?;
         let timeout = upstream::call_timeout(resolver, source, options.default_timeout);
@@ -349,6 +350,7 @@ fn object_field(
                     &PrepareContext {
                         coordinate,
                         env: options.env,
+                        mutation: catalog.roots.mutation.as_deref() == coordinate.split('.').next(),
                     },
                 )?;
                 let timeout = upstream::call_timeout(resolver, source, options.default_timeout);

@@ -241,6 +241,7 @@ impl PlanExecutor {
                 let cx = PrepareContext {
                     coordinate: &coordinate,
                     env,
+                    mutation: catalog.roots.mutation.as_deref() == Some(type_name.as_str()),
                 };
                 let invoke = upstream::prepare(source, resolver, field, &cx)?;
                 let batch = upstream::prepare_batch(source, resolver, field, &cx)?;

@@ -683,7 +683,8 @@ pub fn prepare(
         service: service.to_string(),
         method: method.to_string(),
         body,
-        read: schema_gen::ingest::grpc::is_read_method_name(method),
+        // Ingest put read methods on Query (a user may move them): the root decides.
+        read: !cx.mutation,
         forward: headers(&source.policy.forward_headers),
         response_headers: headers(&source.policy.response_headers),
     })

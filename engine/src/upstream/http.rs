@@ -168,7 +168,7 @@ pub fn prepare(
     Ok(RestInvoke {
         source_name: source.name.clone(),
         method,
-        read: call.method.is_read(),
+        read: call.method.is_read() && !cx.mutation,
         base: base.trim_end_matches('/').to_string(),
         path: substitute_env(&call.path, cx)?,
         query: call

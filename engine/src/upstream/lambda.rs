@@ -479,7 +479,7 @@ pub fn prepare(
             .as_ref()
             .map(|p| substitute_env(p, cx))
             .transpose()?,
-        read: !cx.coordinate.starts_with("Mutation."),
+        read: !cx.mutation,
         api,
     })
 }

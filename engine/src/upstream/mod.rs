@@ -118,6 +118,9 @@ pub struct PrepareContext<'a> {
     pub coordinate: &'a str,
     /// Reads `{{env.NAME}}`; templates are resolved against it when the gateway is built.
     pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    /// The field is on the mutation root: whatever its transport, its calls are never
+    /// shared or cached (`Invoke::is_read` is false).
+    pub mutation: bool,
 }
 
 /// The one dispatcher from a catalog call to its transport's invoker.
@@ -209,6 +212,7 @@ pub async fn probe(
     let cx = PrepareContext {
         coordinate: &source.name,
         env,
+        mutation: false,
     };
     let work = async {
         match &source.transport {
@@ -356,6 +360,7 @@ mod tests {
         let cx = PrepareContext {
             coordinate: "Query.x",
             env: &env,
+            mutation: false,
         };
         let t = Template::parse("{{env.HOST}}/v1").unwrap();
         let done = substitute_env(&t, &cx).unwrap();
