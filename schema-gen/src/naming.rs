@@ -256,14 +256,24 @@ mod tests {
         for name in [
             "GetUser",
             "Check",
+            "ListPets",
             "list_pets",
             "get-invoice",
+            "listOrders",
+            "Search_Users",
             "BatchGetUsers",
             "get",
         ] {
             assert!(is_read_name(name), "{name}");
         }
-        for name in ["Getaway", "Checkout", "CreateUser", "create-user", ""] {
+        for name in [
+            "Getaway",
+            "getaway",
+            "Checkout",
+            "CreateUser",
+            "create-user",
+            "",
+        ] {
             assert!(!is_read_name(name), "{name}");
         }
     }

@@ -263,17 +263,11 @@ pub fn operation_kind(method: &MethodDescriptor) -> OperationKind {
             o.idempotency_level()
                 == prost_reflect::prost_types::method_options::IdempotencyLevel::NoSideEffects
         });
-    if no_side_effects || is_read_method_name(method.name()) {
+    if no_side_effects || crate::naming::is_read_name(method.name()) {
         OperationKind::Query
     } else {
         OperationKind::Mutation
     }
-}
-
-/// True when a method name starts with a [`crate::naming::READ_VERBS`] word: `GetUser`, `get_user`,
-/// `List` → true; `Getaway`, `Delete` → false. The engine treats such methods as reads.
-pub fn is_read_method_name(name: &str) -> bool {
-    crate::naming::is_read_name(name)
 }
 
 /// Root field names: the method's camelCase name, qualified by service and then package
@@ -651,21 +645,4 @@ fn comment(file: &FileDescriptor, path: &[i32]) -> Option<String> {
         .collect();
     let text = lines.join("\n").trim().to_string();
     (!text.is_empty()).then_some(text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_verbs_match_whole_leading_words_only() {
-        assert!(is_read_method_name("GetUser"));
-        assert!(is_read_method_name("Check"));
-        assert!(is_read_method_name("ListPets"));
-        assert!(is_read_method_name("list_pets"));
-        assert!(is_read_method_name("BatchGetUsers"));
-        assert!(!is_read_method_name("Getaway"));
-        assert!(!is_read_method_name("CreateUser"));
-        assert!(!is_read_method_name("Checkout"));
-    }
 }

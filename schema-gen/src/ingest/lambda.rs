@@ -149,7 +149,7 @@ impl LambdaOptions {
 /// The documented Query / Mutation rule (see the module docs). `Err` carries a tag value
 /// that is neither `query` nor `mutation`; the name rule applies then.
 pub fn operation_kind(function: &LambdaFunction) -> Result<OperationKind, String> {
-    let by_name = if is_read_function_name(&function.name) {
+    let by_name = if naming::is_read_name(&function.name) {
         OperationKind::Query
     } else {
         OperationKind::Mutation
@@ -164,12 +164,6 @@ pub fn operation_kind(function: &LambdaFunction) -> Result<OperationKind, String
         Some(v) if v == "mutation" => Ok(OperationKind::Mutation),
         Some(other) => Err(other),
     }
-}
-
-/// True when the first word of a function name is one of [`crate::naming::READ_VERBS`]:
-/// `get-invoice`, `listOrders`, `Search_Users`, `get` → true; `getaway`, `create-user` → false.
-pub fn is_read_function_name(name: &str) -> bool {
-    naming::is_read_name(name)
 }
 
 /// Ingests `functions` as one Lambda source named `options.name`.
@@ -219,7 +213,7 @@ pub fn ingest(functions: &[LambdaFunction], options: &LambdaOptions) -> Ingested
                 format!("function {}", function.name),
                 format!("tag `{TAG_OPERATION}` is `{value}`, expected `query` or `mutation`; the name rule applies"),
             ));
-            if is_read_function_name(&function.name) { OperationKind::Query } else { OperationKind::Mutation }
+            if naming::is_read_name(&function.name) { OperationKind::Query } else { OperationKind::Mutation }
         });
         let wanted = match function
             .tags
@@ -822,16 +816,6 @@ fn required_set(schema: Option<&Value>) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn read_verbs_are_recognised_as_whole_words() {
-        assert!(is_read_function_name("get-invoice"));
-        assert!(is_read_function_name("listOrders"));
-        assert!(is_read_function_name("Search_Users"));
-        assert!(is_read_function_name("get"));
-        assert!(!is_read_function_name("getaway"));
-        assert!(!is_read_function_name("create-user"));
-    }
 
     #[test]
     fn the_operation_tag_overrides_the_name_rule() {
