@@ -20,7 +20,9 @@ use schema_gen::catalog::{Catalog, Field, InputValue, TypeKind, TypeRef};
 use serde_json::{Map, Value};
 
 use crate::error::{BuildError, ErrorKind, UpstreamError};
-use crate::resolve::{FieldCall, RequestState, ShapeError, Wire, int64_from_str, is_int64};
+use crate::resolve::{
+    FieldCall, RequestState, ShapeError, Wire, int64_from_str, is_int64, json_kind,
+};
 use crate::upstream::{self, PrepareContext};
 
 /// Name of the scalar for any JSON value.
@@ -358,12 +360,7 @@ fn object_field(
                     invoke,
                     timeout,
                     shareable: source.policy.dedupe.unwrap_or(true),
-                    renamed_args: field
-                        .args
-                        .values()
-                        .filter(|a| a.wire_name.is_some())
-                        .map(|a| (a.name.clone(), a.wire().to_string()))
-                        .collect(),
+                    renamed_args: upstream::renamed_args(field),
                 });
                 let args: Arc<Vec<(String, TypeRef)>> = Arc::new(
                     field
@@ -497,7 +494,7 @@ fn shape<'a>(
                 other => {
                     return Err(ShapeError(format!(
                         "expected a list for {ty}, the upstream sent {}",
-                        kind_of(&other)
+                        json_kind(&other)
                     )));
                 }
             };
@@ -520,7 +517,7 @@ fn named<'a>(value: Cow<'a, Value>, name: &str, wire: &Wire) -> Result<FieldValu
     let mismatch = |value: &Value| {
         ShapeError(format!(
             "expected {name}, the upstream sent {}",
-            kind_of(value)
+            json_kind(value)
         ))
     };
     let scalar = |v: GqlValue| Ok(FieldValue::value(v));
@@ -578,16 +575,5 @@ fn any(value: Cow<'_, Value>) -> FieldValue<'_> {
     match value {
         Cow::Borrowed(v) => FieldValue::borrowed_any(v),
         Cow::Owned(v) => FieldValue::owned_any(v),
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }

@@ -180,13 +180,9 @@ impl Gateway {
         crate::plan::RenderedResponse::from_response(&answer.response, answer.headers)
     }
 
-    /// Executes one GraphQL request. Upstream failures are errors on their own fields
-    /// (partial data); limit refusals are request errors with a stable `extensions.code`.
-    pub async fn execute(
-        &self,
-        mut request: async_graphql::Request,
-        cx: RequestContext,
-    ) -> GatewayResponse {
+    /// Why `request` may not run: it does not parse, or it exceeds the limits (checked on
+    /// the parsed document, which async-graphql keeps for execution).
+    fn refusal(&self, request: &mut async_graphql::Request) -> Option<async_graphql::ServerError> {
         let operation_name = request.operation_name.take();
         let refused = match request.parsed_query() {
             Err(error) => Some(error),
@@ -195,7 +191,17 @@ impl Gateway {
                 .map(limits::Exceeded::into_server_error),
         };
         request.operation_name = operation_name;
-        if let Some(error) = refused {
+        refused
+    }
+
+    /// Executes one GraphQL request. Upstream failures are errors on their own fields
+    /// (partial data); limit refusals are request errors with a stable `extensions.code`.
+    pub async fn execute(
+        &self,
+        mut request: async_graphql::Request,
+        cx: RequestContext,
+    ) -> GatewayResponse {
+        if let Some(error) = self.refusal(&mut request) {
             return GatewayResponse {
                 response: async_graphql::Response::from_errors(vec![error]),
                 headers: HeaderMap::new(),
@@ -221,15 +227,7 @@ impl Gateway {
         cx: RequestContext,
     ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
         use futures::StreamExt;
-        let operation_name = request.operation_name.take();
-        let refused = match request.parsed_query() {
-            Err(error) => Some(error),
-            Ok(doc) => limits::check(doc, operation_name.as_deref(), &self.options.limits)
-                .err()
-                .map(limits::Exceeded::into_server_error),
-        };
-        request.operation_name = operation_name;
-        if let Some(error) = refused {
+        if let Some(error) = self.refusal(&mut request) {
             let response = async_graphql::Response::from_errors(vec![error]);
             return futures::stream::once(async move { response }).boxed();
         }

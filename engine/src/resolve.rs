@@ -14,7 +14,7 @@ use schema_gen::catalog::{Catalog, Discriminator, TypeKind, TypeRef};
 use serde_json::{Map, Number, Value};
 
 use crate::loader::{Loaded, Loader};
-use crate::upstream::{CallInput, Invoke, SendContext};
+use crate::upstream::{self, CallInput, Invoke, SendContext};
 
 /// Everything one request's resolvers share.
 #[derive(Debug)]
@@ -56,22 +56,10 @@ impl FieldCall {
         args: &Map<String, Value>,
         parent: Option<&Value>,
     ) -> Loaded {
-        let renamed;
-        let wire_args = if self.renamed_args.is_empty() {
-            args
-        } else {
-            let mut map = args.clone();
-            for (name, wire) in &self.renamed_args {
-                if let Some(value) = map.remove(name) {
-                    map.insert(wire.clone(), value);
-                }
-            }
-            renamed = map;
-            &renamed
-        };
+        let wire_args = upstream::wire_args(args, &self.renamed_args);
         let input = CallInput {
             args,
-            wire_args,
+            wire_args: &wire_args,
             parent,
             headers: &state.headers,
         };
@@ -344,6 +332,18 @@ pub fn int64_from_str(s: &str) -> Option<Value> {
 /// A value that is a valid `Int64`: an integral JSON number within 64 bits (signed or not).
 pub fn is_int64(value: &Value) -> bool {
     matches!(value, Value::Number(n) if n.is_i64() || n.is_u64())
+}
+
+/// What a JSON value is, for "expected X, got Y" messages of both executors.
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[cfg(test)]

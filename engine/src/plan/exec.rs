@@ -25,7 +25,7 @@ use super::compile::{CallNode, FieldSource, Plan, Selection, Sub};
 use crate::cache::ResponseCache;
 use crate::error::{ErrorKind, UpstreamError};
 use crate::resolve::Wire;
-use crate::upstream::{CallInput, Rendered, SendContext, value_text};
+use crate::upstream::{self, CallInput, Rendered, SendContext, value_text};
 
 /// One upstream answer as every sharer sees it.
 #[derive(Debug)]
@@ -257,22 +257,10 @@ impl<'p> Run<'p> {
             };
             return batch.invoke.render(&input);
         }
-        let renamed;
-        let wire_args: &Map<String, Value> = if field.renamed_args.is_empty() {
-            &args
-        } else {
-            let mut map = (*args).clone();
-            for (name, wire) in &field.renamed_args {
-                if let Some(value) = map.remove(name) {
-                    map.insert(wire.clone(), value);
-                }
-            }
-            renamed = map;
-            &renamed
-        };
+        let wire_args = upstream::wire_args(&args, &field.renamed_args);
         let input = CallInput {
             args: &args,
-            wire_args,
+            wire_args: &wire_args,
             parent,
             headers: self.headers,
         };

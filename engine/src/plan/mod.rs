@@ -250,12 +250,7 @@ impl PlanExecutor {
                     invoke,
                     timeout,
                     shareable: source.policy.dedupe.unwrap_or(true),
-                    renamed_args: field
-                        .args
-                        .values()
-                        .filter(|a| a.wire_name.is_some())
-                        .map(|a| (a.name.clone(), a.wire().to_string()))
-                        .collect(),
+                    renamed_args: upstream::renamed_args(field),
                     args: field
                         .args
                         .values()

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::compile::{FieldPlan, FieldSource, Kind, Selection, Sub};
 use super::exec::{Resolved, Results, addr};
 use crate::error::{ErrorKind, UpstreamError};
-use crate::resolve::{Wire, int64_from_str, is_int64};
+use crate::resolve::{Wire, int64_from_str, is_int64, json_kind};
 
 /// One segment of an error path.
 #[derive(Debug, Clone, Copy)]
@@ -216,7 +216,7 @@ impl<'r> Writer<'r> {
                 }
                 Some(other) => Err(Fail::Shape(format!(
                     "expected a list for {ty}, the upstream sent {}",
-                    kind_of(other)
+                    json_kind(other)
                 ))),
             },
             TypeRef::Named(name) => match value {
@@ -239,7 +239,7 @@ impl<'r> Writer<'r> {
         let mismatch = |value: &Value| {
             Fail::Shape(format!(
                 "expected {name}, the upstream sent {}",
-                kind_of(value)
+                json_kind(value)
             ))
         };
         match kind {
@@ -400,15 +400,4 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 
 fn write_json(out: &mut Vec<u8>, value: &Value) {
     let _ = serde_json::to_writer(&mut *out, value);
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }

@@ -177,6 +177,33 @@ pub fn prepare_batch(
     }
 }
 
+/// The field's arguments renamed by `@map`: (GraphQL name, wire name).
+pub fn renamed_args(field: &Field) -> Vec<(String, String)> {
+    field
+        .args
+        .values()
+        .filter(|a| a.wire_name.is_some())
+        .map(|a| (a.name.clone(), a.wire().to_string()))
+        .collect()
+}
+
+/// `args` keyed by their wire names ([`CallInput::wire_args`]); borrowed when none is renamed.
+pub fn wire_args<'a>(
+    args: &'a Map<String, Value>,
+    renamed: &[(String, String)],
+) -> Cow<'a, Map<String, Value>> {
+    if renamed.is_empty() {
+        return Cow::Borrowed(args);
+    }
+    let mut map = args.clone();
+    for (name, wire) in renamed {
+        if let Some(value) = map.remove(name) {
+            map.insert(wire.clone(), value);
+        }
+    }
+    Cow::Owned(map)
+}
+
 /// How long one call of a field may take: the field's timeout, else its source's, else the
 /// gateway's default.
 pub fn call_timeout(
