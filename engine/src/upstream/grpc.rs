@@ -877,6 +877,24 @@ impl CallTarget {
         })
     }
 
+    /// A client on the pooled channel, ready to send, and the method's path.
+    async fn ready_client(
+        &self,
+    ) -> Result<(tonic::client::Grpc<Channel>, PathAndQuery), UpstreamError> {
+        let channel = channel(&self.endpoint).map_err(|e| self.error(ErrorKind::Unreachable, e))?;
+        let mut grpc =
+            tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        grpc.ready().await.map_err(|e| {
+            self.error(
+                ErrorKind::Unreachable,
+                format!("upstream `{}` is unreachable: {e}", self.source_name),
+            )
+        })?;
+        let path = PathAndQuery::try_from(format!("/{}/{}", self.service, self.method))
+            .map_err(|e| self.error(ErrorKind::InvalidRequest, format!("bad method path: {e}")))?;
+        Ok((grpc, path))
+    }
+
     async fn unary(
         &self,
         message: Value,
@@ -891,17 +909,7 @@ impl CallTarget {
             ));
         }
         let request = self.request(&method, message, metadata, cx)?;
-        let channel = channel(&self.endpoint).map_err(|e| self.error(ErrorKind::Unreachable, e))?;
-        let mut grpc =
-            tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
-        grpc.ready().await.map_err(|e| {
-            self.error(
-                ErrorKind::Unreachable,
-                format!("upstream `{}` is unreachable: {e}", self.source_name),
-            )
-        })?;
-        let path = PathAndQuery::try_from(format!("/{}/{}", self.service, self.method))
-            .map_err(|e| self.error(ErrorKind::InvalidRequest, format!("bad method path: {e}")))?;
+        let (mut grpc, path) = self.ready_client().await?;
         let response = grpc
             .unary(request, path, DynamicCodec::new(method.output()))
             .await
@@ -954,17 +962,7 @@ impl CallTarget {
         let mut request = self.request(&method, message, metadata, cx)?;
         // A stream lives as long as the subscription: the deadline bounds only its opening.
         request.metadata_mut().remove("grpc-timeout");
-        let channel = channel(&self.endpoint).map_err(|e| self.error(ErrorKind::Unreachable, e))?;
-        let mut grpc =
-            tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
-        grpc.ready().await.map_err(|e| {
-            self.error(
-                ErrorKind::Unreachable,
-                format!("upstream `{}` is unreachable: {e}", self.source_name),
-            )
-        })?;
-        let path = PathAndQuery::try_from(format!("/{}/{}", self.service, self.method))
-            .map_err(|e| self.error(ErrorKind::InvalidRequest, format!("bad method path: {e}")))?;
+        let (mut grpc, path) = self.ready_client().await?;
         let response = grpc
             .server_streaming(request, path, DynamicCodec::new(method.output()))
             .await
