@@ -65,7 +65,8 @@ pub enum Discover {
 pub struct DiscoveryConfig {
     pub kubernetes: KubernetesConfig,
     /// How often every discovered source is described again (milliseconds), so that a spec
-    /// changed upstream shows up without a change in the cluster.
+    /// changed upstream shows up without a change in the cluster. The default plus the
+    /// describe timeout stays within the 30 s in which a change must reach the graph.
     #[schemars(range(min = 100))]
     pub refresh_ms: u64,
     /// Time one describe (a spec fetch or a reflection session) may take (milliseconds).
@@ -77,7 +78,7 @@ impl Default for DiscoveryConfig {
     fn default() -> Self {
         DiscoveryConfig {
             kubernetes: KubernetesConfig::default(),
-            refresh_ms: 30_000,
+            refresh_ms: 15_000,
             describe_timeout_ms: 10_000,
         }
     }
