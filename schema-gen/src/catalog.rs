@@ -339,6 +339,34 @@ impl Call {
             Call::Lambda(_) => "lambda",
         }
     }
+
+    /// True when the call declares a `batch` form (a batched link).
+    pub fn is_batched(&self) -> bool {
+        match self {
+            Call::Rest(rest) => rest.batch.is_some(),
+            Call::Grpc(grpc) => grpc.batch.is_some(),
+            Call::Lambda(lambda) => lambda.batch.is_some(),
+        }
+    }
+
+    /// The parent property a batched link is keyed by: the first `{{parent.…}}` of the
+    /// templates that address one value (REST: path and query; gRPC: body; Lambda: payload).
+    pub fn parent_key(&self) -> Option<&[String]> {
+        let mut templates: Vec<&Template> = Vec::new();
+        match self {
+            Call::Rest(rest) => {
+                templates.push(&rest.path);
+                templates.extend(rest.query.iter().map(|(_, t)| t));
+            }
+            Call::Grpc(grpc) => templates.extend(&grpc.body),
+            Call::Lambda(lambda) => templates.extend(&lambda.payload),
+        }
+        templates
+            .into_iter()
+            .flat_map(Template::vars)
+            .find(|v| v.scope == crate::template::Scope::Parent)
+            .map(|v| v.path.as_slice())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -424,6 +452,23 @@ pub struct GrpcCall {
     pub method: String,
     /// Request message fields from templates; when empty, the arguments map onto the message.
     pub body: Option<Template>,
+    pub batch: Option<GrpcBatch>,
+}
+
+/// How a link is batched over gRPC: one call of `method` with the keys in its repeated
+/// field `keys`; the response's repeated field `items` holds the items, matched by `key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpcBatch {
+    /// Fully-qualified `package.Service/Method`.
+    pub method: String,
+    /// Repeated request field that receives the keys.
+    pub keys: String,
+    /// Repeated response field holding the items.
+    pub items: String,
+    /// Property of each item that holds its key.
+    pub key: String,
+    /// At most this many keys per call.
+    pub max_size: usize,
 }
 
 /// `@lambda(...)`: a function invoked with a JSON payload.
@@ -433,6 +478,23 @@ pub struct LambdaCall {
     pub qualifier: Option<String>,
     /// Payload template; when absent, the arguments object is the payload.
     pub payload: Option<Template>,
+    pub batch: Option<LambdaBatch>,
+}
+
+/// How a link is batched over Lambda: one invocation whose payload is the list of keys (or
+/// `{keys: [...]}`); the answer (or its property `items`) is the list of items, matched by `key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LambdaBatch {
+    /// Function invoked with the keys; `None`: the link's own function.
+    pub function: Option<String>,
+    /// Payload property receiving the keys; `None`: the payload is the list itself.
+    pub keys: Option<String>,
+    /// Property of the answer holding the items; `None`: the answer is the list.
+    pub items: Option<String>,
+    /// Property of each item that holds its key.
+    pub key: String,
+    /// At most this many keys per call.
+    pub max_size: usize,
 }
 
 impl Catalog {

@@ -64,6 +64,32 @@ input RestBatch {
   maxSize: Int = 100
 }
 
+"Batching for a gRPC link: one call of `method` with many keys serves many parents; items are matched back by `key`."
+input GrpcBatch {
+  "Method taking the repeated keys: package.Service/Method."
+  method: String!
+  "Repeated request field that receives the keys."
+  keys: String!
+  "Repeated response field holding the items."
+  items: String!
+  "Property of each item holding its key."
+  key: String!
+  maxSize: Int = 100
+}
+
+"Batching for a Lambda link: one invocation with a list of keys serves many parents; items are matched back by `key`."
+input LambdaBatch {
+  "Function invoked with the keys (default: the link's function)."
+  function: String
+  "Payload property receiving the list of keys; without it the payload is the list itself."
+  keys: String
+  "Property of the answer holding the items; without it the answer must be the list."
+  items: String
+  "Property of each item holding its key."
+  key: String!
+  maxSize: Int = 100
+}
+
 "Resolves the field with an HTTP call to a REST source. Templates read {{args.x}}, {{parent.x}}, {{headers.x}} and {{env.X}}."
 directive @rest(
   source: String!
@@ -89,6 +115,7 @@ directive @grpc(
   method: String!
   "Request message as a template; by default the arguments are the message's fields."
   body: String
+  batch: GrpcBatch
   timeout: Int
   cacheTtl: Int
 ) on FIELD_DEFINITION
@@ -101,6 +128,7 @@ directive @lambda(
   qualifier: String
   "Payload template; by default the arguments object is the payload."
   payload: String
+  batch: LambdaBatch
   timeout: Int
   cacheTtl: Int
 ) on FIELD_DEFINITION

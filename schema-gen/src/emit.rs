@@ -199,6 +199,16 @@ fn field_definition(out: &mut String, catalog: &Catalog, field: &Field) {
                 if let Some(body) = &grpc.body {
                     args.push(format!("body: {}", template(body)));
                 }
+                if let Some(batch) = &grpc.batch {
+                    args.push(format!(
+                        "batch: {{method: {}, keys: {}, items: {}, key: {}, maxSize: {}}}",
+                        string(&batch.method),
+                        string(&batch.keys),
+                        string(&batch.items),
+                        string(&batch.key),
+                        batch.max_size
+                    ));
+                }
             }
             Call::Lambda(lambda) => {
                 args.push(format!("function: {}", string(&lambda.function)));
@@ -207,6 +217,22 @@ fn field_definition(out: &mut String, catalog: &Catalog, field: &Field) {
                 }
                 if let Some(payload) = &lambda.payload {
                     args.push(format!("payload: {}", template(payload)));
+                }
+                if let Some(batch) = &lambda.batch {
+                    let optional = [
+                        ("function", &batch.function),
+                        ("keys", &batch.keys),
+                        ("items", &batch.items),
+                    ];
+                    let mut fields: Vec<String> = optional
+                        .iter()
+                        .filter_map(|(name, value)| {
+                            value.as_ref().map(|v| format!("{name}: {}", string(v)))
+                        })
+                        .collect();
+                    fields.push(format!("key: {}", string(&batch.key)));
+                    fields.push(format!("maxSize: {}", batch.max_size));
+                    args.push(format!("batch: {{{}}}", fields.join(", ")));
                 }
             }
         }

@@ -642,20 +642,7 @@ impl Lowering {
                     let path = args.nested_template(&batch, "batch", "path", true);
                     let query = args.nested_string(&batch, "batch", "query");
                     let key = args.nested_string(&batch, "batch", "key");
-                    let max_size = match batch.get("maxSize") {
-                        Some(ConstValue::Number(n)) => {
-                            n.as_u64().filter(|n| *n > 0).map(|n| n as usize)
-                        }
-                        None | Some(ConstValue::Null) => Some(100),
-                        _ => None,
-                    };
-                    if max_size.is_none() {
-                        args.fail(
-                            Code::InvalidArgument,
-                            &format!("{at}(batch.maxSize)"),
-                            "maxSize must be a positive integer",
-                        );
-                    }
+                    let max_size = args.batch_max_size(&batch);
                     if query.is_none() || key.is_none() {
                         args.fail(
                             Code::MissingArgument,
@@ -686,28 +673,71 @@ impl Lowering {
                 let method = args.required_string("method");
                 let body = args.template("body", false);
                 if let Some(m) = &method {
-                    let valid = m
-                        .split_once('/')
-                        .is_some_and(|(s, m)| !s.is_empty() && !m.is_empty() && !m.contains('/'));
-                    if !valid {
+                    args.check_method_name("method", m);
+                }
+                let batch = args.object("batch").and_then(|batch| {
+                    let method = args.nested_string(&batch, "batch", "method");
+                    let keys = args.nested_string(&batch, "batch", "keys");
+                    let items = args.nested_string(&batch, "batch", "items");
+                    let key = args.nested_string(&batch, "batch", "key");
+                    let max_size = args.batch_max_size(&batch);
+                    if let Some(m) = &method {
+                        args.check_method_name("batch.method", m);
+                    }
+                    if method.is_none() || keys.is_none() || items.is_none() || key.is_none() {
                         args.fail(
-                            Code::InvalidArgument,
-                            &format!("{at}(method)"),
-                            "expected `package.Service/Method`",
+                            Code::MissingArgument,
+                            &format!("{at}(batch)"),
+                            "batch needs method, keys, items and key",
                         );
                     }
-                }
-                method.map(|method| Call::Grpc(GrpcCall { method, body }))
+                    Some(GrpcBatch {
+                        method: method?,
+                        keys: keys?,
+                        items: items?,
+                        key: key?,
+                        max_size: max_size?,
+                    })
+                });
+                method.map(|method| {
+                    Call::Grpc(GrpcCall {
+                        method,
+                        body,
+                        batch,
+                    })
+                })
             }
             _ => {
                 let function = args.required_string("function");
                 let qualifier = args.string("qualifier");
                 let payload = args.template("payload", false);
+                let batch = args.object("batch").and_then(|batch| {
+                    let function = args.nested_string(&batch, "batch", "function");
+                    let keys = args.nested_string(&batch, "batch", "keys");
+                    let items = args.nested_string(&batch, "batch", "items");
+                    let key = args.nested_string(&batch, "batch", "key");
+                    let max_size = args.batch_max_size(&batch);
+                    if key.is_none() {
+                        args.fail(
+                            Code::MissingArgument,
+                            &format!("{at}(batch)"),
+                            "batch needs key",
+                        );
+                    }
+                    Some(LambdaBatch {
+                        function,
+                        keys,
+                        items,
+                        key: key?,
+                        max_size: max_size?,
+                    })
+                });
                 function.map(|function| {
                     Call::Lambda(LambdaCall {
                         function,
                         qualifier,
                         payload,
+                        batch,
                     })
                 })
             }
@@ -825,6 +855,8 @@ fn argument_input_type(directive: &str, argument: &str) -> Option<&'static str> 
         ("source", "grpc") => "GrpcSource",
         ("source", "lambda") => "LambdaSource",
         ("rest", "batch") => "RestBatch",
+        ("grpc", "batch") => "GrpcBatch",
+        ("lambda", "batch") => "LambdaBatch",
         ("rest", "query") | ("rest", "headers") | ("source", "headers") => "KeyValue",
         ("discriminator", "mapping") => "DiscriminatorMapping",
         _ => return None,
@@ -888,6 +920,43 @@ impl<'a> Args<'a> {
     fn fail(&mut self, code: Code, at: &str, message: &str) {
         let (file, pos) = (self.file.clone(), self.pos);
         self.lowering.error(code, at, message, &file, pos);
+    }
+
+    /// Reports a gRPC method name that is not `package.Service/Method`.
+    fn check_method_name(&mut self, arg: &str, method: &str) {
+        let valid = method
+            .split_once('/')
+            .is_some_and(|(s, m)| !s.is_empty() && !m.is_empty() && !m.contains('/'));
+        if !valid {
+            let at = self.coordinate(arg);
+            self.fail(
+                Code::InvalidArgument,
+                &at,
+                "expected `package.Service/Method`",
+            );
+        }
+    }
+
+    /// A batch's `maxSize`: 100 when absent, else a positive integer (anything else is
+    /// reported and gives `None`).
+    fn batch_max_size(&mut self, batch: &IndexMap<Name, ConstValue>) -> Option<usize> {
+        let max_size = match batch.get("maxSize") {
+            Some(ConstValue::Number(n)) => n
+                .as_u64()
+                .filter(|n| *n > 0)
+                .and_then(|n| usize::try_from(n).ok()),
+            None | Some(ConstValue::Null) => Some(100),
+            _ => None,
+        };
+        if max_size.is_none() {
+            let at = self.coordinate("batch.maxSize");
+            self.fail(
+                Code::InvalidArgument,
+                &at,
+                "maxSize must be a positive integer",
+            );
+        }
+        max_size
     }
 
     fn coordinate(&self, arg: &str) -> String {

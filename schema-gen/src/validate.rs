@@ -225,18 +225,34 @@ fn resolver_checks(
             }
             if let Some(batch) = &rest.batch {
                 templates.push(("batch.path".into(), &batch.path));
-                if is_root {
-                    out.push(Diagnostic::error(
-                        Code::InvalidArgument,
-                        format!("{directive_at}(batch)"),
-                        "batching needs a parent: use it on a link field, not a root field",
-                    ));
-                }
             }
         }
         Call::Grpc(grpc) => templates.extend(grpc.body.iter().map(|t| ("body".to_string(), t))),
         Call::Lambda(lambda) => {
             templates.extend(lambda.payload.iter().map(|t| ("payload".to_string(), t)))
+        }
+    }
+    if resolver.call.is_batched() {
+        let keyed_by = match &resolver.call {
+            Call::Rest(_) => "path or query",
+            Call::Grpc(_) => "body",
+            Call::Lambda(_) => "payload",
+        };
+        let problem = if is_root {
+            Some("batching needs a parent: use it on a link field, not a root field".to_string())
+        } else if resolver.call.parent_key().is_none() {
+            Some(format!(
+                "batching needs the parent's key: the {keyed_by} must read a `{{{{parent.x}}}}` property"
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            out.push(Diagnostic::error(
+                Code::InvalidArgument,
+                format!("{directive_at}(batch)"),
+                problem,
+            ));
         }
     }
     for (arg, template) in templates {

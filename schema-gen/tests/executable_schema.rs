@@ -87,3 +87,145 @@ fn the_readme_documents_the_directive_vocabulary_verbatim() {
         "README.md's directive block differs from schema-gen/src/directives.rs: copy DIRECTIVES_SDL into it"
     );
 }
+
+const BATCHED_LINKS: &str = r#"
+schema
+  @source(name: "pets", grpc: {endpoint: "http://127.0.0.1:50051"})
+  @source(name: "fns", lambda: {region: "us-east-1"}) { query: Query }
+
+type Query {
+  owners: [Owner] @lambda(source: "fns", function: "list-owners")
+}
+
+type Owner {
+  id: ID
+  petId: Int64
+  pet: Pet @grpc(source: "pets", method: "graft.test.v1.Kitchen/GetPet", body: "{\"id\": {{parent.petId}}}", batch: {method: "graft.test.v1.Kitchen/BatchGetPets", keys: "ids", items: "pets", key: "id", maxSize: 3})
+  profile: Profile @lambda(source: "fns", function: "get-profile", payload: "{{parent.id}}", batch: {key: "ownerId"})
+  account: Profile @lambda(source: "fns", function: "get-profile", payload: "{\"id\": \"{{parent.id}}\"}", batch: {function: "get-profiles", keys: "ids", items: "profiles", key: "ownerId", maxSize: 25})
+}
+
+type Pet { id: Int64 name: String }
+
+type Profile { ownerId: ID bio: String }
+"#;
+
+#[test]
+fn grpc_and_lambda_batches_parse_and_emit_back_unchanged() {
+    use schema_gen::catalog::{Call, GrpcBatch, LambdaBatch};
+    let checked = parse_files(&[SdlFile::new("batched.graphql", BATCHED_LINKS)]);
+    assert!(report(&checked).is_empty(), "{}", report(&checked));
+    let catalog = checked.catalog.unwrap();
+    let owner = catalog.object("Owner").unwrap();
+    let call = |name: &str| owner.fields[name].resolver.as_ref().unwrap().call.clone();
+    let Call::Grpc(pet) = call("pet") else {
+        panic!("pet is a gRPC call")
+    };
+    assert_eq!(
+        pet.batch,
+        Some(GrpcBatch {
+            method: "graft.test.v1.Kitchen/BatchGetPets".into(),
+            keys: "ids".into(),
+            items: "pets".into(),
+            key: "id".into(),
+            max_size: 3,
+        })
+    );
+    let Call::Lambda(profile) = call("profile") else {
+        panic!("profile is a Lambda call")
+    };
+    assert_eq!(
+        profile.batch,
+        Some(LambdaBatch {
+            function: None,
+            keys: None,
+            items: None,
+            key: "ownerId".into(),
+            max_size: 100,
+        }),
+        "optional fields stay unset and maxSize defaults to 100"
+    );
+    assert_eq!(call("profile").parent_key(), Some(&["id".to_string()][..]));
+    assert_eq!(call("pet").parent_key(), Some(&["petId".to_string()][..]));
+
+    let emitted = schema_gen::emit::sdl(&catalog);
+    assert!(
+        emitted.contains(r#"batch: {method: "graft.test.v1.Kitchen/BatchGetPets", keys: "ids", items: "pets", key: "id", maxSize: 3}"#),
+        "{emitted}"
+    );
+    assert!(
+        emitted.contains(r#"batch: {function: "get-profiles", keys: "ids", items: "profiles", key: "ownerId", maxSize: 25}"#),
+        "{emitted}"
+    );
+    let again = parse_files(&[SdlFile::new("emitted.graphql", emitted)]);
+    assert_eq!(again.catalog.as_ref(), Some(&catalog), "{}", report(&again));
+}
+
+#[test]
+fn bad_grpc_and_lambda_batches_are_diagnostics_with_coordinates() {
+    let sdl = r#"
+schema
+  @source(name: "pets", grpc: {endpoint: "http://127.0.0.1:50051"})
+  @source(name: "fns", lambda: {region: "us-east-1"}) { query: Query }
+
+type Query {
+  pet(id: Int64): Pet @grpc(source: "pets", method: "p.S/GetPet", batch: {method: "p.S/BatchGetPets", keys: "ids", items: "pets", key: "id"})
+  owners: [Owner] @lambda(source: "fns", function: "list-owners")
+}
+
+type Owner {
+  id: ID
+  petId: Int64
+  zero: Pet @grpc(source: "pets", method: "p.S/GetPet", body: "{\"id\": {{parent.petId}}}", batch: {method: "p.S/BatchGetPets", keys: "ids", items: "pets", key: "id", maxSize: 0})
+  badMethod: Pet @grpc(source: "pets", method: "p.S/GetPet", body: "{\"id\": {{parent.petId}}}", batch: {method: "BatchGetPets", keys: "ids", items: "pets", key: "id"})
+  noItems: Pet @grpc(source: "pets", method: "p.S/GetPet", body: "{\"id\": {{parent.petId}}}", batch: {method: "p.S/BatchGetPets", keys: "ids", key: "id"})
+  noKey: Pet @lambda(source: "fns", function: "get-pet", payload: "{{parent.petId}}", batch: {keys: "ids"})
+  unknown: Pet @lambda(source: "fns", function: "get-pet", payload: "{{parent.petId}}", batch: {key: "id", list: "x"})
+  unkeyed: Pet @lambda(source: "fns", function: "get-pet", batch: {key: "id"})
+}
+
+type Pet { id: Int64 name: String }
+"#;
+    let checked = parse_files(&[SdlFile::new("bad.graphql", sdl)]);
+    assert!(checked.catalog.is_none());
+    let found = |code: &str, at: &str, words: &str| {
+        checked.diagnostics.iter().any(|d| {
+            d.is_error() && d.code.as_str() == code && d.at == at && d.message.contains(words)
+        })
+    };
+    let report = report(&checked);
+    for (code, at, words) in [
+        (
+            "INVALID_ARGUMENT",
+            "Query.pet @grpc(batch)",
+            "batching needs a parent",
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Owner.zero @grpc(batch.maxSize)",
+            "positive integer",
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Owner.badMethod @grpc(batch.method)",
+            "package.Service/Method",
+        ),
+        ("MISSING_ARGUMENT", "Owner.noItems @grpc(batch)", "items"),
+        ("MISSING_ARGUMENT", "Owner.noKey @lambda(batch)", "key"),
+        (
+            "UNKNOWN_ARGUMENT",
+            "Owner.unknown @lambda(batch)",
+            "LambdaBatch has no field `list`",
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Owner.unkeyed @lambda(batch)",
+            "the payload must read",
+        ),
+    ] {
+        assert!(
+            found(code, at, words),
+            "no {code} at {at} ({words}) in:\n{report}"
+        );
+    }
+}

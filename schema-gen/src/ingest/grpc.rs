@@ -441,6 +441,7 @@ impl Builder {
             call: Call::Grpc(GrpcCall {
                 method: method_path(method),
                 body: None,
+                batch: None,
             }),
             policy: Default::default(),
         });

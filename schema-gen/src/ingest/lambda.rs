@@ -453,6 +453,7 @@ impl Builder {
                     function: function.name.clone(),
                     qualifier,
                     payload,
+                    batch: None,
                 }),
                 policy: FieldPolicy::default(),
             }),
