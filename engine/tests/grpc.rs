@@ -443,3 +443,178 @@ async fn reflection_that_misses_a_dependency_is_a_descriptor_error_naming_it() {
     assert!(matches!(err, DescribeError::Descriptor { .. }), "{err:?}");
     assert!(err.to_string().contains("other.proto"), "{err}");
 }
+
+/// Owners served over REST by an axum upstream on 127.0.0.1; their pets come from the gRPC
+/// test server, batched. Keys: numbers and a string (`"2"`), a repeat, nulls, a missing
+/// field, and 903 (the batch method has no pet for ids of 900 and above).
+const BATCHED_SDL: &str = r#"
+schema
+  @source(name: "owners", rest: {baseUrl: "{{env.OWNERS}}"})
+  @source(name: "kitchen", grpc: {endpoint: "{{env.KITCHEN}}"}) { query: Query }
+
+type Query {
+  owners: [Owner] @rest(source: "owners", path: "/owners")
+}
+
+type Owner {
+  name: String
+  petId: JSON
+  pet: Pet @grpc(source: "kitchen", method: "graft.test.v1.Kitchen/GetPet", body: "{\"id\": {{parent.petId}}}", batch: {method: "graft.test.v1.Kitchen/BatchGetPets", keys: "ids", items: "pets", key: "id", maxSize: 4})
+  wrongItems: Pet @grpc(source: "kitchen", method: "graft.test.v1.Kitchen/GetPet", body: "{\"id\": {{parent.petId}}}", batch: {method: "graft.test.v1.Kitchen/BatchGetPets", keys: "ids", items: "next_page_token", key: "id"})
+  noMethod: Pet @grpc(source: "kitchen", method: "graft.test.v1.Kitchen/GetPet", body: "{\"id\": {{parent.petId}}}", batch: {method: "graft.test.v1.Kitchen/BatchGetNothing", keys: "ids", items: "pets", key: "id"})
+}
+
+type Pet { id: Int64 name: String }
+"#;
+
+async fn owners_upstream() -> String {
+    let owners = json!([
+        {"name": "a", "petId": 1},
+        {"name": "b", "petId": "2"},
+        {"name": "c", "petId": 1},
+        {"name": "d", "petId": null},
+        {"name": "e", "petId": 903},
+        {"name": "f", "petId": 3},
+        {"name": "g"},
+        {"name": "h", "petId": 4},
+        {"name": "i", "petId": 5},
+    ]);
+    let app = axum::Router::new().route(
+        "/owners",
+        axum::routing::get(move || {
+            let owners = owners.clone();
+            async move { axum::Json(owners) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn batched_gateway(server: &TestServer) -> Gateway {
+    let checked = schema_gen::parse::parse_files(&[schema_gen::parse::SdlFile::new(
+        "batched.graphql",
+        BATCHED_SDL,
+    )]);
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let owners = owners_upstream().await;
+    let kitchen = server.endpoint();
+    Gateway::build_with_env(
+        &checked.catalog.unwrap(),
+        GatewayOptions::default(),
+        &move |name| match name {
+            "OWNERS" => Some(owners.clone()),
+            "KITCHEN" => Some(kitchen.clone()),
+            _ => None,
+        },
+    )
+    .unwrap()
+}
+
+async fn run_plan(gateway: &Gateway, query: &str) -> Value {
+    let rendered = gateway
+        .execute_rendered(
+            async_graphql::Request::new(query),
+            RequestContext::default(),
+        )
+        .await;
+    serde_json::from_slice(&rendered.body).unwrap()
+}
+
+#[tokio::test]
+async fn a_batched_grpc_link_makes_one_call_per_max_size_keys_and_never_attaches_a_wrong_pet() {
+    let server = grpc_server::start(Reflection::V1AndV1alpha).await;
+    let gateway = batched_gateway(&server).await;
+    let out = run_plan(&gateway, "{ owners { name petId pet { id name } } }").await;
+    let owners = out["data"]["owners"].as_array().unwrap();
+    assert_eq!(owners.len(), 9, "{out:#}");
+    // Six distinct keys (1 and "2" and 1 again, 903, 3, 4, 5; nulls skipped), maxSize 4:
+    // two calls (concurrent: compared in a fixed order), the keys in first-seen order, "2"
+    // sent as the int64 2.
+    let mut calls = server.calls("BatchGetPets");
+    calls.sort_by_key(|request| request["ids"].as_array().map_or(0, Vec::len));
+    assert_eq!(
+        calls,
+        vec![json!({"ids": [4, 5]}), json!({"ids": [1, 2, 903, 3]})]
+    );
+    assert!(server.calls("GetPet").is_empty(), "no per-id calls");
+    for owner in owners {
+        let name = owner["name"].as_str().unwrap();
+        match name {
+            "d" | "g" | "e" => assert_eq!(owner["pet"], Value::Null, "{owner}"),
+            _ => {
+                // "2" (a string key) matches the pet whose int64 id is 2.
+                let id = match &owner["petId"] {
+                    Value::String(text) => text.parse::<i64>().unwrap(),
+                    other => other.as_i64().unwrap(),
+                };
+                assert_eq!(
+                    owner["pet"],
+                    json!({"id": id, "name": format!("pet {id}")}),
+                    "owner {name} got another pet"
+                );
+            }
+        }
+    }
+    // Only 903 is an error: null parent keys are null without one.
+    let errors = out["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{out:#}");
+    assert_eq!(errors[0]["path"], json!(["owners", 4, "pet"]));
+    assert_eq!(
+        errors[0]["extensions"]["code"],
+        json!("UPSTREAM_INVALID_RESPONSE")
+    );
+    assert!(
+        errors[0]["message"].as_str().unwrap().contains("`903`"),
+        "{out:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_grpc_batch_answer_without_its_list_or_a_missing_batch_method_is_an_error_per_field() {
+    let server = grpc_server::start(Reflection::V1AndV1alpha).await;
+    let gateway = batched_gateway(&server).await;
+    let out = run_plan(
+        &gateway,
+        "{ owners { name wrongItems { id } noMethod { id } } }",
+    )
+    .await;
+    let owners = out["data"]["owners"].as_array().unwrap();
+    assert!(
+        owners
+            .iter()
+            .all(|o| o["wrongItems"].is_null() && o["noMethod"].is_null()),
+        "{out:#}"
+    );
+    let errors = out["errors"].as_array().unwrap();
+    let at = |field: &str| -> Vec<&Value> {
+        errors
+            .iter()
+            .filter(|e| e["path"][2] == json!(field))
+            .collect()
+    };
+    // Seven owners have a key: one error each, per field.
+    let wrong = at("wrongItems");
+    assert_eq!(wrong.len(), 7, "{out:#}");
+    assert!(wrong.iter().all(|e| {
+        e["extensions"]["code"] == json!("UPSTREAM_INVALID_RESPONSE")
+            && e["message"]
+                .as_str()
+                .unwrap()
+                .contains("has no list at `nextPageToken`")
+    }));
+    let missing = at("noMethod");
+    assert_eq!(missing.len(), 7, "{out:#}");
+    assert!(
+        missing
+            .iter()
+            .all(|e| e["extensions"]["code"] == json!("UNIMPLEMENTED")),
+        "{out:#}"
+    );
+}

@@ -165,3 +165,124 @@ async fn missing_credentials_are_a_credentials_error_on_each_field() {
         "{error:#}"
     );
 }
+
+/// Posts echoed by `graft-ok` (so the test sets the parents' keys: numbers, a string `"2"`, a
+/// repeat, nulls, a missing field, 903 which `graft-batch` has no user for); their users
+/// come from `graft-batch`, which answers ids as strings, out of order, with extras.
+const BATCH_SDL: &str = r#"
+schema @source(name: "fns", lambda: {endpoint: "{{env.LAMBDA_URL}}"}) { query: Query }
+
+type Query {
+  feed(input: JSON): Feed @lambda(source: "fns", function: "graft-ok", payload: "{{args.input}}")
+}
+
+type Feed { echo: Posts }
+
+type Posts { posts: [Post] }
+
+type Post {
+  title: String
+  userId: JSON
+  "The payload is the list of keys, the answer the list of users."
+  user: User @lambda(source: "fns", function: "graft-batch", payload: "{{parent.userId}}", batch: {key: "id", maxSize: 4})
+  "The payload is {ids: [...]}, the answer {users: [...]}."
+  account: User @lambda(source: "fns", function: "graft-batch", payload: "{{parent.userId}}", batch: {function: "graft-batch", keys: "ids", items: "users", key: "id"})
+  "The answer has no property `people`."
+  wrongItems: User @lambda(source: "fns", function: "graft-batch", payload: "{{parent.userId}}", batch: {keys: "ids", items: "people", key: "id"})
+}
+
+type User { id: ID name: String }
+"#;
+
+fn feed() -> serde_json::Value {
+    json!({"input": {"posts": [
+        {"title": "a", "userId": 1}, {"title": "b", "userId": "2"}, {"title": "c", "userId": 1},
+        {"title": "d", "userId": null}, {"title": "e", "userId": 903}, {"title": "f", "userId": 3},
+        {"title": "g"}, {"title": "h", "userId": 4}, {"title": "i", "userId": 5},
+    ]}})
+}
+
+/// Checks that every post with a key got the user with that key (`1` and `"1"` are the same
+/// key), that null keys are null without an error, and that 903 is null with an error.
+fn assert_users_match_their_posts(out: &serde_json::Value, field: &str) {
+    let posts = out["data"]["feed"]["echo"]["posts"].as_array().unwrap();
+    assert_eq!(posts.len(), 9, "{out:#}");
+    for post in posts {
+        let title = post["title"].as_str().unwrap();
+        let user = &post[field];
+        match title {
+            "d" | "g" | "e" => assert_eq!(user, &json!(null), "{post}"),
+            _ => {
+                let key = match &post["userId"] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                assert_eq!(
+                    user,
+                    &json!({"id": key, "name": format!("user {key}")}),
+                    "post {title} got another user"
+                );
+            }
+        }
+    }
+    let errors = out["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{out:#}");
+    assert_eq!(
+        errors[0]["path"],
+        json!(["feed", "echo", "posts", 4, field])
+    );
+    assert_eq!(errors[0]["extensions"]["code"], "UPSTREAM_INVALID_RESPONSE");
+    assert!(
+        errors[0]["message"].as_str().unwrap().contains("`903`"),
+        "{out:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_batched_lambda_link_makes_one_invocation_per_max_size_keys_and_never_attaches_a_wrong_user()
+ {
+    let Some(emulator) = cargo_lambda().await else {
+        return;
+    };
+    let gateway = gateway(BATCH_SDL, &test_env(&emulator.url));
+    let query = |field: &str| {
+        format!(
+            "query($input: JSON) {{ feed(input: $input) {{ echo {{ posts {{ title userId {field} {{ id name }} }} }} }} }}"
+        )
+    };
+
+    // The bare list: six distinct keys in first-seen order, maxSize 4 → two invocations.
+    let out = run(&gateway, &query("user"), feed()).await;
+    assert_users_match_their_posts(&out, "user");
+    // The two invocations run concurrently: compare them in a fixed order.
+    let mut calls = emulator.calls();
+    calls.sort_by_key(|payload| payload.as_array().map_or(0, Vec::len));
+    assert_eq!(
+        calls,
+        vec![json!([4, 5]), json!([1, "2", 903, 3])],
+        "one invocation per 4 keys, none per post"
+    );
+
+    // {ids: [...]} in, {users: [...]} out; maxSize 100 → one invocation.
+    let out = run(&gateway, &query("account"), feed()).await;
+    assert_users_match_their_posts(&out, "account");
+    assert_eq!(
+        emulator.calls()[2..],
+        [json!({"ids": [1, "2", 903, 3, 4, 5]})]
+    );
+
+    // An answer without its list of items: an error on every field with a key, no panic.
+    let out = run(&gateway, &query("wrongItems"), feed()).await;
+    let errors = out["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 7, "{out:#}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["extensions"]["code"] == "UPSTREAM_INVALID_RESPONSE"
+                && e["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("has no list at `people`")),
+        "{out:#}"
+    );
+}

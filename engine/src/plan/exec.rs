@@ -58,8 +58,8 @@ pub struct Common {
 #[derive(Debug, Clone)]
 pub enum Resolved {
     Value(Arc<Fetched>),
-    /// Item `index` of a batch answer (a JSON array).
-    Item(Arc<Fetched>, usize),
+    /// Item `index` of a batch answer's list of items (at this path in the answer).
+    Item(Arc<Fetched>, Arc<[String]>, usize),
     /// Null without an error (a link whose parent key is null).
     Null,
     Error(UpstreamError),
@@ -69,7 +69,9 @@ impl Resolved {
     pub fn value(&self) -> Option<&Value> {
         match self {
             Resolved::Value(f) => Some(&f.value),
-            Resolved::Item(f, i) => f.value.as_array().and_then(|items| items.get(*i)),
+            Resolved::Item(f, path, i) => {
+                batch_items(&f.value, path).and_then(|items| items.get(*i))
+            }
             Resolved::Null | Resolved::Error(_) => None,
         }
     }
@@ -482,26 +484,25 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
                             }),
                         ),
                         Some(&slot) => match slot.pick(&answers, &ready) {
-                            Some(Ok(fetched)) => {
-                                let item_key = p
-                                    .node
-                                    .field
-                                    .batch
-                                    .as_ref()
-                                    .map_or("id", |b| b.item_key.as_str());
-                                let index = indexes
-                                    .entry(slot)
-                                    .or_insert_with(|| index_items(&fetched.value, item_key));
-                                match index.get(&text) {
-                                    Some(&i) => Resolved::Item(Arc::clone(fetched), i),
-                                    None => Resolved::Error(missing_item(
-                                        source,
-                                        &fetched.value,
-                                        item_key,
-                                        &text,
-                                    )),
+                            Some(Ok(fetched)) => match &p.node.field.batch {
+                                Some(batch) => {
+                                    let items = batch_items(&fetched.value, &batch.items);
+                                    let index = indexes
+                                        .entry(slot)
+                                        .or_insert_with(|| index_items(items, &batch.item_key));
+                                    match index.get(&text) {
+                                        Some(&i) => Resolved::Item(
+                                            Arc::clone(fetched),
+                                            Arc::clone(&batch.items),
+                                            i,
+                                        ),
+                                        None => Resolved::Error(missing_item(
+                                            source, items, batch, &text,
+                                        )),
+                                    }
                                 }
-                            }
+                                None => Resolved::Null,
+                            },
                             Some(Err(e)) => Resolved::Error(e.clone()),
                             None => Resolved::Null,
                         },
@@ -535,23 +536,37 @@ fn field_type_of<'p>(p: &Pending<'p, '_>) -> &'p str {
     p.node.field.type_name.as_str()
 }
 
-fn index_items(value: &Value, item_key: &str) -> HashMap<String, usize> {
+/// The list of items in a batch answer: the list at `path` (empty: the answer itself).
+fn batch_items<'v>(answer: &'v Value, path: &[String]) -> Option<&'v Vec<Value>> {
+    lookup_path(answer, path)?.as_array()
+}
+
+fn index_items(items: Option<&Vec<Value>>, item_key: &str) -> HashMap<String, usize> {
     let mut index = HashMap::new();
-    if let Value::Array(items) = value {
-        for (i, item) in items.iter().enumerate() {
-            if let Some(text) = item.get(item_key).and_then(key_text) {
-                index.entry(text).or_insert(i);
-            }
+    for (i, item) in items.into_iter().flatten().enumerate() {
+        if let Some(text) = item.get(item_key).and_then(key_text) {
+            index.entry(text).or_insert(i);
         }
     }
     index
 }
 
-fn missing_item(source: &str, answer: &Value, item_key: &str, key: &str) -> UpstreamError {
-    let message = if answer.is_array() {
-        format!("the batch answer of `{source}` has no item whose `{item_key}` is `{key}`")
-    } else {
-        format!("the batch answer of `{source}` is not a list")
+fn missing_item(
+    source: &str,
+    items: Option<&Vec<Value>>,
+    batch: &upstream::BatchInvoke,
+    key: &str,
+) -> UpstreamError {
+    let item_key = &batch.item_key;
+    let message = match items {
+        Some(_) => {
+            format!("the batch answer of `{source}` has no item whose `{item_key}` is `{key}`")
+        }
+        None if batch.items.is_empty() => format!("the batch answer of `{source}` is not a list"),
+        None => format!(
+            "the batch answer of `{source}` has no list at `{}`",
+            batch.items.join(".")
+        ),
     };
     UpstreamError::new(ErrorKind::InvalidResponse, source, message)
 }

@@ -36,7 +36,7 @@ use prost_reflect::{
     DescriptorPool, DynamicMessage, MessageDescriptor, MethodDescriptor, ReflectMessage,
     SerializeOptions,
 };
-use schema_gen::catalog::{Field, GrpcCall, GrpcSource, Source};
+use schema_gen::catalog::{Field, GrpcBatch, GrpcCall, GrpcSource, Source};
 use schema_gen::template::Template;
 use serde_json::Value;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -614,6 +614,8 @@ pub struct GrpcInvoke {
     /// `Method`
     method: String,
     body: Option<Template>,
+    /// The batch form's repeated request field receiving the keys (`None`: not a batch).
+    keys_field: Option<String>,
     read: bool,
     forward: Vec<HeaderName>,
     response_headers: Vec<HeaderName>,
@@ -683,11 +685,69 @@ pub fn prepare(
         service: service.to_string(),
         method: method.to_string(),
         body,
+        keys_field: None,
         // Ingest put read methods on Query (a user may move them): the root decides.
         read: !cx.mutation,
         forward: headers(&source.policy.forward_headers),
         response_headers: headers(&source.policy.response_headers),
     })
+}
+
+/// Prepares the batch form of a `@grpc` link (`batch: {method, keys, items, key, maxSize}`):
+/// one call of `batch.method` whose request is `{keys: [k1, k2, …]}`, the keys converted to
+/// the field's type. Field names may be written as in the .proto (`pet_ids`) or in JSON
+/// (`petIds`); responses are read by their JSON names ([`json_name`]). Whether the method
+/// exists is checked like any method's: on its first call, against the descriptors.
+pub fn prepare_batch(
+    source: &Source,
+    grpc: &GrpcSource,
+    batch: &GrpcBatch,
+    field: &Field,
+    cx: &PrepareContext<'_>,
+) -> Result<GrpcInvoke, BuildError> {
+    let batched = GrpcCall {
+        method: batch.method.clone(),
+        body: Some(super::keys_template(Some(&batch.keys))),
+        batch: None,
+    };
+    let mut invoke = prepare(source, grpc, &batched, field, cx)?;
+    invoke.keys_field = Some(batch.keys.clone());
+    Ok(invoke)
+}
+
+/// A field's name in the protobuf JSON mapping (`pet_ids` → `petIds`), as protoc derives it.
+pub fn json_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Batch keys are the parents' JSON values; a `string` keys field takes numeric keys as
+/// their text (integer fields accept both numbers and strings in the protobuf JSON mapping).
+fn keys_as_field_type(
+    desc: &MessageDescriptor,
+    message: &mut serde_json::Map<String, Value>,
+    field: &str,
+) {
+    let is_string = desc
+        .get_field_by_name(field)
+        .or_else(|| desc.get_field_by_json_name(field))
+        .is_some_and(|f| matches!(f.kind(), prost_reflect::Kind::String));
+    if let (true, Some(Value::Array(keys))) = (is_string, message.get_mut(field)) {
+        for key in keys.iter_mut().filter(|k| k.is_number() || k.is_boolean()) {
+            *key = Value::String(super::value_text(key).into_owned());
+        }
+    }
 }
 
 impl Invoke for GrpcInvoke {
@@ -768,6 +828,7 @@ impl GrpcInvoke {
                 endpoint: self.endpoint.clone(),
                 service: self.service.clone(),
                 method: self.method.clone(),
+                keys_field: self.keys_field.clone(),
                 response_headers: self.response_headers.clone(),
             }),
             message,
@@ -783,6 +844,7 @@ struct CallTarget {
     endpoint: String,
     service: String,
     method: String,
+    keys_field: Option<String>,
     response_headers: Vec<HeaderName>,
 }
 
@@ -994,8 +1056,11 @@ impl CallTarget {
         cx: &SendContext,
     ) -> Result<tonic::Request<DynamicMessage>, UpstreamError> {
         let input = method.input();
-        let message = if matches!(message, Value::Object(_)) {
-            message
+        let message = if let Value::Object(mut members) = message {
+            if let Some(field) = &self.keys_field {
+                keys_as_field_type(&input, &mut members, field);
+            }
+            Value::Object(members)
         } else if message.is_null() {
             Value::Object(Default::default())
         } else {
@@ -1148,4 +1213,35 @@ fn decode_details(bytes: &[u8], pool: &DescriptorPool) -> Option<Value> {
         })
         .collect();
     Some(Value::Array(details))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn proto_field_names_become_their_json_names() {
+        assert_eq!(json_name("pets"), "pets");
+        assert_eq!(json_name("pet_ids"), "petIds");
+        assert_eq!(json_name("petIds"), "petIds");
+    }
+
+    #[test]
+    fn a_string_keys_field_takes_numeric_keys_as_text() {
+        // google.protobuf.Type: `repeated string oneofs`.
+        let ty = DescriptorPool::global()
+            .get_message_by_name("google.protobuf.Type")
+            .unwrap();
+        let mut message = json!({"oneofs": [1, "a", 9007199254740993_u64, true]});
+        assert!(json_to_message(&ty, message.clone()).is_err());
+        let members = message.as_object_mut().unwrap();
+        keys_as_field_type(&ty, members, "oneofs");
+        assert_eq!(
+            message,
+            json!({"oneofs": ["1", "a", "9007199254740993", "true"]})
+        );
+        // Such keys now make a valid request message.
+        json_to_message(&ty, message).unwrap();
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ::http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use futures::future::BoxFuture;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use schema_gen::catalog::{Field, RestCall, RestSource, Source};
+use schema_gen::catalog::{Field, RestBatch, RestCall, RestSource, Source};
 use schema_gen::template::{Scope, Segment, Template};
 use serde_json::Value;
 
@@ -190,46 +190,24 @@ pub fn prepare(
 
 /// Prepares the batch form of a `@rest` link (`batch: {path, query, key, maxSize}`): one
 /// `GET {batch.path}?{query}=k1&{query}=k2…` rendered from `{{args.keys}}` (a list), with the
-/// link's own headers. Also returns the parent property the unbatched path reads (the key
-/// of each parent), or `None` when the link's templates read no parent property.
-/// (Added for the plan executor, issue 6.)
+/// link's own headers; the answer is the list of items.
 pub fn prepare_batch(
     source: &Source,
     rest: &RestSource,
     call: &RestCall,
+    batch: &RestBatch,
     field: &Field,
     cx: &PrepareContext<'_>,
-) -> Result<Option<super::BatchInvoke>, BuildError> {
-    let Some(batch) = &call.batch else {
-        return Ok(None);
-    };
-    let parent_key = call
-        .path
-        .vars()
-        .chain(call.query.iter().flat_map(|(_, t)| t.vars()))
-        .find(|v| v.scope == schema_gen::template::Scope::Parent)
-        .map(|v| v.path.clone());
-    let Some(parent_key) = parent_key else {
-        return Ok(None);
-    };
-    let keys = Template::parse("{{args.keys}}").map_err(|e| BuildError::InvalidTemplate {
-        coordinate: cx.coordinate.to_string(),
-        message: e.to_string(),
-    })?;
+) -> Result<RestInvoke, BuildError> {
     let batched = RestCall {
         method: schema_gen::catalog::HttpMethod::Get,
         path: batch.path.clone(),
-        query: vec![(batch.query.clone(), keys)],
+        query: vec![(batch.query.clone(), super::keys_template(None))],
         headers: call.headers.clone(),
         body: None,
         batch: None,
     };
-    Ok(Some(super::BatchInvoke {
-        invoke: Arc::new(prepare(source, rest, &batched, field, cx)?),
-        parent_key,
-        item_key: batch.key.clone(),
-        max_size: batch.max_size.max(1),
-    }))
+    prepare(source, rest, &batched, field, cx)
 }
 
 impl RestInvoke {

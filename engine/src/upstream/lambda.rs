@@ -48,7 +48,7 @@ use aws_sigv4::sign::v4;
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use schema_gen::catalog::{Field, LambdaCall, LambdaSource, Source};
+use schema_gen::catalog::{Field, LambdaBatch, LambdaCall, LambdaSource, Source};
 use schema_gen::diagnostics::Diagnostic;
 use schema_gen::ingest::lambda::{FunctionSchema, LambdaFunction, TAG_SCHEMA};
 use schema_gen::template::Template;
@@ -482,6 +482,31 @@ pub fn prepare(
         read: !cx.mutation,
         api,
     })
+}
+
+/// Prepares the batch form of a `@lambda` link (`batch: {function, keys, items, key,
+/// maxSize}`): one invocation of `batch.function` (else the link's function, with its
+/// qualifier) whose payload is the list of keys, or `{keys: [...]}`; the answer, or its
+/// property `items`, is the list of items.
+pub fn prepare_batch(
+    source: &Source,
+    lambda: &LambdaSource,
+    call: &LambdaCall,
+    batch: &LambdaBatch,
+    field: &Field,
+    cx: &PrepareContext<'_>,
+) -> Result<LambdaInvoke, BuildError> {
+    let (function, qualifier) = match &batch.function {
+        Some(function) => (function.clone(), None),
+        None => (call.function.clone(), call.qualifier.clone()),
+    };
+    let batched = LambdaCall {
+        function,
+        qualifier,
+        payload: Some(super::keys_template(batch.keys.as_deref())),
+        batch: None,
+    };
+    prepare(source, lambda, &batched, field, cx)
 }
 
 impl Invoke for LambdaInvoke {

@@ -150,31 +150,93 @@ pub fn prepare(
 }
 
 /// A link's batch form: N parent lookups become ⌈N / `max_size`⌉ calls of `invoke`, each
-/// rendered with `args.keys` = the list of parent keys, answered by a list of items matched
-/// back to parents by `item_key`. (Added for the plan executor, issue 6.)
+/// rendered with `args.keys` = the list of parent keys, answered by a list of items (the
+/// answer itself, or the list at `items` in it) matched back to parents by `item_key`.
 #[derive(Debug, Clone)]
 pub struct BatchInvoke {
     pub invoke: Arc<dyn Invoke>,
     /// Path of the key in each parent value (`userId` for `{{parent.userId}}`).
     pub parent_key: Vec<String>,
+    /// Path of the list of items in the answer; empty when the answer is the list.
+    pub items: Arc<[String]>,
     /// Property of each returned item that holds its key.
     pub item_key: String,
     pub max_size: usize,
 }
 
-/// The batch form of a link, when its call declares one and its transport supports it.
+/// The batch form of a link, when its call declares one and reads its parent's key
+/// (`Call::parent_key`); each transport prepares the batched call, in its own form.
 pub fn prepare_batch(
     source: &Source,
     resolver: &Resolver,
     field: &Field,
     cx: &PrepareContext<'_>,
 ) -> Result<Option<BatchInvoke>, BuildError> {
-    match (&source.transport, &resolver.call) {
-        (Transport::Rest(rest), Call::Rest(call)) => {
-            http::prepare_batch(source, rest, call, field, cx)
-        }
-        _ => Ok(None),
-    }
+    let Some(parent_key) = resolver.call.parent_key() else {
+        return Ok(None);
+    };
+    let (invoke, items, item_key, max_size): (Arc<dyn Invoke>, Vec<String>, String, usize) =
+        match (&source.transport, &resolver.call) {
+            (Transport::Rest(rest), Call::Rest(call)) => {
+                let Some(batch) = &call.batch else {
+                    return Ok(None);
+                };
+                let invoke = http::prepare_batch(source, rest, call, batch, field, cx)?;
+                (
+                    Arc::new(invoke),
+                    Vec::new(),
+                    batch.key.clone(),
+                    batch.max_size,
+                )
+            }
+            (Transport::Grpc(grpc), Call::Grpc(call)) => {
+                let Some(batch) = &call.batch else {
+                    return Ok(None);
+                };
+                let invoke = grpc::prepare_batch(source, grpc, batch, field, cx)?;
+                let items = vec![grpc::json_name(&batch.items)];
+                (
+                    Arc::new(invoke),
+                    items,
+                    grpc::json_name(&batch.key),
+                    batch.max_size,
+                )
+            }
+            (Transport::Lambda(lambda), Call::Lambda(call)) => {
+                let Some(batch) = &call.batch else {
+                    return Ok(None);
+                };
+                let invoke = lambda::prepare_batch(source, lambda, call, batch, field, cx)?;
+                let items = batch.items.iter().cloned().collect();
+                (Arc::new(invoke), items, batch.key.clone(), batch.max_size)
+            }
+            _ => return Ok(None),
+        };
+    Ok(Some(BatchInvoke {
+        invoke,
+        parent_key: parent_key.to_vec(),
+        items: items.into(),
+        item_key,
+        max_size: max_size.max(1),
+    }))
+}
+
+/// The request template of a batch call: `{{args.keys}}` (the list of keys) as it is, or
+/// as the one member `property` of a JSON object (`{"ids": [1, 2]}`).
+pub fn keys_template(property: Option<&str>) -> Template {
+    let keys = Segment::Var(Var {
+        scope: Scope::Args,
+        path: vec!["keys".to_string()],
+    });
+    let segments = match property {
+        None => vec![keys],
+        Some(property) => vec![
+            Segment::Literal(format!("{{{}: ", Value::String(property.to_string()))),
+            keys,
+            Segment::Literal("}".to_string()),
+        ],
+    };
+    Template { segments }
 }
 
 /// The field's arguments renamed by `@map`: (GraphQL name, wire name).

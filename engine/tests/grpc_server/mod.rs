@@ -4,12 +4,16 @@
 //! `graft.test.v1.Kitchen` answers: `GetPet` (id 404 → NOT_FOUND with details, id 666 → a
 //! body that does not decode as `Pet`), `ListPets`, `CreatePet`, `Echo` (returns its
 //! request), `Ping`, `Fail` (the status asked for), `Slow` (sleeps), `WatchPets` (a stream
-//! that can end with an error); `graft.test.v1.Shelter/GetPet` answers the other package's Pet.
+//! that can end with an error), `BatchGetPets` (the pets asked for in reverse order, the first
+//! one twice, pet 4242 never asked for, and none for ids of 900 and above);
+//! `graft.test.v1.Shelter/GetPet` answers the other package's Pet. Every unary call is logged
+//! ([`TestServer::calls`]).
 #![allow(dead_code)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -43,16 +47,31 @@ pub fn descriptors() -> (DescriptorPool, Vec<u8>) {
     )
 }
 
+/// Unary calls received: (method name, request as JSON), in arrival order.
+type CallLog = Arc<Mutex<Vec<(String, Value)>>>;
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub pool: DescriptorPool,
     pub descriptor_set: Vec<u8>,
+    log: CallLog,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl TestServer {
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The requests `method` (a name such as `BatchGetPets`) received so far, in order.
+    pub fn calls(&self, method: &str) -> Vec<Value> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(name, _)| name == method)
+            .map(|(_, request)| request.clone())
+            .collect()
     }
 }
 
@@ -105,8 +124,9 @@ async fn serve(
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
 
-    let kitchen = Kitchen(Dyn::new(&pool, "graft.test.v1.Kitchen"));
-    let shelter = Shelter(Dyn::new(&pool, "graft.test.v1.Shelter"));
+    let log = CallLog::default();
+    let kitchen = Kitchen(Dyn::new(&pool, "graft.test.v1.Kitchen", &log));
+    let shelter = Shelter(Dyn::new(&pool, "graft.test.v1.Shelter", &log));
     let mut builder = tonic::transport::Server::builder();
     if let Some(identity) = tls {
         builder = builder
@@ -136,6 +156,7 @@ async fn serve(
         addr,
         pool,
         descriptor_set,
+        log,
         shutdown: Some(tx),
     }
 }
@@ -145,13 +166,15 @@ async fn serve(
 struct Dyn {
     pool: DescriptorPool,
     service: &'static str,
+    log: CallLog,
 }
 
 impl Dyn {
-    fn new(pool: &DescriptorPool, service: &'static str) -> Self {
+    fn new(pool: &DescriptorPool, service: &'static str, log: &CallLog) -> Self {
         Dyn {
             pool: pool.clone(),
             service,
+            log: Arc::clone(log),
         }
     }
 
@@ -165,6 +188,7 @@ impl Dyn {
                 .methods()
                 .find(|m| m.name() == name)
         });
+        let log = Arc::clone(&self.log);
         Box::pin(async move {
             let Some(method) = method else {
                 return Ok(Status::unimplemented("no such method").into_http());
@@ -173,7 +197,7 @@ impl Dyn {
             Ok(if method.is_server_streaming() {
                 grpc.server_streaming(Streamer(method), req).await
             } else {
-                grpc.unary(Unary(method), req).await
+                grpc.unary(Unary(method, log), req).await
             })
         })
     }
@@ -247,7 +271,7 @@ fn status_with_detail(code: tonic::Code, message: &str, detail: &str) -> Status 
     Status::with_details(code, message, status.encode_to_vec().into())
 }
 
-struct Unary(MethodDescriptor);
+struct Unary(MethodDescriptor, CallLog);
 
 impl tonic::server::UnaryService<DynamicMessage> for Unary {
     type Response = DynamicMessage;
@@ -255,6 +279,7 @@ impl tonic::server::UnaryService<DynamicMessage> for Unary {
 
     fn call(&mut self, request: Request<DynamicMessage>) -> Self::Future {
         let method = self.0.clone();
+        let log = Arc::clone(&self.1);
         Box::pin(async move {
             let forwarded = request
                 .metadata()
@@ -262,6 +287,9 @@ impl tonic::server::UnaryService<DynamicMessage> for Unary {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let input = message_to_json(request.get_ref()).map_err(Status::internal)?;
+            log.lock()
+                .unwrap()
+                .push((method.name().to_string(), input.clone()));
             let arg = |name: &str| input.get(name).cloned().unwrap_or(Value::Null);
             match (method.parent_service().name(), method.name()) {
                 ("Kitchen", "GetPet") => match arg("id").as_i64().unwrap_or(0) {
@@ -298,6 +326,23 @@ impl tonic::server::UnaryService<DynamicMessage> for Unary {
                     &method,
                     json!({"pets": [pet(1), pet(9_007_199_254_740_993)], "nextPageToken": ""}),
                 ),
+                ("Kitchen", "BatchGetPets") => {
+                    let ids = arg("ids");
+                    let mut pets: Vec<Value> = ids
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_i64)
+                        .rev()
+                        .filter(|id| *id < 900)
+                        .map(pet)
+                        .collect();
+                    if let Some(first) = pets.first().cloned() {
+                        pets.push(first);
+                    }
+                    pets.push(pet(4242));
+                    reply(&method, json!({"pets": pets}))
+                }
                 ("Kitchen", "CreatePet") => reply(&method, input),
                 ("Kitchen", "Echo") => Ok(Response::new(request.into_inner())),
                 ("Kitchen", "Ping") => reply(&method, json!({})),

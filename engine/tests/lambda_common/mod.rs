@@ -52,6 +52,19 @@ pub struct Emulator {
     child: Child,
     pub url: String,
     pub log: PathBuf,
+    /// Where graft's test functions append every payload they receive (`GRAFT_CALL_LOG`).
+    pub calls: PathBuf,
+}
+
+impl Emulator {
+    /// The payloads the functions that log (`graft-batch`) received so far, in order.
+    pub fn calls(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.calls)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
 }
 
 impl Drop for Emulator {
@@ -81,6 +94,8 @@ fn spawn(mut command: Command, port: u16, name: &str) -> Emulator {
     let log = workspace()
         .join("target")
         .join(format!("{name}-{port}.log"));
+    let calls = call_log(port);
+    let _ = std::fs::remove_file(&calls);
     let file = std::fs::File::create(&log).unwrap();
     command
         .stdin(Stdio::null())
@@ -94,7 +109,15 @@ fn spawn(mut command: Command, port: u16, name: &str) -> Emulator {
         child,
         url: format!("http://127.0.0.1:{port}"),
         log,
+        calls,
     }
+}
+
+/// The call log of the emulator on `port` ([`Emulator::calls`]).
+fn call_log(port: u16) -> PathBuf {
+    workspace()
+        .join("target")
+        .join(format!("lambda-calls-{port}.jsonl"))
 }
 
 /// Waits until `ready` holds, or panics with the emulator's log after `limit`.
@@ -133,6 +156,7 @@ pub async fn cargo_lambda() -> Option<Emulator> {
         .unwrap();
     assert!(built.success(), "building tests/lambda-functions failed");
     let port = free_port();
+    let call_log = format!("GRAFT_CALL_LOG={}", call_log(port).display());
     let mut command = Command::new(env!("CARGO"));
     command
         .args([
@@ -142,6 +166,8 @@ pub async fn cargo_lambda() -> Option<Emulator> {
             "127.0.0.1",
             "-P",
             &port.to_string(),
+            "--env-var",
+            &call_log,
         ])
         .current_dir(&functions)
         .env("CARGO_TARGET_DIR", &target);
