@@ -176,7 +176,8 @@ impl Gateway {
             },
             None => request,
         };
-        let answer = self.execute(request, cx).await;
+        // Boxed: async-graphql's executor future is large and rarely needed here.
+        let answer = Box::pin(self.execute(request, cx)).await;
         crate::plan::RenderedResponse::from_response(&answer.response, answer.headers)
     }
 

@@ -191,18 +191,31 @@ fn bad_request(message: impl Into<String>) -> AppError {
     AppError::new(ErrorCode::BadRequest, message)
 }
 
-/// `{query, operationName, variables, extensions}` from a JSON body.
+/// `{query, operationName, variables, extensions}` from a JSON body. Other members are
+/// ignored; each member is checked by [`build_request`].
 fn from_json_body(bytes: &[u8]) -> Result<async_graphql::Request, AppError> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| bad_request(format!("the request body is not valid JSON: {e}")))?;
-    let Value::Object(mut map) = value else {
-        return Err(bad_request("the request body must be a JSON object"));
-    };
+    // Straight into the four members, without building a map of the whole body first.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        query: Option<Value>,
+        operation_name: Option<Value>,
+        variables: Option<Value>,
+        extensions: Option<Value>,
+    }
+    let body: Body = serde_json::from_slice(bytes).map_err(|e| {
+        let object = bytes.trim_ascii_start().starts_with(b"{");
+        if e.classify() == serde_json::error::Category::Data && !object {
+            bad_request("the request body must be a JSON object")
+        } else {
+            bad_request(format!("the request body is not valid JSON: {e}"))
+        }
+    })?;
     build_request(
-        map.remove("query"),
-        map.remove("operationName"),
-        map.remove("variables"),
-        map.remove("extensions"),
+        body.query,
+        body.operation_name,
+        body.variables,
+        body.extensions,
     )
 }
 
@@ -339,7 +352,10 @@ async fn execute(
         headers,
         request_id,
     };
-    match tokio::time::timeout(remaining, loaded.gateway.execute_rendered(request, context)).await {
+    // Boxed: the engine's future is large, and every future that holds it inline is moved
+    // whole when the handler starts.
+    let execution = Box::pin(loaded.gateway.execute_rendered(request, context));
+    match tokio::time::timeout(remaining, execution).await {
         Ok(answer) => {
             let (response, outcome) = render(response_type, answer);
             finish(response, label, outcome, started)
@@ -423,10 +439,7 @@ fn finish(
     outcome: &'static str,
     started: Instant,
 ) -> Response {
-    metrics::counter!(telemetry::REQUESTS, "operation" => operation, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!(telemetry::REQUEST_DURATION, "operation" => operation, "outcome" => outcome)
-        .record(started.elapsed().as_secs_f64());
+    telemetry::record_request(operation, outcome, started.elapsed().as_secs_f64());
     response
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Request handling must never panic on any input: outside tests, `unwrap`, `expect` and
 //! `panic!` are refused by clippy (a panic that still slips through answers 500, see
-//! [`app`]).
+//! [`frame`]).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -17,6 +17,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod explorer;
+pub mod frame;
 pub mod graphql;
 pub mod negotiate;
 pub mod operation;

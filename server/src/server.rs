@@ -11,13 +11,14 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_io_timeout::TimeoutStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::frame::Frame;
 
 /// How connections are served.
 #[derive(Debug, Clone, Copy)]
@@ -40,10 +41,10 @@ pub enum Drained {
     TimedOut { open: usize },
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains.
+/// Serves `app` on `listener` until `shutdown` completes, then drains.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: Frame,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Drained {
@@ -70,7 +71,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let mut stream = TimeoutStream::new(stream);
         stream.set_write_timeout(Some(options.write_timeout));
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(app.clone());
         let connection = http
             .serve_connection(TokioIo::new(Box::pin(stream)), service)
             .with_upgrades();
@@ -95,7 +96,7 @@ pub async fn serve(
 
 type Connection = hyper::server::conn::http1::UpgradeableConnection<
     TokioIo<Pin<Box<TimeoutStream<TcpStream>>>>,
-    TowerToHyperService<Router>,
+    TowerToHyperService<Frame>,
 >;
 
 async fn serve_connection(connection: Connection, stopping: CancellationToken, peer: SocketAddr) {
