@@ -108,6 +108,9 @@ pub struct SourcePolicy {
     pub response_headers: Vec<String>,
     /// Whether identical in-flight reads share one upstream call (engine default when absent).
     pub dedupe: Option<bool>,
+    /// Whether reads honour the upstream's `Cache-Control` as a shared cache would
+    /// (`httpCache`; off by default).
+    pub http_cache: bool,
 }
 
 /// A named GraphQL type.

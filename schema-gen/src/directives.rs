@@ -20,6 +20,8 @@ directive @source(
   responseHeaders: [String!]
   "Share one upstream call among identical in-flight reads (default true). Never applies to mutations."
   dedupe: Boolean
+  "Honour upstream Cache-Control for reads of this source (shared-cache rules: s-maxage, max-age, no-store, no-cache, private)."
+  httpCache: Boolean
 ) repeatable on SCHEMA
 
 "A REST (HTTP + JSON) source."

@@ -100,6 +100,9 @@ fn source_directive(out: &mut String, source: &Source) {
     if let Some(dedupe) = policy.dedupe {
         args.push(format!("dedupe: {dedupe}"));
     }
+    if policy.http_cache {
+        args.push("httpCache: true".to_string());
+    }
     let _ = write!(out, "@source({})", args.join(", "));
 }
 

@@ -241,6 +241,7 @@ impl Lowering {
             .map(|h| h.to_ascii_lowercase())
             .collect();
         let dedupe = args.bool("dedupe");
+        let http_cache = args.bool("httpCache").unwrap_or(false);
         let mut transports = Vec::new();
         if let Some(rest) = args.object("rest") {
             let base_url = args.nested_template(&rest, "rest", "baseUrl", true);
@@ -295,6 +296,7 @@ impl Lowering {
                 forward_headers,
                 response_headers,
                 dedupe,
+                http_cache,
             },
         })
     }
