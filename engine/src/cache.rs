@@ -1,19 +1,22 @@
-//! The in-process upstream response cache: memory-bounded, with a TTL per entry.
+//! The in-process upstream response cache: memory-bounded, with a TTL per entry, and the one
+//! rule deciding that TTL ([`ttl`]).
 //!
 //! Entries are keyed by the rendered request's key ([`crate::upstream::Rendered::key`]),
 //! which holds the source, the method, the URL and every header sent upstream — forwarded
 //! credentials included — so one caller's credentialed answer is only ever served to a
-//! request that would have sent the same credentials. Only reads are cached; the TTL comes
-//! from the field's `cacheTtl` and, for sources that pass `cache-control` back, from the
-//! upstream's `max-age` (the smaller wins; `no-store`, `no-cache` and `private` disable it).
+//! request that would have sent the same credentials. Only successful reads are cached.
 //!
 //! Values are kept decoded (`Arc`), so a hit costs no parsing and cannot fail to decode.
 
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use http::header::{AGE, CACHE_CONTROL};
+use http::{HeaderMap, HeaderName};
 use moka::Expiry;
 use moka::sync::Cache;
+use schema_gen::catalog::Source;
 use serde_json::Value;
 
 use crate::plan::exec::Fetched;
@@ -81,6 +84,150 @@ impl ResponseCache {
     }
 }
 
+/// How long an upstream answer may be cached; `None`: not at all.
+///
+/// - `http_cache` off (the default): the field's `cacheTtl` as is; upstream headers are
+///   ignored.
+/// - `http_cache` on: the upstream's `Cache-Control` decides as a shared cache would
+///   (RFC 9111): `no-store`, `no-cache` or `private` (with or without a value) forbid
+///   caching; otherwise the lifetime is `s-maxage`, else `max-age`, minus a numeric `Age`.
+///   A field with `cacheTtl` is cached for the smaller of its TTL and that lifetime (its
+///   TTL when the upstream gives no lifetime); a field without `cacheTtl` for the
+///   lifetime. Malformed directives (`max-age=abc`) are ignored. `Expires` is not read.
+///
+/// A zero TTL is `None`. Whether the call is a read that succeeded is the caller's check.
+pub fn ttl(cache_ttl: Option<Duration>, http_cache: bool, headers: &HeaderMap) -> Option<Duration> {
+    let ttl = if http_cache {
+        match freshness(headers) {
+            Freshness::Forbidden => None,
+            Freshness::Lifetime(lifetime) => Some(cache_ttl.map_or(lifetime, |t| t.min(lifetime))),
+            Freshness::Unspecified => cache_ttl,
+        }
+    } else {
+        cache_ttl
+    };
+    ttl.filter(|t| !t.is_zero())
+}
+
+/// What an answer's `Cache-Control` and `Age` allow a shared cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    Forbidden,
+    /// Remaining lifetime (`Age` already subtracted).
+    Lifetime(Duration),
+    Unspecified,
+}
+
+fn freshness(headers: &HeaderMap) -> Freshness {
+    let (mut s_maxage, mut max_age) = (None, None);
+    for value in headers.get_all(CACHE_CONTROL) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        for directive in text.split(',') {
+            let (name, argument) = match directive.split_once('=') {
+                Some((name, argument)) => (name.trim(), Some(argument.trim().trim_matches('"'))),
+                None => (directive.trim(), None),
+            };
+            let is = |n: &str| name.eq_ignore_ascii_case(n);
+            if is("no-store") || is("no-cache") || is("private") {
+                return Freshness::Forbidden;
+            }
+            // The first well-formed occurrence of each counts.
+            if is("s-maxage") && s_maxage.is_none() {
+                s_maxage = argument.and_then(delta_seconds);
+            } else if is("max-age") && max_age.is_none() {
+                max_age = argument.and_then(delta_seconds);
+            }
+        }
+    }
+    match s_maxage.or(max_age) {
+        None => Freshness::Unspecified,
+        Some(lifetime) => {
+            let age = headers
+                .get(AGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| delta_seconds(v.trim()))
+                .unwrap_or(0);
+            Freshness::Lifetime(Duration::from_secs(lifetime.saturating_sub(age)))
+        }
+    }
+}
+
+/// RFC 9111 delta-seconds: digits only; values too large count as 2^31.
+fn delta_seconds(text: &str) -> Option<u64> {
+    const MAX: u64 = 1 << 31;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse::<u64>().map_or(MAX, |n| n.min(MAX)))
+}
+
+/// The response headers [`ttl`] reads when a source honours `Cache-Control`.
+const FRESHNESS_HEADERS: [HeaderName; 2] = [CACHE_CONTROL, AGE];
+
+/// The source as the plan executor prepares its calls. With `httpCache`, its transport must
+/// also return `Cache-Control` and `Age`; the second value lists those of them the source
+/// does not pass back to clients, which the executor removes once it has read them.
+pub fn with_freshness_headers(source: &Source) -> (Cow<'_, Source>, Vec<HeaderName>) {
+    if !source.policy.http_cache {
+        return (Cow::Borrowed(source), Vec::new());
+    }
+    let hidden: Vec<HeaderName> = FRESHNESS_HEADERS
+        .into_iter()
+        .filter(|h| {
+            !source
+                .policy
+                .response_headers
+                .iter()
+                .any(|passed| passed.eq_ignore_ascii_case(h.as_str()))
+        })
+        .collect();
+    if hidden.is_empty() {
+        return (Cow::Borrowed(source), hidden);
+    }
+    let mut prepared = source.clone();
+    prepared
+        .policy
+        .response_headers
+        .extend(hidden.iter().map(|h| h.as_str().to_string()));
+    (Cow::Owned(prepared), hidden)
+}
+
+/// One field's cache lookups, counted as [`crate::upstream::CACHE_LOOKUPS_METRIC`]. The
+/// counters are registered on first use (the server installs its recorder before any
+/// request), not looked up on every lookup.
+#[derive(Debug)]
+pub struct Lookups {
+    source: String,
+    hit: OnceLock<metrics::Counter>,
+    miss: OnceLock<metrics::Counter>,
+}
+
+impl Lookups {
+    pub fn new(source: &str) -> Self {
+        Lookups {
+            source: source.to_string(),
+            hit: OnceLock::new(),
+            miss: OnceLock::new(),
+        }
+    }
+
+    pub fn record(&self, hit: bool) {
+        let (slot, result) = if hit {
+            (&self.hit, "hit")
+        } else {
+            (&self.miss, "miss")
+        };
+        slot.get_or_init(|| {
+            metrics::counter!(
+                crate::upstream::CACHE_LOOKUPS_METRIC,
+                "source" => self.source.clone(),
+                "result" => result
+            )
+        })
+        .increment(1);
+    }
+}
+
 /// Roughly the heap bytes a JSON value holds (what bounds the cache's memory).
 pub fn approximate_size(value: &Value) -> usize {
     const NODE: usize = std::mem::size_of::<Value>();
@@ -118,6 +265,137 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get("a").is_none());
         assert_eq!(cache.get("b").map(|f| f.value.clone()), Some(json!(2)));
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    fn secs(n: u64) -> Option<Duration> {
+        Some(Duration::from_secs(n))
+    }
+
+    #[test]
+    fn without_http_cache_the_field_ttl_applies_and_headers_are_ignored() {
+        let h = headers(&[("cache-control", "max-age=5")]);
+        assert_eq!(ttl(secs(60), false, &h), secs(60));
+        assert_eq!(ttl(None, false, &h), None);
+        let h = headers(&[("cache-control", "no-store")]);
+        assert_eq!(ttl(secs(60), false, &h), secs(60));
+        assert_eq!(ttl(secs(0), false, &HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn with_http_cache_the_upstream_lifetime_bounds_the_field_ttl() {
+        let h = headers(&[("cache-control", "public, max-age=30")]);
+        assert_eq!(ttl(None, true, &h), secs(30));
+        assert_eq!(ttl(secs(60), true, &h), secs(30));
+        assert_eq!(ttl(secs(10), true, &h), secs(10));
+        assert_eq!(ttl(secs(10), true, &HeaderMap::new()), secs(10));
+        assert_eq!(ttl(None, true, &HeaderMap::new()), None);
+        let h = headers(&[("cache-control", "must-revalidate")]);
+        assert_eq!(ttl(None, true, &h), None, "no lifetime, no cacheTtl");
+    }
+
+    #[test]
+    fn s_maxage_wins_over_max_age_in_any_order_and_case() {
+        let h = headers(&[("cache-control", "max-age=5, s-maxage=20")]);
+        assert_eq!(ttl(None, true, &h), secs(20));
+        let h = headers(&[
+            ("Cache-Control", "S-MaxAge=\"20\""),
+            ("cache-control", "Max-Age=5"),
+        ]);
+        assert_eq!(ttl(None, true, &h), secs(20));
+    }
+
+    #[test]
+    fn no_store_no_cache_and_private_forbid_caching_even_with_a_cache_ttl() {
+        for cc in [
+            "no-store",
+            "max-age=60, no-cache",
+            "private",
+            "private=\"set-cookie\", max-age=60",
+            "NO-CACHE",
+        ] {
+            let h = headers(&[("cache-control", cc)]);
+            assert_eq!(ttl(secs(60), true, &h), None, "{cc}");
+        }
+        let h = headers(&[
+            ("cache-control", "max-age=60"),
+            ("cache-control", "no-store"),
+        ]);
+        assert_eq!(ttl(None, true, &h), None, "every Cache-Control line counts");
+    }
+
+    #[test]
+    fn age_is_subtracted_from_the_lifetime() {
+        let h = headers(&[("cache-control", "max-age=10"), ("age", "3")]);
+        assert_eq!(ttl(None, true, &h), secs(7));
+        let h = headers(&[("cache-control", "max-age=1"), ("age", "1")]);
+        assert_eq!(ttl(None, true, &h), None);
+        let h = headers(&[("cache-control", "max-age=1"), ("age", "100")]);
+        assert_eq!(ttl(secs(60), true, &h), None);
+        let h = headers(&[("cache-control", "max-age=10"), ("age", "soon")]);
+        assert_eq!(ttl(None, true, &h), secs(10), "a malformed Age is ignored");
+    }
+
+    #[test]
+    fn malformed_directives_are_ignored_without_panicking() {
+        for cc in [
+            "max-age=abc",
+            "max-age=-5",
+            "max-age=",
+            "max-age",
+            "s-maxage=1.5",
+            ",,, =, ==",
+            "max-age=\u{fffd}",
+        ] {
+            let h = headers(&[("cache-control", cc)]);
+            assert_eq!(ttl(None, true, &h), None, "{cc}");
+            assert_eq!(ttl(secs(9), true, &h), secs(9), "{cc}");
+        }
+        let h = headers(&[("cache-control", "max-age=abc, max-age=4")]);
+        assert_eq!(
+            ttl(None, true, &h),
+            secs(4),
+            "the first well-formed one counts"
+        );
+        let h = headers(&[("cache-control", "max-age=99999999999999999999999")]);
+        assert_eq!(ttl(None, true, &h), secs(1 << 31));
+        let mut h = HeaderMap::new();
+        h.insert(
+            CACHE_CONTROL,
+            http::HeaderValue::from_bytes(b"max-age=8, \xff").unwrap(),
+        );
+        assert_eq!(
+            ttl(None, true, &h),
+            secs(8),
+            "non-ASCII bytes do not hide directives"
+        );
+    }
+
+    #[test]
+    fn http_cache_sources_also_fetch_the_freshness_headers_they_do_not_pass_back() {
+        let sdl = r#"schema
+          @source(name: "a", rest: {baseUrl: "http://127.0.0.1:1"}, httpCache: true, responseHeaders: ["Cache-Control"])
+          @source(name: "b", rest: {baseUrl: "http://127.0.0.1:1"})
+          { query: Query }
+          type Query { x: Int @rest(source: "a", path: "/") y: Int @rest(source: "b", path: "/") }"#;
+        let catalog = schema_gen::parse::parse_files(&[schema_gen::parse::SdlFile::new("t", sdl)])
+            .catalog
+            .unwrap();
+        let (a, hidden) = with_freshness_headers(&catalog.sources["a"]);
+        assert_eq!(a.policy.response_headers, ["cache-control", "age"]);
+        assert_eq!(hidden, [AGE]);
+        let (b, hidden) = with_freshness_headers(&catalog.sources["b"]);
+        assert!(matches!(b, Cow::Borrowed(_)) && hidden.is_empty());
     }
 
     #[test]

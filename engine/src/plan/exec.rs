@@ -7,11 +7,11 @@
 //! the writer (`write.rs`) reads them in place.
 //!
 //! Below the per-request layer every read goes through the response cache (when the field
-//! caches) and the cross-request in-flight table (when the source allows dedupe).
+//! caches: `cacheTtl` or the source's `httpCache`; the TTL is [`crate::cache::ttl`]) and
+//! the cross-request in-flight table (when the source allows dedupe).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use async_graphql::parser::types::OperationDefinition;
 use async_graphql::{Name, Value as GqlValue, Variables};
@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use super::PreparedField;
 use super::compile::{CallNode, FieldSource, Plan, Selection, Sub};
-use crate::cache::ResponseCache;
+use crate::cache::{self, ResponseCache};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::resolve::Wire;
 use crate::upstream::{self, CallInput, Rendered, SendContext, value_text};
@@ -583,7 +583,7 @@ fn add_job(
     if read {
         if let Some(&job) = by_key.get(rendered.key()) {
             if let Some(existing) = jobs.get_mut(job) {
-                existing.fresh |= field.cache_ttl.is_none() && !field.cache_control;
+                existing.fresh |= !caches(field);
             }
             return Assign::Whole(job);
         }
@@ -608,6 +608,11 @@ fn add_job(
     Assign::Whole(jobs.len() - 1)
 }
 
+/// Whether a field's answers may be cached at all (the TTL is decided per answer).
+fn caches(field: &PreparedField) -> bool {
+    field.cache_ttl.is_some() || field.http_cache
+}
+
 /// Sends one request through the cache and the cross-request in-flight table.
 async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult {
     let Job {
@@ -616,35 +621,35 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
         fresh,
     } = job;
     let read = field.invoke.is_read();
-    let cacheable =
-        read && shared.cache.enabled() && (field.cache_ttl.is_some() || field.cache_control);
-    if cacheable
-        && !fresh
-        && let Some(hit) = shared.cache.get(rendered.key())
-    {
-        return Ok(hit);
+    let cacheable = read && shared.cache.enabled() && caches(&field);
+    if cacheable && !fresh {
+        let hit = shared.cache.get(rendered.key());
+        field.lookups.record(hit.is_some());
+        if let Some(hit) = hit {
+            return Ok(hit);
+        }
     }
     let cx = SendContext {
         deadline: tokio::time::Instant::now() + field.timeout,
         request_id: Arc::clone(request_id),
     };
-    let ttl = field.cache_ttl;
-    let use_cc = field.cache_control;
-    let cache = cacheable.then(|| shared.cache.clone());
+    let store = cacheable.then(|| shared.cache.clone());
+    let prepared = Arc::clone(&field);
     let send = move |rendered: Box<dyn Rendered>, key: String| async move {
         let output = rendered.send(cx).await?;
-        let ttl = match (ttl, use_cc.then(|| max_age(&output.headers)).flatten()) {
-            (_, Some(CacheControl::NoStore)) => None,
-            (Some(ttl), Some(CacheControl::MaxAge(age))) => Some(ttl.min(age)),
-            (None, Some(CacheControl::MaxAge(age))) => Some(age),
-            (ttl, None) => ttl,
-        };
+        let ttl = store
+            .as_ref()
+            .and_then(|_| cache::ttl(prepared.cache_ttl, prepared.http_cache, &output.headers));
+        let mut headers = output.headers;
+        for name in &prepared.hidden_headers {
+            headers.remove(name);
+        }
         let fetched = Arc::new(Fetched {
             value: output.value,
-            headers: output.headers,
+            headers,
         });
-        if let (Some(cache), Some(ttl)) = (cache, ttl) {
-            cache.insert(key, Arc::clone(&fetched), ttl);
+        if let (Some(store), Some(ttl)) = (store, ttl) {
+            store.insert(key, Arc::clone(&fetched), ttl);
         }
         Ok(fetched)
     };
@@ -703,30 +708,4 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
         }
     };
     joined.await
-}
-
-enum CacheControl {
-    NoStore,
-    MaxAge(Duration),
-}
-
-/// `Cache-Control` of an upstream answer: `no-store`/`no-cache`/`private` forbid caching,
-/// `max-age=N` bounds it.
-fn max_age(headers: &HeaderMap) -> Option<CacheControl> {
-    let value = headers.get(http::header::CACHE_CONTROL)?.to_str().ok()?;
-    let mut age = None;
-    for directive in value.split(',').map(str::trim) {
-        let lower = directive.to_ascii_lowercase();
-        if matches!(lower.as_str(), "no-store" | "no-cache" | "private") {
-            return Some(CacheControl::NoStore);
-        }
-        if let Some(n) = lower.strip_prefix("max-age=") {
-            age = n
-                .trim_matches('"')
-                .parse::<u64>()
-                .ok()
-                .map(Duration::from_secs);
-        }
-    }
-    age.map(CacheControl::MaxAge)
 }

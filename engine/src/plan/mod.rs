@@ -54,7 +54,8 @@ pub struct PlanOptions {
     /// Identical in-flight operations whose calls are all dedupe-safe reads share one
     /// execution.
     pub dedupe_operations: bool,
-    /// Memory bound of the upstream response cache (fields with `cacheTtl`); 0 disables it.
+    /// Memory bound of the upstream response cache (fields with `cacheTtl`, sources with
+    /// `httpCache`); 0 disables it.
     pub response_cache_bytes: u64,
     /// Memory bound of the plan cache (parsed documents and their plans).
     pub plan_cache_bytes: u64,
@@ -161,8 +162,12 @@ pub struct PreparedField {
     pub args: Vec<(String, TypeRef, Option<Value>)>,
     pub batch: Option<BatchInvoke>,
     pub cache_ttl: Option<Duration>,
-    /// Honour the upstream's `Cache-Control: max-age` (the source passes `cache-control` back).
-    pub cache_control: bool,
+    /// The source honours upstream `Cache-Control` (`httpCache`; see [`crate::cache::ttl`]).
+    pub http_cache: bool,
+    /// Freshness headers fetched only to decide caching: removed before passing back.
+    pub hidden_headers: Vec<http::HeaderName>,
+    /// This field's cache lookups (`graft_cache_lookups_total`).
+    pub lookups: crate::cache::Lookups,
     /// The named type at the bottom of the field's type.
     pub type_name: String,
 }
@@ -243,9 +248,10 @@ impl PlanExecutor {
                     env,
                     mutation: catalog.roots.mutation.as_deref() == Some(type_name.as_str()),
                 };
-                let invoke = upstream::prepare(source, resolver, field, &cx)?;
-                let batch = upstream::prepare_batch(source, resolver, field, &cx)?;
-                let timeout = upstream::call_timeout(resolver, source, gateway.default_timeout);
+                let (source, hidden_headers) = crate::cache::with_freshness_headers(source);
+                let invoke = upstream::prepare(&source, resolver, field, &cx)?;
+                let batch = upstream::prepare_batch(&source, resolver, field, &cx)?;
+                let timeout = upstream::call_timeout(resolver, &source, gateway.default_timeout);
                 let prepared = PreparedField {
                     invoke,
                     timeout,
@@ -258,11 +264,9 @@ impl PlanExecutor {
                         .collect(),
                     batch,
                     cache_ttl: resolver.policy.cache_ttl_s.map(Duration::from_secs),
-                    cache_control: source
-                        .policy
-                        .response_headers
-                        .iter()
-                        .any(|h| h.eq_ignore_ascii_case("cache-control")),
+                    http_cache: source.policy.http_cache,
+                    hidden_headers,
+                    lookups: crate::cache::Lookups::new(&source.name),
                     type_name: field.ty.base().to_string(),
                 };
                 fields.insert((type_name.clone(), field.name.clone()), Arc::new(prepared));

@@ -403,6 +403,9 @@ pub fn render_text(template: &Template, input: &CallInput<'_>) -> String {
 pub const CALLS_METRIC: &str = "graft_upstream_calls_total";
 /// Upstream call latency in seconds by `source`.
 pub const DURATION_METRIC: &str = "graft_upstream_call_duration_seconds";
+/// Response-cache lookups by `source` and `result` (`hit`, `miss`); recorded by
+/// [`crate::cache::Lookups`].
+pub const CACHE_LOOKUPS_METRIC: &str = "graft_cache_lookups_total";
 
 /// Records one finished upstream call in the process's metrics (a no-op until the server
 /// installs a recorder). Transports call it from `Rendered::send`, so every executor that

@@ -1,14 +1,15 @@
 //! Shared fixtures of the plan executor's tests: a real axum upstream on 127.0.0.1 (posts,
-//! users with a batch endpoint, unions, enums, lists of lists, failures) and gateways built
-//! over it with and without the plan executor.
+//! users with a batch endpoint, unions, enums, lists of lists, failures, answers with the
+//! `Cache-Control` a test asks for) and gateways built over it with and without the plan
+//! executor.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use engine::plan::PlanOptions;
@@ -190,11 +191,51 @@ async fn bump(State(hits): State<Hits>) -> Json<Value> {
     Json(json!({"n": hits.get("POST /bump")}))
 }
 
+/// `/cc/{tag}` (GET and POST): `{"n": calls of this tag so far, "auth": the request's
+/// Authorization}`, with the `Cache-Control` of `?cc=` and the `Age` of `?age=`;
+/// `?status=500` answers that status, `?body=text` a body that is not JSON.
+async fn cache_control(
+    State(hits): State<Hits>,
+    Path(tag): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    let path = format!("/cc/{tag}");
+    hits.record(path.clone());
+    let mut response = match (params.get("status"), params.get("body")) {
+        (Some(status), _) => {
+            let status = status
+                .parse()
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok());
+            (
+                status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "failed",
+            )
+                .into_response()
+        }
+        (None, Some(_)) => "not json".into_response(),
+        (None, None) => {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+            Json(json!({"n": hits.get(&path), "auth": auth})).into_response()
+        }
+    };
+    for (param, header) in [("cc", "cache-control"), ("age", "age")] {
+        if let Some(value) = params.get(param) {
+            response
+                .headers_mut()
+                .insert(header, value.parse().unwrap());
+        }
+    }
+    response
+}
+
 /// Starts the upstream on an ephemeral 127.0.0.1 port; returns its base URL and hit counter.
 pub async fn upstream() -> (String, Hits) {
     let hits = Hits::default();
     let app = axum::Router::new()
         .route("/bump", post(bump))
+        .route("/cc/{tag}", get(cache_control).post(cache_control))
         .route("/{*path}", get(route))
         .with_state(hits.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -203,13 +244,24 @@ pub async fn upstream() -> (String, Hits) {
     (format!("http://{addr}"), hits)
 }
 
+/// A gateway over [`SDL`] with default options.
 pub fn gateway(base: &str, plan: Option<PlanOptions>) -> Gateway {
-    let checked = parse_files(&[SdlFile::new("test.graphql", SDL)]);
+    gateway_for(SDL, base, GatewayOptions::default(), plan)
+}
+
+/// A gateway over `sdl`, whose sources reach the upstream at `base` through `{{env.UP}}`.
+pub fn gateway_for(
+    sdl: &str,
+    base: &str,
+    options: GatewayOptions,
+    plan: Option<PlanOptions>,
+) -> Gateway {
+    let checked = parse_files(&[SdlFile::new("test.graphql", sdl)]);
     let catalog = checked
         .catalog
         .unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
     let base = base.to_string();
-    Gateway::build_with_plan(&catalog, GatewayOptions::default(), plan, &move |name| {
+    Gateway::build_with_plan(&catalog, options, plan, &move |name| {
         (name == "UP").then(|| base.clone())
     })
     .unwrap()
