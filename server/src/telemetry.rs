@@ -23,6 +23,8 @@ pub const SCHEMA_BUILDS: &str = "graft_schema_builds_total";
 pub const UPSTREAM_CALLS: &str = engine::upstream::CALLS_METRIC;
 /// Upstream call latency in seconds by `source` (recorded by the engine).
 pub const UPSTREAM_DURATION: &str = engine::upstream::DURATION_METRIC;
+/// Response-cache lookups by `source` and `result` (hit, miss) (recorded by the engine).
+pub const CACHE_LOOKUPS: &str = engine::upstream::CACHE_LOOKUPS_METRIC;
 
 /// Latency buckets in seconds: 1 ms to 30 s.
 const BUCKETS: &[f64] = &[
@@ -55,6 +57,10 @@ fn describe() {
     metrics::describe_gauge!(IN_FLIGHT, "HTTP requests being served.");
     metrics::describe_counter!(SCHEMA_BUILDS, "Gateway (schema) builds by outcome.");
     metrics::describe_counter!(UPSTREAM_CALLS, "Upstream calls by source and outcome.");
+    metrics::describe_counter!(
+        CACHE_LOOKUPS,
+        "Response-cache lookups by source and result."
+    );
     metrics::describe_histogram!(
         UPSTREAM_DURATION,
         metrics::Unit::Seconds,

@@ -427,6 +427,23 @@ async fn metrics_are_exported_with_graft_names() {
 }
 
 #[tokio::test]
+async fn cache_lookups_are_counted_by_source_and_result() {
+    let graft = start(Config::default()).await;
+    for _ in 0..2 {
+        let answer = post(&graft, Some(GQL), json!({ "query": "{ cachedHeaders }" })).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let response = client().get(graft.url("/metrics")).send().await.unwrap();
+    let text = response.text().await.unwrap();
+    for name in [
+        "graft_cache_lookups_total{source=\"demo\",result=\"miss\"}",
+        "graft_cache_lookups_total{source=\"demo\",result=\"hit\"}",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
 async fn browsers_get_the_explorer_and_fetch_gets_graphql() {
     let graft = start(Config::default()).await;
     let browser = client()

@@ -25,6 +25,8 @@ type Query {
   slow(ms: Int!): Slow @rest(source: "demo", path: "/slow/{{args.ms}}")
   "The headers the upstream received."
   seenHeaders: JSON @rest(source: "demo", path: "/headers")
+  "The same, cached for a minute."
+  cachedHeaders: JSON @rest(source: "demo", path: "/headers", cacheTtl: 60)
 }
 type Slow { ms: Int }
 "#;
