@@ -200,6 +200,7 @@ fn subscription_root(
                     wire_args: &wire_args,
                     parent: None,
                     headers: &state.headers,
+                    projection: None,
                 };
                 let cx = upstream::SendContext {
                     deadline: tokio::time::Instant::now() + timeout,

@@ -45,6 +45,7 @@ pub mod gateway;
 pub mod limits;
 pub mod loader;
 pub mod plan;
+pub mod projection;
 pub mod resolve;
 pub mod upstream;
 

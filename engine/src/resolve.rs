@@ -62,6 +62,8 @@ impl FieldCall {
             wire_args: &wire_args,
             parent,
             headers: &state.headers,
+            // async-graphql's resolvers read whole values.
+            projection: None,
         };
         let request = self.invoke.render(&input)?;
         let cx = SendContext {

@@ -52,6 +52,22 @@ async fn plain_fields_and_links_match_byte_for_byte() {
     );
 }
 
+/// The plan executor decodes only the properties an operation reads (engine/src/projection.rs):
+/// a link's parent key that is not selected, a renamed field, and one link selected twice
+/// with different fields must all still answer exactly like the full decode.
+#[tokio::test]
+async fn projected_decoding_keeps_what_links_renames_and_aliases_need() {
+    let out = identical(
+        "{ posts { headline author { name } again: author { email id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        out["data"]["posts"][1],
+        json!({"headline": "second", "author": {"name": "user 2"}, "again": {"email": null, "id": 2}})
+    );
+}
+
 #[tokio::test]
 async fn batched_links_answer_like_one_call_per_parent() {
     let out = identical("{ posts { id user { id name } } }", json!({})).await;

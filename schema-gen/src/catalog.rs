@@ -352,23 +352,48 @@ impl Call {
         }
     }
 
-    /// The parent property a batched link is keyed by: the first `{{parent.…}}` of the
-    /// templates that address one value (REST: path and query; gRPC: body; Lambda: payload).
-    pub fn parent_key(&self) -> Option<&[String]> {
-        let mut templates: Vec<&Template> = Vec::new();
+    /// The call's templates: first those that address one value (REST: path and query;
+    /// gRPC: body; Lambda: payload), then the rest (REST headers, body, batch path).
+    fn templates(&self) -> (Vec<&Template>, Vec<&Template>) {
         match self {
-            Call::Rest(rest) => {
-                templates.push(&rest.path);
-                templates.extend(rest.query.iter().map(|(_, t)| t));
-            }
-            Call::Grpc(grpc) => templates.extend(&grpc.body),
-            Call::Lambda(lambda) => templates.extend(&lambda.payload),
+            Call::Rest(rest) => (
+                std::iter::once(&rest.path)
+                    .chain(rest.query.iter().map(|(_, t)| t))
+                    .collect(),
+                rest.headers
+                    .iter()
+                    .map(|(_, t)| t)
+                    .chain(&rest.body)
+                    .chain(rest.batch.iter().map(|b| &b.path))
+                    .collect(),
+            ),
+            Call::Grpc(grpc) => (grpc.body.iter().collect(), Vec::new()),
+            Call::Lambda(lambda) => (lambda.payload.iter().collect(), Vec::new()),
         }
-        templates
+    }
+
+    /// The parent property a batched link is keyed by: the first `{{parent.…}}` of the
+    /// templates that address one value.
+    pub fn parent_key(&self) -> Option<&[String]> {
+        self.templates()
+            .0
             .into_iter()
             .flat_map(Template::vars)
             .find(|v| v.scope == crate::template::Scope::Parent)
             .map(|v| v.path.as_slice())
+    }
+
+    /// Every `{{parent.…}}` path the call's templates read, in any part of the call (what a
+    /// link needs of its parent value).
+    pub fn parent_reads(&self) -> Vec<&[String]> {
+        let (addressing, rest) = self.templates();
+        addressing
+            .into_iter()
+            .chain(rest)
+            .flat_map(Template::vars)
+            .filter(|v| v.scope == crate::template::Scope::Parent)
+            .map(|v| v.path.as_slice())
+            .collect()
     }
 }
 

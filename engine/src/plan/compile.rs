@@ -20,6 +20,7 @@ use indexmap::IndexMap;
 use schema_gen::catalog::{Catalog, TypeKind, TypeRef};
 
 use super::PreparedField;
+use crate::projection::{Keep, Projection};
 
 /// A compiled operation.
 #[derive(Debug)]
@@ -50,6 +51,23 @@ pub enum Sub {
 }
 
 impl Sub {
+    /// The selections below the field (one per union member).
+    pub fn selections(&self) -> Vec<&Selection> {
+        match self {
+            Sub::Leaf => Vec::new(),
+            Sub::Object(selection) => vec![selection],
+            Sub::Union(members) => members.iter().map(|(_, s)| s).collect(),
+        }
+    }
+
+    fn selections_mut(&mut self) -> Vec<&mut Selection> {
+        match self {
+            Sub::Leaf => Vec::new(),
+            Sub::Object(selection) => vec![selection],
+            Sub::Union(members) => members.iter_mut().map(|(_, s)| s).collect(),
+        }
+    }
+
     /// The selection for a value of object type `member` (for unions: that member's).
     pub fn for_member(&self, member: &str) -> Option<&Selection> {
         match self {
@@ -125,6 +143,12 @@ pub struct CallNode {
     pub field: Arc<PreparedField>,
     /// Arguments given in the document (may reference variables); the rest take defaults.
     pub args: Vec<(Name, GqlValue)>,
+    /// The parent properties the call's templates read (`{{parent.userId}}`).
+    pub parent_reads: Vec<Vec<String>>,
+    /// What of the call's answer the operation reads; `None` keeps all of it.
+    pub projection: Option<Arc<Projection>>,
+    /// The same for the answer of the call's batch form (its items, keyed).
+    pub batch_projection: Option<Arc<Projection>>,
 }
 
 /// Why an operation is left to async-graphql's executor.
@@ -222,7 +246,8 @@ pub fn compile(
         next_id: 0,
         dedupe_safe: true,
     };
-    let root = compiler.selection(&[&op.selection_set.node], &root_type, true)?;
+    let mut root = compiler.selection(&[&op.selection_set.node], &root_type, true)?;
+    unify_projections(&mut root);
     Ok(Plan {
         root,
         serial,
@@ -358,7 +383,7 @@ impl<'a> Compiler<'a> {
                 return Err(Unsupported::Introspection);
             };
             let source = match &field.resolver {
-                Some(_) => {
+                Some(resolver) => {
                     let prepared = self
                         .fields
                         .get(&(object.to_string(), name.to_string()))
@@ -375,6 +400,14 @@ impl<'a> Compiler<'a> {
                             .iter()
                             .map(|(n, v)| (n.node.clone(), v.node.clone()))
                             .collect(),
+                        parent_reads: resolver
+                            .call
+                            .parent_reads()
+                            .into_iter()
+                            .map(<[String]>::to_vec)
+                            .collect(),
+                        projection: None,
+                        batch_projection: None,
                     })
                 }
                 None if is_root => FieldSource::Null,
@@ -396,6 +429,16 @@ impl<'a> Compiler<'a> {
                 }
                 _ => Sub::Leaf,
             };
+            let mut source = source;
+            if let FieldSource::Call(node) = &mut source {
+                let keep = keep_of(&sub);
+                node.batch_projection = node.field.batch.as_ref().and_then(|batch| {
+                    let mut items = keep.clone();
+                    items.keep_path(std::slice::from_ref(&batch.item_key));
+                    Projection::new(items.under(&batch.items)).map(Arc::new)
+                });
+                node.projection = Projection::new(keep).map(Arc::new);
+            }
             out.push(FieldPlan {
                 key: key.to_string(),
                 key_json,
@@ -408,4 +451,78 @@ impl<'a> Compiler<'a> {
         }
         Ok(Selection { fields: out })
     }
+}
+
+/// What an operation reads of the values below a field: the wire names of the properties
+/// its selection reads, and the parent properties of the links below. Unions keep whole
+/// values (a member may be recognised by its shape), as do leaves.
+fn keep_of(sub: &Sub) -> Keep {
+    let Sub::Object(selection) = sub else {
+        return Keep::All;
+    };
+    let mut keep = Keep::none();
+    for field in &selection.fields {
+        match &field.source {
+            FieldSource::Typename(_) | FieldSource::Null => {}
+            FieldSource::Property(wire) => keep.merge(Keep::Fields(
+                [(wire.clone(), keep_of(&field.sub))].into_iter().collect(),
+            )),
+            FieldSource::Call(node) => {
+                for path in &node.parent_reads {
+                    keep.keep_path(path);
+                }
+            }
+        }
+    }
+    keep
+}
+
+/// Gives every call node of the same field the union of their projections, so that calls
+/// rendered alike (`author { id }` and `again: author { name }` for one post) keep one key
+/// and still run once per request.
+fn unify_projections(root: &mut Selection) {
+    type Keeps = HashMap<*const PreparedField, (Keep, Keep)>;
+    fn keep_of_projection(projection: &Option<Arc<Projection>>) -> Keep {
+        projection.as_ref().map_or(Keep::All, |p| p.keep().clone())
+    }
+    fn gather(selection: &Selection, keeps: &mut Keeps) {
+        for field in &selection.fields {
+            if let FieldSource::Call(node) = &field.source {
+                let mine = (
+                    keep_of_projection(&node.projection),
+                    keep_of_projection(&node.batch_projection),
+                );
+                match keeps.get_mut(&Arc::as_ptr(&node.field)) {
+                    Some((keep, batch)) => {
+                        keep.merge(mine.0);
+                        batch.merge(mine.1);
+                    }
+                    None => {
+                        keeps.insert(Arc::as_ptr(&node.field), mine);
+                    }
+                }
+            }
+            for member in field.sub.selections() {
+                gather(member, keeps);
+            }
+        }
+    }
+    fn assign(selection: &mut Selection, keeps: &Keeps) {
+        for field in &mut selection.fields {
+            if let FieldSource::Call(node) = &mut field.source
+                && let Some((keep, batch)) = keeps.get(&Arc::as_ptr(&node.field))
+            {
+                node.projection = Projection::new(keep.clone()).map(Arc::new);
+                if node.batch_projection.is_some() {
+                    node.batch_projection = Projection::new(batch.clone()).map(Arc::new);
+                }
+            }
+            for member in field.sub.selections_mut() {
+                assign(member, keeps);
+            }
+        }
+    }
+    let mut keeps = Keeps::new();
+    gather(root, &mut keeps);
+    assign(root, &keeps);
 }

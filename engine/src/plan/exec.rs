@@ -256,6 +256,7 @@ impl<'p> Run<'p> {
                 wire_args: &batch_args,
                 parent: None,
                 headers: self.headers,
+                projection: node.batch_projection.as_ref(),
             };
             return batch.invoke.render(&input);
         }
@@ -265,6 +266,7 @@ impl<'p> Run<'p> {
             wire_args: &wire_args,
             parent,
             headers: self.headers,
+            projection: node.projection.as_ref(),
         };
         field.invoke.render(&input)
     }

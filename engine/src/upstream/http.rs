@@ -341,8 +341,10 @@ impl Invoke for RestInvoke {
         if let Some(body) = &body {
             key.push_str(body);
         }
+        crate::projection::mark_key(&mut key, input.projection.map(|p| &**p));
         Ok(Box::new(RestRequest {
             key,
+            projection: input.projection.cloned(),
             source_name: self.source_name.clone(),
             method: self.method.clone(),
             url,
@@ -382,6 +384,8 @@ struct RestRequest {
     body: Option<String>,
     response_headers: Vec<HeaderName>,
     client: reqwest::Client,
+    /// Decode only this of the answer.
+    projection: Option<Arc<crate::projection::Projection>>,
 }
 
 impl Rendered for RestRequest {
@@ -508,7 +512,7 @@ impl RestRequest {
                 headers,
             });
         }
-        let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        let value = crate::projection::decode(&body, self.projection.as_deref()).map_err(|e| {
             let content_type = response
                 .headers()
                 .get(CONTENT_TYPE)

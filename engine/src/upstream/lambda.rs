@@ -550,15 +550,17 @@ impl Invoke for LambdaInvoke {
             url.push_str("?Qualifier=");
             url.extend(utf8_percent_encode(qualifier, SEGMENT));
         }
-        let key = format!(
+        let mut key = format!(
             "{}\nlambda {}:{}\n{}",
             self.source_name,
             self.function,
             self.qualifier.as_deref().unwrap_or(""),
             String::from_utf8_lossy(&body)
         );
+        crate::projection::mark_key(&mut key, input.projection.map(|p| &**p));
         Ok(Box::new(LambdaRequest {
             key,
+            projection: input.projection.cloned(),
             source_name: self.source_name.clone(),
             function: self.function.clone(),
             url,
@@ -576,6 +578,8 @@ struct LambdaRequest {
     url: String,
     body: Vec<u8>,
     api: LambdaApi,
+    /// Decode only this of the result.
+    projection: Option<Arc<crate::projection::Projection>>,
 }
 
 impl Rendered for LambdaRequest {
@@ -666,7 +670,7 @@ impl LambdaRequest {
             if answer.body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(CallOutput::default());
             }
-            return match serde_json::from_slice(&answer.body) {
+            return match crate::projection::decode(&answer.body, self.projection.as_deref()) {
                 Ok(value) => Ok(CallOutput {
                     value,
                     headers: HeaderMap::new(),

@@ -44,6 +44,9 @@ pub struct CallInput<'a> {
     /// The client's request headers. Transports forward only the source's allowlist
     /// (`SourcePolicy::forward_headers`); `{{headers.x}}` may read any of them.
     pub headers: &'a HeaderMap,
+    /// What of a JSON answer the operation reads (the plan executor's; `None` keeps all).
+    /// A transport that decodes with it puts its fingerprint into the rendered key.
+    pub projection: Option<&'a Arc<crate::projection::Projection>>,
 }
 
 /// Per-send facts that do not change what the upstream answers (so they are not part of
@@ -474,6 +477,7 @@ mod tests {
             wire_args: args,
             parent: Some(&parent),
             headers: &headers,
+            projection: None,
         };
         let t = Template::parse("{{args.id}}-{{args.filter.tag}}-{{parent.user.id}}-{{parent.tags.1}}-{{headers.x-tenant}}-{{args.none}}").unwrap();
         assert_eq!(render_text(&t, &input), "7-x-u1-b-acme-");

@@ -1,0 +1,384 @@
+//! Decoding only what an operation reads: a [`Projection`] names the properties a call's
+//! answer must keep, and [`Projection::decode`] builds the `serde_json::Value` with just
+//! those, skipping the rest of the bytes without allocating for them.
+//!
+//! The plan compiler derives one projection per call node from its selection (`compile.rs`):
+//! the wire names of the selected fields, the parent properties that the links below read
+//! (`{{parent.userId}}`), and batch item keys. Unions, `JSON` scalars and other leaves keep
+//! their whole value (a union member may be recognised by its shape). Decoding is the largest
+//! per-call cost of a JSON upstream (an answer of 100 posts, of which a query selects two
+//! properties), so skipping is worth it. Because a projected answer lacks properties another
+//! operation may need, the projection's [`Projection::fingerprint`] is part of every
+//! rendered request's key: answers are shared and cached only between equal projections.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// What to keep of a JSON value. Lists are transparent: a projection applies to each item.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// The whole value.
+    #[default]
+    All,
+    /// Of an object, only these properties (each with what to keep of it); a value that is
+    /// not an object is kept whole.
+    Fields(BTreeMap<String, Keep>),
+}
+
+impl Keep {
+    /// Nothing yet: an object projection with no properties.
+    pub fn none() -> Keep {
+        Keep::Fields(BTreeMap::new())
+    }
+
+    /// Widens `self` so that it also keeps what `other` keeps.
+    pub fn merge(&mut self, other: Keep) {
+        match (self, other) {
+            (Keep::All, _) => {}
+            (this @ Keep::Fields(_), Keep::All) => *this = Keep::All,
+            (Keep::Fields(mine), Keep::Fields(theirs)) => {
+                for (name, keep) in theirs {
+                    match mine.get_mut(&name) {
+                        Some(existing) => existing.merge(keep),
+                        None => {
+                            mine.insert(name, keep);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps the value at `path` whole (the path of a `{{parent.a.b}}` a link reads).
+    pub fn keep_path(&mut self, path: &[String]) {
+        let Some((first, rest)) = path.split_first() else {
+            *self = Keep::All;
+            return;
+        };
+        if let Keep::Fields(fields) = self {
+            let entry = fields.entry(first.clone()).or_insert_with(Keep::none);
+            if rest.is_empty() {
+                *entry = Keep::All;
+            } else {
+                entry.keep_path(rest);
+            }
+        }
+    }
+
+    /// Wraps `self` as what to keep at `path` (a batch answer's items list) of a value.
+    pub fn under(self, path: &[String]) -> Keep {
+        path.iter().rev().fold(self, |inner, name| {
+            Keep::Fields(BTreeMap::from([(name.clone(), inner)]))
+        })
+    }
+
+    fn write_fingerprint(&self, out: &mut String) {
+        match self {
+            Keep::All => out.push('*'),
+            Keep::Fields(fields) => {
+                out.push('{');
+                for (i, (name, keep)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    // JSON-quoted, so no property name can forge the structure.
+                    out.push_str(&Value::String(name.clone()).to_string());
+                    if *keep != Keep::All {
+                        keep.write_fingerprint(out);
+                    }
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// A call node's projection, ready to decode with and to key by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projection {
+    keep: Keep,
+    fingerprint: String,
+}
+
+impl Projection {
+    /// `None` when everything is kept (decode as usual, key as usual).
+    pub fn new(keep: Keep) -> Option<Projection> {
+        if keep == Keep::All {
+            return None;
+        }
+        let mut fingerprint = String::new();
+        keep.write_fingerprint(&mut fingerprint);
+        Some(Projection { keep, fingerprint })
+    }
+
+    /// What is kept.
+    pub fn keep(&self) -> &Keep {
+        &self.keep
+    }
+
+    /// A canonical text of what is kept; equal projections have equal fingerprints.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Decodes JSON `bytes`, keeping what this projection keeps. Errors are those of
+    /// `serde_json::from_slice` (skipped parts must be valid JSON too).
+    pub fn decode(&self, bytes: &[u8]) -> serde_json::Result<Value> {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let value = Projected(&self.keep).deserialize(&mut deserializer)?;
+        deserializer.end()?;
+        Ok(value)
+    }
+}
+
+/// Decodes with an optional projection: the one decode step of JSON-answering transports.
+pub fn decode(bytes: &[u8], projection: Option<&Projection>) -> serde_json::Result<Value> {
+    match projection {
+        Some(projection) => projection.decode(bytes),
+        None => serde_json::from_slice(bytes),
+    }
+}
+
+/// Marks a rendered request's key with the projection its answer is decoded with, so only
+/// equally projected answers are shared or cached: the one key rule of JSON transports.
+pub fn mark_key(key: &mut String, projection: Option<&Projection>) {
+    if let Some(projection) = projection {
+        key.push_str("\nkeep:");
+        key.push_str(projection.fingerprint());
+    }
+}
+
+/// A value decoded through `Keep`.
+struct Projected<'k>(&'k Keep);
+
+impl<'de> DeserializeSeed<'de> for Projected<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        match self.0 {
+            Keep::All => serde::Deserialize::deserialize(deserializer),
+            Keep::Fields(fields) => deserializer.deserialize_any(Shaped {
+                keep: self.0,
+                fields,
+            }),
+        }
+    }
+}
+
+/// Decodes a value whose projection names properties (lists pass it on to their items).
+struct Shaped<'k> {
+    keep: &'k Keep,
+    fields: &'k BTreeMap<String, Keep>,
+}
+
+impl<'de> Visitor<'de> for Shaped<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Projected(self.keep))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::with_capacity(self.fields.len());
+        while let Some(name) = map.next_key_seed(KeyName)? {
+            match self.fields.get(name.as_ref()) {
+                Some(keep) => {
+                    let value = map.next_value_seed(Projected(keep))?;
+                    object.insert(name.into_owned(), value);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// A property name, borrowed from the input when it has no escapes (no allocation for the
+/// properties that are skipped).
+struct KeyName;
+
+impl<'de> DeserializeSeed<'de> for KeyName {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyName {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a property name")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn fields(names: &[(&str, Keep)]) -> Keep {
+        Keep::Fields(
+            names
+                .iter()
+                .map(|(n, k)| (n.to_string(), k.clone()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn keeps_only_the_named_properties_of_every_list_item() {
+        let keep = fields(&[("id", Keep::All), ("title", Keep::All)]);
+        let projection = Projection::new(keep).unwrap();
+        let bytes = br#"[{"id":1,"userId":7,"title":"a","body":"long \"text\"","x":{"y":[1,2]}},
+                         {"id":2,"title":"b\u00e9"}, null, 3]"#;
+        assert_eq!(
+            projection.decode(bytes).unwrap(),
+            json!([{"id": 1, "title": "a"}, {"id": 2, "title": "bé"}, null, 3])
+        );
+    }
+
+    #[test]
+    fn nested_objects_are_projected_and_kept_values_are_whole() {
+        let keep = fields(&[
+            ("user", fields(&[("name", Keep::All)])),
+            ("meta", Keep::All),
+        ]);
+        let projection = Projection::new(keep).unwrap();
+        let value = projection
+            .decode(br#"{"user":{"name":"Ada","email":"a@x"},"meta":{"a":{"b":1}},"skip":[{}]}"#)
+            .unwrap();
+        assert_eq!(
+            value,
+            json!({"user": {"name": "Ada"}, "meta": {"a": {"b": 1}}})
+        );
+        // A projected property whose value is not an object stays as it is.
+        assert_eq!(
+            projection.decode(br#"{"user":"text"}"#).unwrap(),
+            json!({"user": "text"})
+        );
+    }
+
+    #[test]
+    fn escaped_property_names_match_and_invalid_json_is_an_error_even_when_skipped() {
+        let projection = Projection::new(fields(&[("a\"b", Keep::All)])).unwrap();
+        assert_eq!(
+            projection.decode(br#"{"a\"b":1,"c":2}"#).unwrap(),
+            json!({"a\"b": 1})
+        );
+        assert!(projection.decode(br#"{"c":[1,}"#).is_err());
+        assert!(projection.decode(br#"{"a\"b":1} trailing"#).is_err());
+    }
+
+    #[test]
+    fn merging_widens_and_all_dominates() {
+        let mut keep = fields(&[("a", fields(&[("x", Keep::All)]))]);
+        keep.merge(fields(&[
+            ("a", fields(&[("y", Keep::All)])),
+            ("b", Keep::All),
+        ]));
+        assert_eq!(
+            keep,
+            fields(&[
+                ("a", fields(&[("x", Keep::All), ("y", Keep::All)])),
+                ("b", Keep::All)
+            ])
+        );
+        keep.merge(Keep::All);
+        assert_eq!(keep, Keep::All);
+        assert_eq!(Projection::new(Keep::All), None);
+    }
+
+    #[test]
+    fn parent_paths_and_item_paths_are_kept() {
+        let mut keep = fields(&[("title", Keep::All)]);
+        keep.keep_path(&["author".to_string(), "id".to_string()]);
+        assert_eq!(
+            keep,
+            fields(&[
+                ("title", Keep::All),
+                ("author", fields(&[("id", Keep::All)]))
+            ])
+        );
+        let wrapped = fields(&[("id", Keep::All)]).under(&["data".into(), "items".into()]);
+        let projection = Projection::new(wrapped).unwrap();
+        assert_eq!(
+            projection
+                .decode(br#"{"data":{"items":[{"id":1,"n":2}],"next":null},"x":1}"#)
+                .unwrap(),
+            json!({"data": {"items": [{"id": 1}]}})
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_canonical_and_distinguish_projections() {
+        let a = Projection::new(fields(&[("b", Keep::All), ("a", Keep::All)])).unwrap();
+        let b = Projection::new(fields(&[("a", Keep::All), ("b", Keep::All)])).unwrap();
+        let c = Projection::new(fields(&[("a", Keep::All)])).unwrap();
+        let nested = Projection::new(fields(&[("a", fields(&[("b", Keep::All)]))])).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert_ne!(nested.fingerprint(), a.fingerprint());
+        assert_eq!(a.fingerprint(), r#"{"a","b"}"#);
+    }
+}
