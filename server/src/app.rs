@@ -88,15 +88,15 @@ pub fn app(state: Arc<AppState>) -> Frame {
             .route("/graphql/explorer.js", get(explorer::script))
             .route("/graphql/explorer.css", get(explorer::style));
     }
-    let mut router = routes
+    let router = routes
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .with_state(state);
-    if let Some(cors) = cors {
-        router = router.layer(cors);
+        .with_state(Arc::clone(&state));
+    match cors {
+        Some(cors) => Frame::new(router.layer(cors), None, access_log),
+        None => Frame::new(router, Some(state), access_log),
     }
-    Frame::new(router, access_log)
 }
 
 /// CORS for `cors.allowed_origins`; `None` (no CORS headers) when the list is empty.

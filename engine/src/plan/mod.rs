@@ -324,7 +324,9 @@ impl PlanExecutor {
         let validity = match entry.validated.get() {
             Some(v) if request.variables.is_empty() => v.clone(),
             _ => {
-                let v = validate(schema, &request).await;
+                // Boxed, like every rarely taken await below: an inline async-graphql
+                // execution would make this future (moved whole on every request) kilobytes.
+                let v = Box::pin(validate(schema, &request)).await;
                 if request.variables.is_empty() {
                     let _ = entry.validated.set(v.clone());
                 }
@@ -379,7 +381,7 @@ impl PlanExecutor {
         if !dedupe {
             let run =
                 Arc::clone(self).run(entry, plan, variables, cx.headers.clone(), request_id());
-            return Outcome::Done(run.await);
+            return Outcome::Done(Box::pin(run).await);
         }
         let key = operation_key(&entry, &variables, &cx.headers);
         let shared = {
