@@ -112,17 +112,12 @@ pub fn record_build(ok: bool) {
     metrics::counter!(SCHEMA_BUILDS, "outcome" => if ok { "ok" } else { "error" }).increment(1);
 }
 
-/// Installs the global tracing subscriber. `RUST_LOG` filters when set; otherwise `info`,
-/// with the per-request line only when `access_log` is on. Logs go to stderr so that stdout
-/// stays for command output.
-pub fn init_logs(format: LogFormat, access_log: bool) {
+/// Installs the global tracing subscriber. `RUST_LOG` filters when set; otherwise `info`
+/// (the per-request line is written by the request frame only when `access_log` is on). Logs
+/// go to stderr so that stdout stays for command output.
+pub fn init_logs(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let default = if access_log {
-        "info"
-    } else {
-        "info,tower_http::trace::on_response=off"
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -40,7 +40,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     if args.common.listen.is_none() && args.common.config.is_none() {
         config.listen = "127.0.0.1:8080".into();
     }
-    crate::telemetry::init_logs(config.log_format, config.access_log);
+    crate::telemetry::init_logs(config.log_format);
     let upstream = match start_upstream().await {
         Ok(addr) => addr,
         Err(e) => {

@@ -65,7 +65,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         Ok(config) => config,
         Err(message) => return fail(&message),
     };
-    telemetry::init_logs(config.log_format, config.access_log);
+    telemetry::init_logs(config.log_format);
     if let Some(mode) = args.discover {
         return crate::discovery::serve(mode, args.files, config).await;
     }
