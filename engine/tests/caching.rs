@@ -255,3 +255,39 @@ async fn calls_over_the_upstream_call_limit_fail_and_the_other_fields_resolve() 
     assert_eq!(hits.get("/users/3"), 0, "the refused call is never sent");
     assert_eq!(hits.total(), 3);
 }
+
+#[tokio::test]
+async fn cached_answers_do_not_count_against_the_upstream_call_limit() {
+    let (base, hits) = upstream().await;
+    let mut options = GatewayOptions::default();
+    options.limits.max_upstream_calls = 1;
+    let gw = gateway_for(CACHING_SDL, &base, options, Some(PlanOptions::default()));
+    // Fills the cache with one call.
+    let first = parse(&run(&gw, r#"{ long(tag: "budget") { n } }"#, json!({})).await);
+    assert!(first.get("errors").is_none(), "{first}");
+    // The cached field costs nothing, so the one allowed call goes to `plain`.
+    let second = parse(
+        &run(
+            &gw,
+            r#"{ long(tag: "budget") { n } plain(tag: "other") { n } }"#,
+            json!({}),
+        )
+        .await,
+    );
+    assert!(second.get("errors").is_none(), "{second}");
+    assert_eq!(second["data"]["long"], first["data"]["long"]);
+    assert_eq!((hits.get("/cc/budget"), hits.get("/cc/other")), (1, 1));
+    // Two uncached calls are still over the limit.
+    let third = parse(
+        &run(
+            &gw,
+            r#"{ a: plain(tag: "x") { n } b: plain(tag: "y") { n } }"#,
+            json!({}),
+        )
+        .await,
+    );
+    assert_eq!(
+        third["errors"][0]["extensions"]["code"], "UPSTREAM_CALL_LIMIT",
+        "{third}"
+    );
+}

@@ -130,8 +130,6 @@ impl Slot {
 struct Job {
     rendered: Box<dyn Rendered>,
     field: Arc<PreparedField>,
-    /// A sharer of this request does not cache: skip the cache lookup.
-    fresh: bool,
 }
 
 /// Per-request execution state.
@@ -269,6 +267,19 @@ impl<'p> Run<'p> {
             projection: node.projection.as_ref(),
         };
         field.invoke.render(&input)
+    }
+
+    /// Takes in an upstream answer: its passed-back headers join the response's, and a read's
+    /// answer (`key`) is remembered for identical requests later in this request.
+    fn answered(&mut self, key: Option<String>, answer: &FetchResult) {
+        if let Ok(fetched) = answer {
+            for (name, value) in &fetched.headers {
+                self.response_headers.append(name.clone(), value.clone());
+            }
+        }
+        if let Some(key) = key {
+            self.done.insert(key, answer.clone());
+        }
     }
 
     fn budget(&mut self, source: &str) -> Result<(), UpstreamError> {
@@ -453,14 +464,7 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
             future::join_all(jobs.drain(..).map(|job| fetch(shared, job, &request_id))).await
         };
         for (key, answer) in keys.into_iter().zip(&answers) {
-            if let Ok(fetched) = answer {
-                for (name, value) in &fetched.headers {
-                    run.response_headers.append(name.clone(), value.clone());
-                }
-            }
-            if let Some(key) = key {
-                run.done.insert(key, answer.clone());
-            }
+            run.answered(key, answer);
         }
         // Index batch answers: key text → item index (the first item with a key wins).
         let mut indexes: HashMap<Slot, HashMap<String, usize>> = HashMap::new();
@@ -584,9 +588,6 @@ fn add_job(
     let read = field.invoke.is_read();
     if read {
         if let Some(&job) = by_key.get(rendered.key()) {
-            if let Some(existing) = jobs.get_mut(job) {
-                existing.fresh |= !caches(field);
-            }
             return Assign::Whole(job);
         }
         if let Some(done) = run.done.get(rendered.key()) {
@@ -594,6 +595,18 @@ fn add_job(
                 Ok(f) => Resolved::Value(Arc::clone(f)),
                 Err(e) => Resolved::Error(e.clone()),
             });
+        }
+        // A cached answer is looked up here, before the call budget: it costs no upstream
+        // call, so it does not count against `max_upstream_calls`.
+        if run.shared.cache.enabled() && caches(field) {
+            let hit = run.shared.cache.get(rendered.key());
+            field.lookups.record(hit.is_some());
+            if let Some(hit) = hit {
+                // Not remembered for the request: an identical field without caching
+                // still calls the upstream.
+                run.answered(None, &Ok(Arc::clone(&hit)));
+                return Assign::Done(Resolved::Value(hit));
+            }
         }
     }
     if let Err(e) = run.budget(field.invoke.source_name()) {
@@ -605,7 +618,6 @@ fn add_job(
     jobs.push(Job {
         rendered,
         field: Arc::clone(field),
-        fresh: false,
     });
     Assign::Whole(jobs.len() - 1)
 }
@@ -615,22 +627,12 @@ fn caches(field: &PreparedField) -> bool {
     field.cache_ttl.is_some() || field.http_cache
 }
 
-/// Sends one request through the cache and the cross-request in-flight table.
+/// Sends one request through the cross-request in-flight table and stores cacheable answers.
 async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult {
-    let Job {
-        rendered,
-        field,
-        fresh,
-    } = job;
+    // The cache was read when the job was added (`add_job`); here answers are stored.
+    let Job { rendered, field } = job;
     let read = field.invoke.is_read();
     let cacheable = read && shared.cache.enabled() && caches(&field);
-    if cacheable && !fresh {
-        let hit = shared.cache.get(rendered.key());
-        field.lookups.record(hit.is_some());
-        if let Some(hit) = hit {
-            return Ok(hit);
-        }
-    }
     let cx = SendContext {
         deadline: tokio::time::Instant::now() + field.timeout,
         request_id: Arc::clone(request_id),
