@@ -41,10 +41,15 @@ fn main() -> ExitCode {
         // --help and --version exit 0, usage errors 2.
         Err(e) => e.exit(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // One CPU (an affinity mask or a cgroup quota of one core, as in a pod limited to one
+    // CPU): a single-threaded scheduler, without the work-stealing machinery nobody can use.
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("graft: cannot start the async runtime: {e}");

@@ -112,9 +112,10 @@ pub fn record_build(ok: bool) {
     metrics::counter!(SCHEMA_BUILDS, "outcome" => if ok { "ok" } else { "error" }).increment(1);
 }
 
-/// Installs the global tracing subscriber. `RUST_LOG` filters when set; otherwise `info`
-/// (the per-request line is written by the request frame only when `access_log` is on). Logs
-/// go to stderr so that stdout stays for command output.
+/// Installs the global tracing subscriber, then logs which scheduler the process runs on.
+/// `RUST_LOG` filters when set; otherwise `info` (the per-request line is written by the
+/// request frame only when `access_log` is on). Logs go to stderr so that stdout stays for
+/// command output.
 pub fn init_logs(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -132,4 +133,12 @@ pub fn init_logs(format: LogFormat) {
             .with_current_span(true)
             .try_init(),
     };
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let scheduler = match runtime.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => "current_thread",
+            _ => "multi_thread",
+        };
+        let workers = runtime.metrics().num_workers();
+        tracing::info!(scheduler, workers, "async runtime");
+    }
 }

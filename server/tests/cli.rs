@@ -14,7 +14,11 @@ use tokio::process::{Child, Command};
 const GRAFT: &str = env!("CARGO_BIN_EXE_graft");
 
 fn graft() -> Command {
-    let mut command = Command::new(GRAFT);
+    configure(Command::new(GRAFT))
+}
+
+/// The settings every spawned graft gets: no inherited listen address, log format or filter.
+fn configure(mut command: Command) -> Command {
     command
         .kill_on_drop(true)
         .stdin(Stdio::null())
@@ -56,7 +60,11 @@ async fn spawn(args: &[String]) -> Running {
 }
 
 async fn spawn_with_env(args: &[String], env: &[(&str, &str)]) -> Running {
-    let mut child = graft()
+    spawn_command(graft(), args, env).await
+}
+
+async fn spawn_command(mut command: Command, args: &[String], env: &[(&str, &str)]) -> Running {
+    let mut child = command
         .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -346,6 +354,39 @@ async fn json_access_logs_carry_the_request_id() {
         logs.iter().any(|l| l.to_string().contains("log-me-123")),
         "request id not logged:\n{}",
         lines.join("\n")
+    );
+}
+
+/// With one CPU (here an affinity mask; in a pod, a CPU quota of one core) graft runs tokio's
+/// single-threaded scheduler, and still serves REST and gRPC fields and drains on SIGTERM.
+#[tokio::test]
+async fn on_one_cpu_graft_runs_the_single_threaded_scheduler_and_serves() {
+    let mut one_cpu = Command::new("taskset");
+    one_cpu.args(["-c", "0", GRAFT]);
+    let args = ["demo", "--listen", "127.0.0.1:0"].map(str::to_owned);
+    let mut running = spawn_command(configure(one_cpu), &args, &[]).await;
+    let response = common::client()
+        .post(&running.url)
+        .header("content-type", "application/json")
+        .body(json!({ "query": r#"{ posts { author { name } } check(service: "demo.Blog") { status } }"# }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["data"]["posts"][0]["author"]["name"], "Ada Lovelace",
+        "{body}"
+    );
+    assert_eq!(body["data"]["check"]["status"], "SERVING", "{body}");
+    terminate(&running.child);
+    assert_eq!(
+        exit_code(&mut running.child, Duration::from_secs(10)).await,
+        0
+    );
+    let logs = running.stderr.await.unwrap().join("\n");
+    assert!(
+        logs.contains("async runtime") && logs.contains("current_thread"),
+        "{logs}"
     );
 }
 
