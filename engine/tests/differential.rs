@@ -97,6 +97,44 @@ async fn variables_with_defaults_and_skip_include_match() {
     identical(query, json!({"id": 2, "noTitle": false, "withUser": false})).await;
 }
 
+/// Variable values are accepted against their declared types without validating the
+/// document again (engine/src/plan/variables.rs); whatever that check does not accept is
+/// validated in full. Either way the answer must be async-graphql's, valid or not, also when
+/// one gateway sees the same document with good and bad values one after another.
+#[tokio::test]
+async fn variable_values_valid_or_not_answer_like_async_graphql() {
+    let (base, _hits) = upstream().await;
+    let (plan, oracle) = (
+        gateway(&base, Some(Default::default())),
+        gateway(&base, None),
+    );
+    let by_id = "query ($id: Int!) { post(id: $id) { id title } }";
+    let defaulted = "query ($id: Int = 1) { post(id: $id) { id } }";
+    let pets = "query ($s: Status!) { pets(status: $s) { name } }";
+    let cases = [
+        (by_id, json!({"id": 2}), true),
+        (by_id, json!({"id": "2"}), false),
+        (by_id, json!({"id": null}), false),
+        (by_id, json!({"id": 1.5}), false),
+        (by_id, json!({"id": 4}), true),
+        (defaulted, json!({"id": 3}), true),
+        (defaulted, json!({"id": null}), false),
+        (pets, json!({"s": "SOLD"}), true),
+        (pets, json!({"s": "NOPE"}), false),
+        (pets, json!({"s": "AVAILABLE"}), true),
+    ];
+    for (query, variables, valid) in cases {
+        let a = run(&plan, query, variables.clone()).await;
+        let b = run(&oracle, query, variables.clone()).await;
+        assert_eq!(
+            a, b,
+            "plan executor vs async-graphql for {query} with {variables}"
+        );
+        let out: Value = serde_json::from_str(&a).unwrap();
+        assert_eq!(out.get("errors").is_none(), valid, "{variables}: {out}");
+    }
+}
+
 #[tokio::test]
 async fn typename_on_objects_unions_and_the_root_matches() {
     identical(

@@ -19,6 +19,7 @@
 
 pub mod compile;
 pub mod exec;
+pub mod variables;
 pub mod write;
 
 use std::collections::HashMap;
@@ -188,7 +189,11 @@ struct DocEntry {
     operation_name: Option<String>,
     doc: ExecutableDocument,
     skip_vars: Vec<Name>,
+    /// Validated without variables (requests that send none).
     validated: OnceLock<Validity>,
+    /// Validated with placeholder variables: valid for any values that `variables::acceptable`
+    /// accepts.
+    validated_shape: OnceLock<Validity>,
     plans: Mutex<HashMap<Vec<bool>, CompiledPlan>>,
     /// Size of the last response, to allocate the next one at once.
     last_size: AtomicUsize,
@@ -320,17 +325,34 @@ impl PlanExecutor {
         if missing_variable {
             return Outcome::Fallback(Box::new(request));
         }
-        // Validation: cached per document when the request has no variables.
-        let validity = match entry.validated.get() {
-            Some(v) if request.variables.is_empty() => v.clone(),
-            _ => {
-                // Boxed, like every rarely taken await below: an inline async-graphql
-                // execution would make this future (moved whole on every request) kilobytes.
-                let v = Box::pin(validate(schema, &request)).await;
-                if request.variables.is_empty() {
-                    let _ = entry.validated.set(v.clone());
+        // Validation, cached per document: for requests without variables, and for requests
+        // whose variable values fit their declared types (see `variables.rs`); anything else
+        // is validated in full, every time. Boxed, like every rarely taken await below: an
+        // inline async-graphql execution would make this future (moved whole on every
+        // request) kilobytes.
+        let validity = if request.variables.is_empty() {
+            match entry.validated.get() {
+                Some(v) => v.clone(),
+                None => {
+                    let v = Box::pin(validate(schema, &request)).await;
+                    entry.validated.get_or_init(|| v).clone()
                 }
-                v
+            }
+        } else {
+            let shape = match entry.validated_shape.get() {
+                Some(v) => v.clone(),
+                None => {
+                    let v = Box::pin(validate(schema, &placeholders(&entry, &request))).await;
+                    entry.validated_shape.get_or_init(|| v).clone()
+                }
+            };
+            match shape {
+                Validity::Valid
+                    if variables::acceptable(&op.node, &request.variables, &self.catalog) =>
+                {
+                    Validity::Valid
+                }
+                _ => Box::pin(validate(schema, &request)).await,
             }
         };
         if let Validity::Invalid(response) = validity {
@@ -467,6 +489,7 @@ impl PlanExecutor {
             skip_vars: compile::skip_variables(&doc),
             doc,
             validated: OnceLock::new(),
+            validated_shape: OnceLock::new(),
             plans: Mutex::new(HashMap::new()),
             last_size: AtomicUsize::new(1024),
         });
@@ -518,6 +541,19 @@ impl PlanExecutor {
             headers: response_headers,
         }
     }
+}
+
+/// The request with placeholder variables: every `@skip`/`@include` variable `false` (their
+/// values are parsed during validation), the others absent (the arguments they reach are
+/// then not checked against values).
+fn placeholders(entry: &DocEntry, request: &async_graphql::Request) -> async_graphql::Request {
+    let mut placeholders = Variables::default();
+    for name in &entry.skip_vars {
+        placeholders.insert(name.clone(), GqlValue::Boolean(false));
+    }
+    let mut shaped = async_graphql::Request::new(request.query.clone()).variables(placeholders);
+    shaped.operation_name = request.operation_name.clone();
+    shaped
 }
 
 /// Validates a request with async-graphql (rules, variables) without executing it.
