@@ -152,25 +152,62 @@ async fn concurrent_identical_operations_share_one_execution_but_not_across_cred
     );
 }
 
+/// A request context with these headers.
+fn context(headers: &[(&'static str, String)]) -> engine::gateway::RequestContext {
+    let mut cx = engine::gateway::RequestContext::default();
+    for (name, value) in headers {
+        cx.headers.insert(*name, value.parse().unwrap());
+    }
+    cx
+}
+
 #[tokio::test]
-async fn operations_that_differ_only_in_their_request_id_share_one_execution() {
+async fn operations_that_differ_only_in_headers_no_call_reads_share_one_execution() {
     let (base, hits) = upstream().await;
     let off = PlanOptions {
         dedupe_requests: false,
         ..PlanOptions::default()
     };
     let gw = gateway(&base, Some(off));
-    // Every request through the server carries its own x-request-id.
+    // Every request through the server carries its own x-request-id; clients add their own
+    // user agent and trace context. No source forwards or reads them.
     let runs = (0..8).map(|i| {
-        let mut cx = engine::gateway::RequestContext::default();
-        cx.headers
-            .insert("x-request-id", format!("req-{i}").parse().unwrap());
+        let mut cx = context(&[
+            ("x-request-id", format!("req-{i}")),
+            ("user-agent", format!("client/{i}")),
+            ("traceparent", format!("00-{i:032x}-{i:016x}-01")),
+        ]);
         cx.request_id = format!("req-{i}");
         gw.execute_rendered(async_graphql::Request::new("{ slow { n } }"), cx)
     });
     let answers = futures::future::join_all(runs).await;
     assert!(answers.windows(2).all(|w| w[0].body == w[1].body));
     assert_eq!(hits.get("/slow?tag=a"), 1);
+}
+
+#[tokio::test]
+async fn a_header_read_by_a_template_keeps_operations_apart() {
+    let (base, hits) = upstream().await;
+    let sdl = r#"
+schema @source(name: "up", rest: {baseUrl: "{{env.UP}}"}) { query: Query }
+type Query { tenant: Counter @rest(source: "up", path: "/slow", query: [{name: "tag", value: "{{headers.X-Tenant}}"}]) }
+type Counter { n: Int! }
+"#;
+    let off = PlanOptions {
+        dedupe_requests: false,
+        ..PlanOptions::default()
+    };
+    let gw = common_plan::gateway_for(sdl, &base, engine::GatewayOptions::default(), Some(off));
+    let runs = ["a", "b", "a", "b"].into_iter().map(|tenant| {
+        let cx = context(&[("x-tenant", tenant.to_string())]);
+        gw.execute_rendered(async_graphql::Request::new("{ tenant { n } }"), cx)
+    });
+    futures::future::join_all(runs).await;
+    assert_eq!(
+        (hits.get("/slow?tag=a"), hits.get("/slow?tag=b")),
+        (1, 1),
+        "one execution per tenant, none shared across tenants"
+    );
 }
 
 #[tokio::test]

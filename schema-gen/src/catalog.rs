@@ -383,15 +383,16 @@ impl Call {
             .map(|v| v.path.as_slice())
     }
 
-    /// Every `{{parent.…}}` path the call's templates read, in any part of the call (what a
-    /// link needs of its parent value).
-    pub fn parent_reads(&self) -> Vec<&[String]> {
+    /// Every `{{scope.…}}` path of `scope` the call's templates read, in any part of the
+    /// call: for `Parent`, what a link needs of its parent value; for `Headers`, which client
+    /// headers can change the call.
+    pub fn reads(&self, scope: crate::template::Scope) -> Vec<&[String]> {
         let (addressing, rest) = self.templates();
         addressing
             .into_iter()
             .chain(rest)
             .flat_map(Template::vars)
-            .filter(|v| v.scope == crate::template::Scope::Parent)
+            .filter(|v| v.scope == scope)
             .map(|v| v.path.as_slice())
             .collect()
     }

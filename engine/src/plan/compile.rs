@@ -402,7 +402,7 @@ impl<'a> Compiler<'a> {
                             .collect(),
                         parent_reads: resolver
                             .call
-                            .parent_reads()
+                            .reads(schema_gen::template::Scope::Parent)
                             .into_iter()
                             .map(<[String]>::to_vec)
                             .collect(),

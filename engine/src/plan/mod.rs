@@ -10,8 +10,8 @@
 //! the response cache — and `write.rs` writes the answer.
 //!
 //! Operation-level dedupe: when every call of a plan is a dedupe-safe read, identical
-//! in-flight operations (same document, operation, variables and request headers) share one
-//! execution and one rendered body.
+//! in-flight operations (same document, operation, variables, and the request headers that
+//! can reach an upstream) share one execution and one rendered body.
 //!
 //! What stays with async-graphql's executor ([`Outcome::Fallback`]): introspection
 //! (`__schema`, `__type`), subscriptions, and documents that do not parse or exceed limits
@@ -22,7 +22,7 @@ pub mod exec;
 pub mod variables;
 pub mod write;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -210,6 +210,9 @@ pub struct PlanExecutor {
     operations: Mutex<HashMap<String, SharedResponse>>,
     options: PlanOptions,
     limits: crate::gateway::Limits,
+    /// Client headers that can reach an upstream call (forwarded by a source, or read by a
+    /// `{{headers.x}}` template): the only headers in an operation's dedupe key.
+    key_headers: HashSet<http::HeaderName>,
 }
 
 impl std::fmt::Debug for PlanExecutor {
@@ -277,6 +280,7 @@ impl PlanExecutor {
                 fields.insert((type_name.clone(), field.name.clone()), Arc::new(prepared));
             }
         }
+        let key_headers = key_headers(&catalog);
         let docs = moka::sync::Cache::builder()
             .max_capacity(options.plan_cache_bytes.max(1))
             // A document's AST and plans take roughly 20× its text.
@@ -298,6 +302,7 @@ impl PlanExecutor {
             operations: Mutex::new(HashMap::new()),
             options,
             limits: gateway.limits.clone(),
+            key_headers,
         })
     }
 
@@ -405,7 +410,7 @@ impl PlanExecutor {
                 Arc::clone(self).run(entry, plan, variables, cx.headers.clone(), request_id());
             return Outcome::Done(Box::pin(run).await);
         }
-        let key = operation_key(&entry, &variables, &cx.headers);
+        let key = operation_key(&entry, &variables, &cx.headers, &self.key_headers);
         let shared = {
             let mut operations = self
                 .operations
@@ -574,9 +579,15 @@ async fn validate(
     }
 }
 
-/// Identifies an operation execution: document, operation name, variables and every
-/// request header (so nothing a template or a forwarded header reads can differ).
-fn operation_key(entry: &DocEntry, variables: &Variables, headers: &HeaderMap) -> String {
+/// Identifies an operation execution: document, operation name, variables and the request
+/// headers that can reach an upstream (`key_headers`), so requests that differ only in
+/// headers no call reads (user agent, trace context, the request id) share one execution.
+fn operation_key(
+    entry: &DocEntry,
+    variables: &Variables,
+    headers: &HeaderMap,
+    key_headers: &HashSet<http::HeaderName>,
+) -> String {
     let mut key = String::with_capacity(entry.query.len() + 64);
     key.push_str(&entry.query);
     key.push('\0');
@@ -585,11 +596,9 @@ fn operation_key(entry: &DocEntry, variables: &Variables, headers: &HeaderMap) -
     if !variables.is_empty() {
         key.push_str(&serde_json::to_string(variables).unwrap_or_default());
     }
-    // Every header could reach an upstream (allowlists, `{{headers.x}}`), except the request
-    // id: unique per request, and replaced by the gateway's own on every upstream call.
     for (name, value) in headers
         .iter()
-        .filter(|(name, _)| name.as_str() != "x-request-id")
+        .filter(|(name, _)| key_headers.contains(*name))
     {
         key.push('\0');
         key.push_str(name.as_str());
@@ -597,4 +606,37 @@ fn operation_key(entry: &DocEntry, variables: &Variables, headers: &HeaderMap) -
         key.push_str(&String::from_utf8_lossy(value.as_bytes()));
     }
     key
+}
+
+/// The client headers that can change an upstream call of `catalog`: every source's
+/// `forwardHeaders` and every `{{headers.x}}` of its header templates and field calls. The
+/// request id is not among them: the gateway sends its own on every call.
+fn key_headers(catalog: &Catalog) -> HashSet<http::HeaderName> {
+    use schema_gen::catalog::Transport;
+    use schema_gen::template::Scope;
+    let mut names: Vec<String> = Vec::new();
+    for source in catalog.sources.values() {
+        names.extend(source.policy.forward_headers.iter().cloned());
+        if let Transport::Rest(rest) = &source.transport {
+            let vars = rest.headers.iter().flat_map(|(_, t)| t.vars());
+            names.extend(
+                vars.filter(|v| v.scope == Scope::Headers)
+                    .filter_map(|v| v.path.first().cloned()),
+            );
+        }
+    }
+    for object in catalog.types.values().filter_map(|t| match &t.kind {
+        schema_gen::catalog::TypeKind::Object(o) => Some(o),
+        _ => None,
+    }) {
+        for resolver in object.fields.values().filter_map(|f| f.resolver.as_ref()) {
+            let reads = resolver.call.reads(Scope::Headers);
+            names.extend(reads.into_iter().filter_map(|path| path.first().cloned()));
+        }
+    }
+    names
+        .into_iter()
+        .filter_map(|name| http::HeaderName::try_from(name.to_ascii_lowercase()).ok())
+        .filter(|name| name.as_str() != "x-request-id")
+        .collect()
 }
