@@ -174,10 +174,10 @@ pub struct ExecutionConfig {
     /// source's `@source(dedupe: false)` opts out; mutations never share).
     pub dedupe_requests: bool,
     /// Identical in-flight operations made only of shareable reads share one execution and
-    /// one response (the key includes every request header).
+    /// one response (the key includes every request header that can reach an upstream).
     pub dedupe_operations: bool,
-    /// Memory bound of the upstream response cache (fields with `cacheTtl`), in MiB; 0
-    /// disables it.
+    /// Memory bound of the upstream response cache (fields with `cacheTtl`, reads of
+    /// sources with `httpCache`), in MiB; 0 disables it.
     pub response_cache_mib: u64,
     /// Memory bound of the cache of parsed, validated and planned documents, in MiB.
     pub plan_cache_mib: u64,
