@@ -378,6 +378,17 @@ async fn on_one_cpu_graft_runs_the_single_threaded_scheduler_and_serves() {
         "{body}"
     );
     assert_eq!(body["data"]["check"]["status"], "SERVING", "{body}");
+    // Every transport's calls are measured, the gRPC one included.
+    let metrics_url = running.url.replace("/graphql", "/metrics");
+    let metrics = common::client().get(&metrics_url).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    for source in ["demo", "health"] {
+        let counted = format!("graft_upstream_calls_total{{source=\"{source}\",outcome=\"ok\"}}");
+        assert!(
+            metrics.contains(&counted),
+            "{counted} missing from:\n{metrics}"
+        );
+    }
     terminate(&running.child);
     assert_eq!(
         exit_code(&mut running.child, Duration::from_secs(10)).await,

@@ -871,19 +871,8 @@ impl Rendered for GrpcRendered {
             ..
         } = *self;
         Box::pin(async move {
-            let deadline = cx.deadline;
             let work = call.unary(message, metadata, &cx);
-            match tokio::time::timeout_at(deadline, work).await {
-                Ok(result) => result,
-                Err(_) => Err(call.error(
-                    ErrorKind::Timeout,
-                    format!(
-                        "upstream `{}` did not answer {} in time",
-                        call.source_name,
-                        call.path()
-                    ),
-                )),
-            }
+            super::within_deadline(&call.source_name, || call.path(), cx.deadline, work).await
         })
     }
 }

@@ -16,8 +16,8 @@ use schema_gen::template::{Scope, Segment, Template};
 use serde_json::Value;
 
 use super::{
-    CallInput, CallOutput, Invoke, PrepareContext, Rendered, SendContext, lookup, record_call,
-    render_json, render_text, substitute_env, value_text,
+    CallInput, CallOutput, Invoke, PrepareContext, Rendered, SendContext, lookup, render_json,
+    render_text, substitute_env, value_text, within_deadline,
 };
 use crate::error::{BuildError, DescribeError, ErrorKind, UpstreamError};
 
@@ -399,24 +399,9 @@ impl Rendered for RestRequest {
     ) -> BoxFuture<'static, Result<CallOutput, UpstreamError>> {
         Box::pin(async move {
             let source = self.source_name.clone();
-            let started = std::time::Instant::now();
-            let timeout = cx
-                .deadline
-                .saturating_duration_since(tokio::time::Instant::now());
-            let result =
-                match tokio::time::timeout_at(cx.deadline, self.exchange(cx.request_id)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(UpstreamError::new(
-                        ErrorKind::Timeout,
-                        &source,
-                        format!(
-                            "upstream `{source}` did not answer within {} ms",
-                            timeout.as_millis()
-                        ),
-                    )),
-                };
-            record_call(&source, started, &result);
-            result
+            let (method, url) = (self.method.clone(), self.url.clone());
+            let target = move || format!("{method} {}", url.path());
+            within_deadline(&source, target, cx.deadline, self.exchange(cx.request_id)).await
         })
     }
 }

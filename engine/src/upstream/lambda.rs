@@ -592,22 +592,10 @@ impl Rendered for LambdaRequest {
         cx: SendContext,
     ) -> BoxFuture<'static, Result<CallOutput, UpstreamError>> {
         Box::pin(async move {
-            let budget = cx
-                .deadline
-                .saturating_duration_since(tokio::time::Instant::now());
-            let source = self.source_name.clone();
-            let function = self.function.clone();
-            match tokio::time::timeout_at(cx.deadline, self.invoke(cx)).await {
-                Ok(result) => result,
-                Err(_) => Err(UpstreamError::new(
-                    ErrorKind::Timeout,
-                    &source,
-                    format!(
-                        "function `{function}` did not answer within {} ms",
-                        budget.as_millis()
-                    ),
-                )),
-            }
+            let (source, function) = (self.source_name.clone(), self.function.clone());
+            let target = move || format!("function `{function}`");
+            let deadline = cx.deadline;
+            super::within_deadline(&source, target, deadline, self.invoke(cx)).await
         })
     }
 }

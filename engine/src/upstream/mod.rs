@@ -410,10 +410,38 @@ pub const DURATION_METRIC: &str = "graft_upstream_call_duration_seconds";
 /// [`crate::cache::Lookups`].
 pub const CACHE_LOOKUPS_METRIC: &str = "graft_cache_lookups_total";
 
+/// Runs one upstream exchange within the call's deadline and records it in the call
+/// metrics: the one timeout (`UPSTREAM_TIMEOUT`) and the one measurement of every
+/// transport's `Rendered::send`, so every executor's calls are bounded and counted alike.
+/// `target` names what was called (`GET /posts`, a function, `pkg.Service/Method`); it is
+/// only formatted when the call times out.
+pub async fn within_deadline(
+    source: &str,
+    target: impl FnOnce() -> String,
+    deadline: tokio::time::Instant,
+    exchange: impl std::future::Future<Output = Result<CallOutput, UpstreamError>>,
+) -> Result<CallOutput, UpstreamError> {
+    let started = std::time::Instant::now();
+    let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let result = match tokio::time::timeout_at(deadline, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(UpstreamError::new(
+            crate::error::ErrorKind::Timeout,
+            source,
+            format!(
+                "upstream `{source}` did not answer {} within {} ms",
+                target(),
+                budget.as_millis()
+            ),
+        )),
+    };
+    record_call(source, started, &result);
+    result
+}
+
 /// Records one finished upstream call in the process's metrics (a no-op until the server
-/// installs a recorder). Transports call it from `Rendered::send`, so every executor that
-/// sends a request is measured.
-pub fn record_call(
+/// installs a recorder); see [`within_deadline`].
+fn record_call(
     source: &str,
     started: std::time::Instant,
     result: &Result<CallOutput, UpstreamError>,
