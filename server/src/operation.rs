@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{PoisonError, RwLock};
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 
 use crate::error::{AppError, ErrorCode};
 
@@ -42,7 +42,7 @@ pub fn operation_type(request: &mut async_graphql::Request) -> Result<OperationT
     let document = request
         .parsed_query()
         .map_err(|e| AppError::new(ErrorCode::ParseFailed, e.message))?;
-    let ty = select(&document.operations, name.as_deref())?;
+    let ty = select(document, name.as_deref())?;
     if request.query.len() <= MAX_CACHED_QUERY {
         let mut cache = CACHE.write().unwrap_or_else(PoisonError::into_inner);
         let map = cache.get_or_insert_with(HashMap::new);
@@ -68,28 +68,22 @@ fn cached(key: u64, request: &async_graphql::Request) -> Option<OperationType> {
         .then_some(entry.ty)
 }
 
-/// Operation selection per the GraphQL spec (GetOperation).
-fn select(operations: &DocumentOperations, name: Option<&str>) -> Result<OperationType, AppError> {
-    let unknown = |name: &str| {
-        AppError::new(
+/// The selected operation's type, with the engine's selection (the spec's GetOperation).
+fn select(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Result<OperationType, AppError> {
+    use engine::plan::compile::{NoOperation, select_operation};
+    match select_operation(document, name) {
+        Ok(op) => Ok(op.node.ty),
+        Err(NoOperation::Unknown(name)) => Err(AppError::new(
             ErrorCode::OperationNotFound,
             format!("unknown operation named \"{name}\""),
-        )
-    };
-    match (operations, name) {
-        (DocumentOperations::Single(op), None) => Ok(op.node.ty),
-        (DocumentOperations::Single(_), Some(name)) => Err(unknown(name)),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops
-            .get(name)
-            .map(|op| op.node.ty)
-            .ok_or_else(|| unknown(name)),
-        (DocumentOperations::Multiple(ops), None) => match ops.values().next() {
-            Some(op) if ops.len() == 1 => Ok(op.node.ty),
-            _ => Err(AppError::new(
-                ErrorCode::OperationNameRequired,
-                "the document has several operations; choose one with operationName",
-            )),
-        },
+        )),
+        Err(NoOperation::NameRequired) => Err(AppError::new(
+            ErrorCode::OperationNameRequired,
+            "the document has several operations; choose one with operationName",
+        )),
     }
 }
 

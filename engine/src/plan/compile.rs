@@ -161,19 +161,42 @@ pub enum Unsupported {
     NoOperation,
 }
 
-/// The operation a request selects, as async-graphql selects it.
+/// Why a document yields no operation to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoOperation {
+    /// `operationName` names no operation of the document.
+    Unknown(String),
+    /// The document has several operations and the request names none.
+    NameRequired,
+}
+
+/// The operation a request selects (the spec's GetOperation): the one place the server (to
+/// type and refuse requests) and the plan executor select it.
+pub fn select_operation<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Result<&'d Positioned<OperationDefinition>, NoOperation> {
+    use async_graphql::parser::types::DocumentOperations;
+    let unknown = |name: &str| NoOperation::Unknown(name.to_string());
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), None) => Ok(op),
+        (DocumentOperations::Single(_), Some(name)) => Err(unknown(name)),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name).ok_or_else(|| unknown(name))
+        }
+        (DocumentOperations::Multiple(ops), None) => match ops.values().next() {
+            Some(op) if ops.len() == 1 => Ok(op),
+            _ => Err(NoOperation::NameRequired),
+        },
+    }
+}
+
+/// The selected operation, when there is one (see [`select_operation`]).
 pub fn operation<'d>(
     doc: &'d ExecutableDocument,
     name: Option<&str>,
 ) -> Option<&'d Positioned<OperationDefinition>> {
-    use async_graphql::parser::types::DocumentOperations;
-    match (&doc.operations, name) {
-        (DocumentOperations::Single(op), None) => Some(op),
-        (DocumentOperations::Single(_), Some(_)) => None,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
+    select_operation(doc, name).ok()
 }
 
 /// Variables that `@skip(if:)` / `@include(if:)` read anywhere in the document, in a stable
