@@ -8,7 +8,6 @@
 //!
 //! Values are kept decoded (`Arc`), so a hit costs no parsing and cannot fail to decode.
 
-use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,6 @@ use http::header::{AGE, CACHE_CONTROL};
 use http::{HeaderMap, HeaderName};
 use moka::Expiry;
 use moka::sync::Cache;
-use schema_gen::catalog::Source;
 use serde_json::Value;
 
 use crate::plan::exec::Fetched;
@@ -164,32 +162,16 @@ fn delta_seconds(text: &str) -> Option<u64> {
 /// The response headers [`ttl`] reads when a source honours `Cache-Control`.
 const FRESHNESS_HEADERS: [HeaderName; 2] = [CACHE_CONTROL, AGE];
 
-/// The source as the plan executor prepares its calls. With `httpCache`, its transport must
-/// also return `Cache-Control` and `Age`; the second value lists those of them the source
-/// does not pass back to clients, which the executor removes once it has read them.
-pub fn with_freshness_headers(source: &Source) -> (Cow<'_, Source>, Vec<HeaderName>) {
-    if !source.policy.http_cache {
-        return (Cow::Borrowed(source), Vec::new());
+/// The freshness headers of an answer's `headers` (what [`ttl`] reads), for transports of
+/// sources that honour `Cache-Control`.
+pub fn freshness_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut freshness = HeaderMap::new();
+    for name in FRESHNESS_HEADERS {
+        for value in headers.get_all(&name) {
+            freshness.append(name.clone(), value.clone());
+        }
     }
-    let hidden: Vec<HeaderName> = FRESHNESS_HEADERS
-        .into_iter()
-        .filter(|h| {
-            !source
-                .policy
-                .response_headers
-                .iter()
-                .any(|passed| passed.eq_ignore_ascii_case(h.as_str()))
-        })
-        .collect();
-    if hidden.is_empty() {
-        return (Cow::Borrowed(source), hidden);
-    }
-    let mut prepared = source.clone();
-    prepared
-        .policy
-        .response_headers
-        .extend(hidden.iter().map(|h| h.as_str().to_string()));
-    (Cow::Owned(prepared), hidden)
+    freshness
 }
 
 /// One field's cache lookups, counted as [`crate::upstream::CACHE_LOOKUPS_METRIC`]. The
@@ -382,20 +364,16 @@ mod tests {
     }
 
     #[test]
-    fn http_cache_sources_also_fetch_the_freshness_headers_they_do_not_pass_back() {
-        let sdl = r#"schema
-          @source(name: "a", rest: {baseUrl: "http://127.0.0.1:1"}, httpCache: true, responseHeaders: ["Cache-Control"])
-          @source(name: "b", rest: {baseUrl: "http://127.0.0.1:1"})
-          { query: Query }
-          type Query { x: Int @rest(source: "a", path: "/") y: Int @rest(source: "b", path: "/") }"#;
-        let catalog = schema_gen::parse::parse_files(&[schema_gen::parse::SdlFile::new("t", sdl)])
-            .catalog
-            .unwrap();
-        let (a, hidden) = with_freshness_headers(&catalog.sources["a"]);
-        assert_eq!(a.policy.response_headers, ["cache-control", "age"]);
-        assert_eq!(hidden, [AGE]);
-        let (b, hidden) = with_freshness_headers(&catalog.sources["b"]);
-        assert!(matches!(b, Cow::Borrowed(_)) && hidden.is_empty());
+    fn freshness_headers_are_cache_control_and_age_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CACHE_CONTROL, "max-age=60".parse().unwrap());
+        headers.append(CACHE_CONTROL, "public".parse().unwrap());
+        headers.insert(AGE, "5".parse().unwrap());
+        headers.insert("set-cookie", "a=1".parse().unwrap());
+        let freshness = freshness_headers(&headers);
+        assert_eq!(freshness.get_all(CACHE_CONTROL).iter().count(), 2);
+        assert_eq!(freshness[AGE], "5");
+        assert_eq!(freshness.len(), 3);
     }
 
     #[test]

@@ -151,6 +151,7 @@ mod tests {
                 Ok(CallOutput {
                     value: Value::from(self.key.len()),
                     headers,
+                    ..CallOutput::default()
                 })
             })
         }

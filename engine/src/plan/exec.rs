@@ -643,14 +643,10 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
         let output = rendered.send(cx).await?;
         let ttl = store
             .as_ref()
-            .and_then(|_| cache::ttl(prepared.cache_ttl, prepared.http_cache, &output.headers));
-        let mut headers = output.headers;
-        for name in &prepared.hidden_headers {
-            headers.remove(name);
-        }
+            .and_then(|_| cache::ttl(prepared.cache_ttl, prepared.http_cache, &output.freshness));
         let fetched = Arc::new(Fetched {
             value: output.value,
-            headers,
+            headers: output.headers,
         });
         if let (Some(store), Some(ttl)) = (store, ttl) {
             store.insert(key, Arc::clone(&fetched), ttl);

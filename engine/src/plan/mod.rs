@@ -165,8 +165,6 @@ pub struct PreparedField {
     pub cache_ttl: Option<Duration>,
     /// The source honours upstream `Cache-Control` (`httpCache`; see [`crate::cache::ttl`]).
     pub http_cache: bool,
-    /// Freshness headers fetched only to decide caching: removed before passing back.
-    pub hidden_headers: Vec<http::HeaderName>,
     /// This field's cache lookups (`graft_cache_lookups_total`).
     pub lookups: crate::cache::Lookups,
     /// The named type at the bottom of the field's type.
@@ -256,10 +254,9 @@ impl PlanExecutor {
                     env,
                     mutation: catalog.roots.mutation.as_deref() == Some(type_name.as_str()),
                 };
-                let (source, hidden_headers) = crate::cache::with_freshness_headers(source);
-                let invoke = upstream::prepare(&source, resolver, field, &cx)?;
-                let batch = upstream::prepare_batch(&source, resolver, field, &cx)?;
-                let timeout = upstream::call_timeout(resolver, &source, gateway.default_timeout);
+                let invoke = upstream::prepare(source, resolver, field, &cx)?;
+                let batch = upstream::prepare_batch(source, resolver, field, &cx)?;
+                let timeout = upstream::call_timeout(resolver, source, gateway.default_timeout);
                 let prepared = PreparedField {
                     invoke,
                     timeout,
@@ -273,7 +270,6 @@ impl PlanExecutor {
                     batch,
                     cache_ttl: resolver.policy.cache_ttl_s.map(Duration::from_secs),
                     http_cache: source.policy.http_cache,
-                    hidden_headers,
                     lookups: crate::cache::Lookups::new(&source.name),
                     type_name: field.ty.base().to_string(),
                 };

@@ -607,26 +607,20 @@ fn strip_nulls(value: &mut Value, desc: &MessageDescriptor) {
 
 /// One `@grpc` field, prepared.
 pub struct GrpcInvoke {
-    source_name: String,
-    endpoint: String,
-    /// `package.Service`
-    service: String,
-    /// `Method`
-    method: String,
+    /// Where its calls go; shared by every call of the field.
+    target: Arc<CallTarget>,
     body: Option<Template>,
-    /// The batch form's repeated request field receiving the keys (`None`: not a batch).
-    keys_field: Option<String>,
     read: bool,
     forward: Vec<HeaderName>,
-    response_headers: Vec<HeaderName>,
 }
 
 impl fmt::Debug for GrpcInvoke {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.target;
         write!(
             f,
             "GrpcInvoke({} {} {}/{})",
-            self.source_name, self.endpoint, self.service, self.method
+            t.source_name, t.endpoint, t.service, t.method
         )
     }
 }
@@ -680,16 +674,19 @@ pub fn prepare(
             .collect()
     };
     Ok(GrpcInvoke {
-        source_name: source.name.clone(),
-        endpoint,
-        service: service.to_string(),
-        method: method.to_string(),
+        target: Arc::new(CallTarget {
+            source_name: source.name.clone(),
+            endpoint,
+            service: service.to_string(),
+            method: method.to_string(),
+            keys_field: None,
+            response_headers: headers(&source.policy.response_headers),
+            freshness: source.policy.http_cache,
+        }),
         body,
-        keys_field: None,
         // Ingest put read methods on Query (a user may move them): the root decides.
         read: !cx.mutation,
         forward: headers(&source.policy.forward_headers),
-        response_headers: headers(&source.policy.response_headers),
     })
 }
 
@@ -711,7 +708,9 @@ pub fn prepare_batch(
         batch: None,
     };
     let mut invoke = prepare(source, grpc, &batched, field, cx)?;
-    invoke.keys_field = Some(batch.keys.clone());
+    if let Some(target) = Arc::get_mut(&mut invoke.target) {
+        target.keys_field = Some(batch.keys.clone());
+    }
     Ok(invoke)
 }
 
@@ -752,7 +751,7 @@ fn keys_as_field_type(
 
 impl Invoke for GrpcInvoke {
     fn source_name(&self) -> &str {
-        &self.source_name
+        &self.target.source_name
     }
 
     fn subscribe(
@@ -813,7 +812,7 @@ impl GrpcInvoke {
         }
         let mut key = format!(
             "{}\u{0}grpc\u{0}{}/{}\u{0}{}",
-            self.source_name, self.service, self.method, message
+            self.target.source_name, self.target.service, self.target.method, message
         );
         for (name, value) in &metadata {
             key.push('\u{0}');
@@ -823,14 +822,7 @@ impl GrpcInvoke {
         }
         Ok(GrpcRendered {
             key,
-            call: Arc::new(CallTarget {
-                source_name: self.source_name.clone(),
-                endpoint: self.endpoint.clone(),
-                service: self.service.clone(),
-                method: self.method.clone(),
-                keys_field: self.keys_field.clone(),
-                response_headers: self.response_headers.clone(),
-            }),
+            call: Arc::clone(&self.target),
             message,
             metadata,
         })
@@ -842,10 +834,15 @@ impl GrpcInvoke {
 struct CallTarget {
     source_name: String,
     endpoint: String,
+    /// `package.Service`
     service: String,
+    /// `Method`
     method: String,
+    /// The batch form's repeated request field receiving the keys (`None`: not a batch).
     keys_field: Option<String>,
     response_headers: Vec<HeaderName>,
+    /// The source honours `Cache-Control` (`httpCache`): answers carry their freshness.
+    freshness: bool,
 }
 
 struct GrpcRendered {
@@ -986,13 +983,22 @@ impl CallTarget {
                 }
             })?;
         let headers = self.pass_back(response.metadata());
+        let freshness = if self.freshness {
+            crate::cache::freshness_headers(&response.metadata().clone().into_headers())
+        } else {
+            HeaderMap::new()
+        };
         let value = message_to_json(response.get_ref()).map_err(|e| {
             self.error(
                 ErrorKind::InvalidResponse,
                 format!("the response of `{}` cannot be rendered: {e}", self.path()),
             )
         })?;
-        Ok(CallOutput { value, headers })
+        Ok(CallOutput {
+            value,
+            headers,
+            freshness,
+        })
     }
 
     /// Opens a server-streaming call; each message becomes a value, a final non-OK status

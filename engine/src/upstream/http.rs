@@ -100,7 +100,9 @@ pub struct RestInvoke {
     headers: Vec<(HeaderName, Template)>,
     body: Option<Template>,
     forward: Vec<HeaderName>,
-    response_headers: Vec<HeaderName>,
+    response_headers: Arc<[HeaderName]>,
+    /// The source honours `Cache-Control` (`httpCache`): answers carry their freshness.
+    freshness: bool,
     client: reqwest::Client,
 }
 
@@ -183,7 +185,8 @@ pub fn prepare(
             .map(|b| substitute_env(b, cx))
             .transpose()?,
         forward: names(&source.policy.forward_headers)?,
-        response_headers: names(&source.policy.response_headers)?,
+        response_headers: names(&source.policy.response_headers)?.into(),
+        freshness: source.policy.http_cache,
         client: client().map_err(invalid_source)?,
     })
 }
@@ -350,7 +353,8 @@ impl Invoke for RestInvoke {
             url,
             headers,
             body,
-            response_headers: self.response_headers.clone(),
+            response_headers: Arc::clone(&self.response_headers),
+            freshness: self.freshness,
             client: self.client.clone(),
         }))
     }
@@ -382,7 +386,8 @@ struct RestRequest {
     url: url::Url,
     headers: HeaderMap,
     body: Option<String>,
-    response_headers: Vec<HeaderName>,
+    response_headers: Arc<[HeaderName]>,
+    freshness: bool,
     client: reqwest::Client,
     /// Decode only this of the answer.
     projection: Option<Arc<crate::projection::Projection>>,
@@ -447,11 +452,16 @@ impl RestRequest {
         let mut response = builder.send().await.map_err(|e| self.transport_error(&e))?;
         let status = response.status();
         let mut headers = HeaderMap::new();
-        for name in &self.response_headers {
+        for name in self.response_headers.iter() {
             for value in response.headers().get_all(name) {
                 headers.append(name.clone(), value.clone());
             }
         }
+        let freshness = if self.freshness {
+            crate::cache::freshness_headers(response.headers())
+        } else {
+            HeaderMap::new()
+        };
         let mut body: Vec<u8> = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -495,6 +505,7 @@ impl RestRequest {
             return Ok(CallOutput {
                 value: Value::Null,
                 headers,
+                freshness,
             });
         }
         let value = crate::projection::decode(&body, self.projection.as_deref()).map_err(|e| {
@@ -512,7 +523,11 @@ impl RestRequest {
             )
             .with_status(status.as_u16())
         })?;
-        Ok(CallOutput { value, headers })
+        Ok(CallOutput {
+            value,
+            headers,
+            freshness,
+        })
     }
 }
 

@@ -661,7 +661,7 @@ impl LambdaRequest {
             return match crate::projection::decode(&answer.body, self.projection.as_deref()) {
                 Ok(value) => Ok(CallOutput {
                     value,
-                    headers: HeaderMap::new(),
+                    ..CallOutput::default()
                 }),
                 Err(_) => Err(self
                     .error(

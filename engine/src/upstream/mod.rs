@@ -68,6 +68,10 @@ pub struct CallOutput {
     /// Response headers to pass back to the client: only those the source names in
     /// `SourcePolicy::response_headers`, already filtered by the transport.
     pub headers: HeaderMap,
+    /// The answer's `Cache-Control` and `Age`, which the response cache reads
+    /// ([`crate::cache::ttl`]); filled only for sources with `httpCache`, whatever they pass
+    /// back to clients.
+    pub freshness: HeaderMap,
 }
 
 /// One field's prepared upstream call. Built once per gateway; cheap to share.
