@@ -23,7 +23,7 @@ use crate::error::{BuildError, ErrorKind, UpstreamError};
 use crate::resolve::{
     FieldCall, RequestState, ShapeError, Wire, int64_from_str, is_int64, json_kind,
 };
-use crate::upstream::{self, PrepareContext};
+use crate::upstream;
 
 /// Name of the scalar for any JSON value.
 const JSON: &str = "JSON";
@@ -34,8 +34,8 @@ const INT64: &str = "Int64";
 pub struct BuildOptions<'a> {
     pub introspection: bool,
     pub default_timeout: Duration,
-    /// Reads `{{env.NAME}}`.
-    pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    /// Every upstream-backed field's invoker ([`upstream::prepare_all`]).
+    pub invokes: &'a upstream::Invokes,
 }
 
 /// Builds the executable schema of `catalog`.
@@ -144,24 +144,8 @@ fn subscription_root(
                 message: "a Subscription field needs a resolver directive".into(),
             });
         };
-        let source =
-            catalog
-                .sources
-                .get(&resolver.source)
-                .ok_or_else(|| BuildError::UnknownSource {
-                    coordinate: coordinate.clone(),
-                    source_name: resolver.source.clone(),
-                })?;
-        let invoke = upstream::prepare(
-            source,
-            resolver,
-            field,
-            &PrepareContext {
-                coordinate: &coordinate,
-                env: options.env,
-                mutation: false,
-            },
-        )?;
+        let source = upstream::source_of(catalog, resolver, &coordinate)?;
+        let invoke = upstream::prepared(options.invokes, &coordinate)?;
         let timeout = upstream::call_timeout(resolver, source, options.default_timeout);
         let args: Arc<Vec<(String, TypeRef, String)>> = Arc::new(
             field
@@ -308,82 +292,67 @@ fn object_field(
     options: &BuildOptions<'_>,
 ) -> Result<AgField, BuildError> {
     let ty = Arc::new(field.ty.clone());
-    let mut out =
-        match &field.resolver {
-            None if is_root => {
-                // A root field without a resolver has no parent value to read: it is always null.
-                AgField::new(&field.name, type_ref(&field.ty), |_| {
-                    FieldFuture::Value(None)
-                })
-            }
-            None => {
-                let property = field.wire().to_string();
-                let wire = Arc::clone(wire);
-                AgField::new(&field.name, type_ref(&field.ty), move |ctx| {
-                    let child = ctx
-                        .parent_value
-                        .downcast_ref::<Value>()
-                        .and_then(|parent| parent.get(&property));
-                    let shaped = match child {
-                        None => Ok(None),
-                        Some(child) => shape(Cow::Borrowed(child), &ty, &wire),
-                    };
-                    match shaped {
-                        Ok(value) => FieldFuture::Value(value),
-                        Err(e) => match report(&ctx, shape_error(e, None), &ty) {
-                            Ok(none) => FieldFuture::Value(none),
-                            Err(error) => {
-                                FieldFuture::new(async move { Err::<Option<FieldValue>, _>(error) })
-                            }
-                        },
-                    }
-                })
-            }
-            Some(resolver) => {
-                let source = catalog.sources.get(&resolver.source).ok_or_else(|| {
-                    BuildError::UnknownSource {
-                        coordinate: coordinate.to_string(),
-                        source_name: resolver.source.clone(),
-                    }
-                })?;
-                let invoke = upstream::prepare(
-                    source,
-                    resolver,
-                    field,
-                    &PrepareContext {
-                        coordinate,
-                        env: options.env,
-                        mutation: catalog.roots.mutation.as_deref() == coordinate.split('.').next(),
+    let mut out = match &field.resolver {
+        None if is_root => {
+            // A root field without a resolver has no parent value to read: it is always null.
+            AgField::new(&field.name, type_ref(&field.ty), |_| {
+                FieldFuture::Value(None)
+            })
+        }
+        None => {
+            let property = field.wire().to_string();
+            let wire = Arc::clone(wire);
+            AgField::new(&field.name, type_ref(&field.ty), move |ctx| {
+                let child = ctx
+                    .parent_value
+                    .downcast_ref::<Value>()
+                    .and_then(|parent| parent.get(&property));
+                let shaped = match child {
+                    None => Ok(None),
+                    Some(child) => shape(Cow::Borrowed(child), &ty, &wire),
+                };
+                match shaped {
+                    Ok(value) => FieldFuture::Value(value),
+                    Err(e) => match report(&ctx, shape_error(e, None), &ty) {
+                        Ok(none) => FieldFuture::Value(none),
+                        Err(error) => {
+                            FieldFuture::new(async move { Err::<Option<FieldValue>, _>(error) })
+                        }
                     },
-                )?;
-                let timeout = upstream::call_timeout(resolver, source, options.default_timeout);
-                let call = Arc::new(FieldCall {
-                    invoke,
-                    timeout,
-                    shareable: source.policy.dedupe.unwrap_or(true),
-                    renamed_args: upstream::renamed_args(field),
-                });
-                let args: Arc<Vec<(String, TypeRef)>> = Arc::new(
-                    field
-                        .args
-                        .values()
-                        .map(|a| (a.name.clone(), a.ty.clone()))
-                        .collect(),
+                }
+            })
+        }
+        Some(resolver) => {
+            let source = upstream::source_of(catalog, resolver, coordinate)?;
+            let invoke = upstream::prepared(options.invokes, coordinate)?;
+            let timeout = upstream::call_timeout(resolver, source, options.default_timeout);
+            let call = Arc::new(FieldCall {
+                invoke,
+                timeout,
+                shareable: source.policy.dedupe.unwrap_or(true),
+                renamed_args: upstream::renamed_args(field),
+            });
+            let args: Arc<Vec<(String, TypeRef)>> = Arc::new(
+                field
+                    .args
+                    .values()
+                    .map(|a| (a.name.clone(), a.ty.clone()))
+                    .collect(),
+            );
+            let wire = Arc::clone(wire);
+            AgField::new(&field.name, type_ref(&field.ty), move |ctx| {
+                let (call, args, wire, ty) = (
+                    Arc::clone(&call),
+                    Arc::clone(&args),
+                    Arc::clone(&wire),
+                    Arc::clone(&ty),
                 );
-                let wire = Arc::clone(wire);
-                AgField::new(&field.name, type_ref(&field.ty), move |ctx| {
-                    let (call, args, wire, ty) = (
-                        Arc::clone(&call),
-                        Arc::clone(&args),
-                        Arc::clone(&wire),
-                        Arc::clone(&ty),
-                    );
-                    FieldFuture::new(async move {
-                        resolve_upstream(ctx, &call, &args, &wire, &ty).await
-                    })
-                })
-            }
-        };
+                FieldFuture::new(
+                    async move { resolve_upstream(ctx, &call, &args, &wire, &ty).await },
+                )
+            })
+        }
+    };
     for arg in field.args.values() {
         out = out.argument(input_value(arg, wire));
     }

@@ -134,12 +134,13 @@ impl Gateway {
         plan: Option<crate::plan::PlanOptions>,
         env: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Gateway, BuildError> {
+        let invokes = crate::upstream::prepare_all(catalog, env)?;
         let schema = build::schema(
             catalog,
             &build::BuildOptions {
                 introspection: options.introspection,
                 default_timeout: options.default_timeout,
-                env,
+                invokes: &invokes,
             },
         )?;
         let sdl = schema.sdl();
@@ -149,6 +150,7 @@ impl Gateway {
                 Arc::clone(&catalog),
                 &options,
                 plan_options,
+                &invokes,
                 env,
             )?)),
             None => None,

@@ -223,11 +223,13 @@ impl std::fmt::Debug for PlanExecutor {
 }
 
 impl PlanExecutor {
-    /// Prepares every upstream-backed field of `catalog`.
+    /// Takes every upstream-backed field of `catalog` with its invoker (`invokes`) and
+    /// prepares its batch form.
     pub fn new(
         catalog: Arc<Catalog>,
         gateway: &GatewayOptions,
         options: PlanOptions,
+        invokes: &upstream::Invokes,
         env: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Self, BuildError> {
         let mut fields = HashMap::new();
@@ -243,18 +245,13 @@ impl PlanExecutor {
                     continue;
                 };
                 let coordinate = format!("{type_name}.{}", field.name);
-                let source = catalog.sources.get(&resolver.source).ok_or_else(|| {
-                    BuildError::UnknownSource {
-                        coordinate: coordinate.clone(),
-                        source_name: resolver.source.clone(),
-                    }
-                })?;
+                let source = upstream::source_of(&catalog, resolver, &coordinate)?;
                 let cx = PrepareContext {
                     coordinate: &coordinate,
                     env,
                     mutation: catalog.roots.mutation.as_deref() == Some(type_name.as_str()),
                 };
-                let invoke = upstream::prepare(source, resolver, field, &cx)?;
+                let invoke = upstream::prepared(invokes, &coordinate)?;
                 let batch = upstream::prepare_batch(source, resolver, field, &cx)?;
                 let timeout = upstream::call_timeout(resolver, source, gateway.default_timeout);
                 let prepared = PreparedField {

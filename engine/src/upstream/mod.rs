@@ -156,6 +156,64 @@ pub fn prepare(
     }
 }
 
+/// Every upstream-backed field's invoker, by coordinate (`Type.field`).
+pub type Invokes = std::collections::HashMap<String, Arc<dyn Invoke>>;
+
+/// Prepares every upstream-backed field of `catalog` once, for both executors (the plan
+/// executor and async-graphql's resolvers share these invokers).
+pub fn prepare_all(
+    catalog: &schema_gen::Catalog,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<Invokes, BuildError> {
+    let mut invokes = Invokes::new();
+    for (type_name, def) in &catalog.types {
+        let schema_gen::catalog::TypeKind::Object(object) = &def.kind else {
+            continue;
+        };
+        for field in object.fields.values() {
+            let Some(resolver) = &field.resolver else {
+                continue;
+            };
+            let coordinate = format!("{type_name}.{}", field.name);
+            let source = source_of(catalog, resolver, &coordinate)?;
+            let cx = PrepareContext {
+                coordinate: &coordinate,
+                env,
+                mutation: catalog.roots.mutation.as_deref() == Some(type_name.as_str()),
+            };
+            let invoke = prepare(source, resolver, field, &cx)?;
+            invokes.insert(coordinate, invoke);
+        }
+    }
+    Ok(invokes)
+}
+
+/// The source a field's resolver names.
+pub fn source_of<'c>(
+    catalog: &'c schema_gen::Catalog,
+    resolver: &Resolver,
+    coordinate: &str,
+) -> Result<&'c Source, BuildError> {
+    catalog
+        .sources
+        .get(&resolver.source)
+        .ok_or_else(|| BuildError::UnknownSource {
+            coordinate: coordinate.to_string(),
+            source_name: resolver.source.clone(),
+        })
+}
+
+/// The invoker [`prepare_all`] prepared for `coordinate`.
+pub fn prepared(invokes: &Invokes, coordinate: &str) -> Result<Arc<dyn Invoke>, BuildError> {
+    invokes
+        .get(coordinate)
+        .cloned()
+        .ok_or_else(|| BuildError::InvalidTemplate {
+            coordinate: coordinate.to_string(),
+            message: "the field's upstream call was not prepared".into(),
+        })
+}
+
 /// A link's batch form: N parent lookups become ⌈N / `max_size`⌉ calls of `invoke`, each
 /// rendered with `args.keys` = the list of parent keys, answered by a list of items (the
 /// answer itself, or the list at `items` in it) matched back to parents by `item_key`.
