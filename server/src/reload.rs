@@ -380,45 +380,39 @@ impl Reloader {
             .chain(schema_files.iter().cloned())
             .collect();
         let merged_at_once = parse_files(&all).catalog.is_some();
-        for (index, file) in accepted {
-            let mut trial = files.clone();
+        // Why `file` does not merge with the parts kept so far (never asked when everything
+        // merged at once, so the usual case copies no files).
+        let refusal = |kept: &[SdlFile], file: &SdlFile| -> Option<String> {
+            if merged_at_once {
+                return None;
+            }
+            let mut trial = kept.to_vec();
             trial.push(file.clone());
-            let checked = if merged_at_once {
-                None
-            } else {
-                Some(parse_files(&trial))
-            };
-            match checked {
-                Some(checked) if checked.catalog.is_none() => {
+            let checked = parse_files(&trial);
+            checked
+                .catalog
+                .is_none()
+                .then(|| quote(&checked.diagnostics))
+        };
+        for (index, file) in accepted {
+            match refusal(&files, &file) {
+                Some(why) => {
                     if let Some(entry) = report.services.get_mut(index) {
                         entry.status = SourceStatus::Rejected;
-                        entry.message = Some(format!(
-                            "left out: it does not merge: {}",
-                            quote(&checked.diagnostics)
-                        ));
+                        entry.message = Some(format!("left out: it does not merge: {why}"));
                     }
                 }
-                _ => files.push(file),
+                None => files.push(file),
             }
         }
         for (resource, file) in inventory.schemas.iter().zip(schema_files) {
-            let mut trial = files.clone();
-            trial.push(file.clone());
-            let checked = if merged_at_once {
-                None
-            } else {
-                Some(parse_files(&trial))
-            };
-            let entry = match checked {
-                Some(checked) if checked.catalog.is_none() => {
-                    let message = quote(&checked.diagnostics);
-                    SchemaReport {
-                        resource: resource.key.to_string(),
-                        status: "rejected",
-                        message: Some(message),
-                    }
-                }
-                _ => {
+            let entry = match refusal(&files, &file) {
+                Some(message) => SchemaReport {
+                    resource: resource.key.to_string(),
+                    status: "rejected",
+                    message: Some(message),
+                },
+                None => {
                     files.push(file);
                     SchemaReport {
                         resource: resource.key.to_string(),
