@@ -12,6 +12,7 @@
 //! - The whole request, body read included, runs under `timeouts.request_ms`
 //!   (REQUEST_TIMEOUT, 504).
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,6 +24,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
+use tokio::time::Sleep;
 
 use engine::plan::RenderedResponse;
 
@@ -45,6 +47,7 @@ pub async fn get(State(state): State<Arc<AppState>>, request: Request) -> Respon
         return explorer_page(&state);
     }
     let started = Instant::now();
+    let deadline = std::pin::pin!(tokio::time::sleep(state.config.timeouts.request()));
     let read = accepted
         .graphql
         .ok_or_else(not_acceptable)
@@ -53,7 +56,7 @@ pub async fn get(State(state): State<Arc<AppState>>, request: Request) -> Respon
                 .map(|request| (response_type, request))
                 .map_err(|e| e.responding_as(response_type))
         });
-    respond(&state, Method::Get, read, parts.headers, started).await
+    respond(&state, Method::Get, read, parts.headers, started, deadline).await
 }
 
 /// POST /graphql: a JSON body.
@@ -69,15 +72,18 @@ pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Respo
         let bytes = read_body(&parts.headers, body, limit).await?;
         Ok((response_type, from_json_body(&bytes)?))
     };
-    // The body read counts against the request timeout too: a slow sender is cut off.
-    let read = match tokio::time::timeout(state.config.timeouts.request(), read).await {
-        Ok(read) => read.map_err(|e: AppError| match e.code {
+    // One timer for the whole request: the body read counts against the request timeout
+    // too (a slow sender is cut off), and execution gets what is left of it.
+    let mut deadline = std::pin::pin!(tokio::time::sleep(state.config.timeouts.request()));
+    let read = tokio::select! {
+        biased;
+        read = read => read.map_err(|e: AppError| match e.code {
             ErrorCode::NotAcceptable => e,
             _ => e.responding_as(response_type),
         }),
-        Err(_) => Err(timed_out(response_type)),
+        () = deadline.as_mut() => Err(timed_out(response_type)),
     };
-    respond(&state, Method::Post, read, parts.headers, started).await
+    respond(&state, Method::Post, read, parts.headers, started, deadline).await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -93,10 +99,20 @@ async fn respond(
     read: Result<(ResponseType, async_graphql::Request), AppError>,
     headers: HeaderMap,
     started: Instant,
+    deadline: Pin<&mut Sleep>,
 ) -> Response {
     let response = match read {
         Ok((response_type, request)) => {
-            execute(state, method, response_type, request, headers, started).await
+            execute(
+                state,
+                method,
+                response_type,
+                request,
+                headers,
+                started,
+                deadline,
+            )
+            .await
         }
         Err(e) => {
             let outcome = match e.code {
@@ -143,6 +159,10 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), AppError> {
     let value = headers
         .get(header::CONTENT_TYPE)
         .ok_or_else(|| unsupported("the request has no Content-Type"))?;
+    // The usual spelling needs no media-type parser.
+    if value.as_bytes().eq_ignore_ascii_case(b"application/json") {
+        return Ok(());
+    }
     let mime: mime::Mime = value
         .to_str()
         .ok()
@@ -291,8 +311,8 @@ fn build_request(
     Ok(request)
 }
 
-/// Selects the operation, checks it may run over `method`, and executes it within what is
-/// left of the request timeout.
+/// Selects the operation, checks it may run over `method`, and executes it before the
+/// request's `deadline`.
 async fn execute(
     state: &AppState,
     method: Method,
@@ -300,12 +320,8 @@ async fn execute(
     mut request: async_graphql::Request,
     headers: HeaderMap,
     started: Instant,
+    deadline: Pin<&mut Sleep>,
 ) -> Response {
-    let remaining = state
-        .config
-        .timeouts
-        .request()
-        .saturating_sub(started.elapsed());
     let kind = match operation_type(&mut request) {
         Ok(kind) => kind,
         Err(e) => {
@@ -355,12 +371,13 @@ async fn execute(
     // Boxed: the engine's future is large, and every future that holds it inline is moved
     // whole when the handler starts.
     let execution = Box::pin(loaded.gateway.execute_rendered(request, context));
-    match tokio::time::timeout(remaining, execution).await {
-        Ok(answer) => {
+    tokio::select! {
+        biased;
+        answer = execution => {
             let (response, outcome) = render(response_type, answer);
             finish(response, label, outcome, started)
         }
-        Err(_) => finish(
+        () = deadline => finish(
             timed_out(response_type).into_response(),
             label,
             "timeout",

@@ -10,7 +10,7 @@
 //! caches: `cacheTtl` or the source's `httpCache`; the TTL is [`crate::cache::ttl`]) and
 //! the cross-request in-flight table (when the source allows dedupe).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::parser::types::OperationDefinition;
@@ -18,6 +18,7 @@ use async_graphql::{Name, Value as GqlValue, Variables};
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, future};
 use http::HeaderMap;
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
 use super::PreparedField;
@@ -96,14 +97,29 @@ struct Pending<'p, 'v> {
 /// How a pending instance gets its value from the round's jobs.
 enum Assign {
     Whole(usize),
-    /// Batch job and the key text to find in its items.
-    Batch(String),
+    /// The index of the parent's key among its node's batch keys.
+    Batch(usize),
     Done(Resolved),
 }
 
-/// A batched node's parent keys: (key text, key value) in first-seen order, and the set of
-/// key texts seen.
-type BatchKeys = (Vec<(String, Value)>, HashSet<String>);
+/// A batched node's distinct parent keys in first-seen order: (key text, key value), and
+/// each key text's index.
+#[derive(Default)]
+struct BatchKeys {
+    keys: Vec<(String, Value)>,
+    index: HashMap<String, usize>,
+}
+
+impl BatchKeys {
+    fn add(&mut self, text: String, value: &Value) -> usize {
+        if let Some(&i) = self.index.get(&text) {
+            return i;
+        }
+        self.keys.push((text.clone(), value.clone()));
+        self.index.insert(text, self.keys.len() - 1);
+        self.keys.len() - 1
+    }
+}
 
 /// Where a batch chunk's answer is: a job of this round, or an answer this request already
 /// had.
@@ -298,10 +314,20 @@ impl<'p> Run<'p> {
     }
 }
 
-/// The key text of a value for matching batch items to parents.
+/// The key text of a value for matching batch items to parents. A float with an integral
+/// value is spelled as the integer (`1.0` and `1` are the same key).
 fn key_text(value: &Value) -> Option<String> {
     match value {
         Value::Null | Value::Array(_) | Value::Object(_) => None,
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64()?;
+            // Exactly representable integers only (|f| < 2^53).
+            Some(if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+                (f as i64).to_string()
+            } else {
+                n.to_string()
+            })
+        }
         other => Some(value_text(other).into_owned()),
     }
 }
@@ -377,21 +403,18 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
         let mut jobs: Vec<Job> = Vec::new();
         let mut job_by_key: HashMap<String, usize> = HashMap::new();
         let mut assigns: Vec<Assign> = Vec::with_capacity(pending.len());
-        // Batched links: keys per node, in first-seen order, deduplicated.
-        let mut batches: HashMap<usize, BatchKeys> = HashMap::new();
+        // Batched links: keys per node (by node id), in first-seen order, deduplicated.
+        let mut batches: FxHashMap<usize, BatchKeys> = FxHashMap::default();
         for p in &pending {
             if let Some(batch) = &p.node.field.batch {
                 let key = p
                     .parent
                     .and_then(|parent| lookup_path(parent, &batch.parent_key));
-                match key.and_then(|k| key_text(k).map(|t| (t, k.clone()))) {
+                match key.and_then(|k| key_text(k).map(|t| (t, k))) {
                     None => assigns.push(Assign::Done(Resolved::Null)),
                     Some((text, value)) => {
-                        let entry = batches.entry(p.node.id).or_default();
-                        if entry.1.insert(text.clone()) {
-                            entry.0.push((text.clone(), value));
-                        }
-                        assigns.push(Assign::Batch(text));
+                        let keys = batches.entry(p.node.id).or_default();
+                        assigns.push(Assign::Batch(keys.add(text, value)));
                     }
                 }
                 continue;
@@ -403,18 +426,24 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
             };
             assigns.push(assign);
         }
-        // Render the batch calls: ⌈keys / maxSize⌉ per node; remember which job has which key.
-        let mut batch_job: HashMap<(usize, String), Slot> = HashMap::new();
+        // Render the batch calls: ⌈keys / maxSize⌉ per node; remember which job answers each
+        // chunk (the slot of key `i` is chunk `i / maxSize`'s).
+        let mut chunk_slots: FxHashMap<usize, Vec<Option<Slot>>> = FxHashMap::default();
         let mut ready: Vec<FetchResult> = Vec::new();
-        let mut batch_errors: HashMap<usize, UpstreamError> = HashMap::new();
+        let mut batch_errors: FxHashMap<usize, UpstreamError> = FxHashMap::default();
         for p in &pending {
             let Some(batch) = &p.node.field.batch else {
                 continue;
             };
-            let Some((keys, _)) = batches.remove(&p.node.id) else {
+            let Some(keys) = batches.get(&p.node.id) else {
                 continue;
             };
-            for chunk in keys.chunks(batch.max_size) {
+            if chunk_slots.contains_key(&p.node.id) {
+                continue;
+            }
+            let slots = chunk_slots.entry(p.node.id).or_default();
+            for chunk in keys.keys.chunks(batch.max_size) {
+                slots.push(None);
                 let values = chunk.iter().map(|(_, v)| v.clone()).collect();
                 match run.render(p.node, None, Some(values)) {
                     Err(e) => {
@@ -436,8 +465,8 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
                             }
                             Assign::Done(_) | Assign::Batch(_) => continue,
                         };
-                        for (text, _) in chunk {
-                            batch_job.insert((p.node.id, text.clone()), slot);
+                        if let Some(last) = slots.last_mut() {
+                            *last = Some(slot);
                         }
                     }
                 }
@@ -467,7 +496,7 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
             run.answered(key, answer);
         }
         // Index batch answers: key text → item index (the first item with a key wins).
-        let mut indexes: HashMap<Slot, HashMap<String, usize>> = HashMap::new();
+        let mut indexes: FxHashMap<Slot, HashMap<String, usize>> = FxHashMap::default();
         let mut resolved_here: Vec<Resolved> = Vec::with_capacity(pending.len());
         for (p, assign) in pending.iter().zip(assigns) {
             let resolved = match assign {
@@ -477,9 +506,17 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
                     Some(Err(e)) => Resolved::Error(e.clone()),
                     None => Resolved::Null,
                 },
-                Assign::Batch(text) => {
+                Assign::Batch(key) => {
                     let source = p.node.field.invoke.source_name();
-                    match batch_job.get(&(p.node.id, text.clone())) {
+                    let max_size = p.node.field.batch.as_ref().map_or(1, |b| b.max_size.max(1));
+                    let slot = chunk_slots
+                        .get(&p.node.id)
+                        .and_then(|slots| slots.get(key / max_size).copied().flatten());
+                    let text = batches
+                        .get(&p.node.id)
+                        .and_then(|keys| keys.keys.get(key))
+                        .map_or("", |(text, _)| text.as_str());
+                    match slot {
                         None => Resolved::Error(
                             batch_errors.get(&p.node.id).cloned().unwrap_or_else(|| {
                                 UpstreamError::new(
@@ -489,21 +526,21 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
                                 )
                             }),
                         ),
-                        Some(&slot) => match slot.pick(&answers, &ready) {
+                        Some(slot) => match slot.pick(&answers, &ready) {
                             Some(Ok(fetched)) => match &p.node.field.batch {
                                 Some(batch) => {
                                     let items = batch_items(&fetched.value, &batch.items);
                                     let index = indexes
                                         .entry(slot)
                                         .or_insert_with(|| index_items(items, &batch.item_key));
-                                    match index.get(&text) {
+                                    match index.get(text) {
                                         Some(&i) => Resolved::Item(
                                             Arc::clone(fetched),
                                             Arc::clone(&batch.items),
                                             i,
                                         ),
                                         None => Resolved::Error(missing_item(
-                                            source, items, batch, &text,
+                                            source, items, batch, text,
                                         )),
                                     }
                                 }
@@ -708,4 +745,34 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
         }
     };
     joined.await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn batch_keys_match_across_number_spellings_but_not_across_values() {
+        let text = |v: Value| key_text(&v);
+        assert_eq!(text(json!(1.0)), text(json!(1)));
+        assert_eq!(text(json!(-7.0)), Some("-7".to_string()));
+        assert_ne!(text(json!(1.5)), text(json!(1)));
+        assert_eq!(text(json!("1")), Some("1".to_string()));
+        // Beyond 2^53 a float is not an exact integer: it keeps its own spelling.
+        assert_eq!(text(json!(1e300)), Some("1e+300".to_string()));
+        assert_eq!(text(json!(null)), None);
+        assert_eq!(text(json!({"id": 1})), None);
+    }
+
+    #[test]
+    fn batch_keys_keep_first_seen_order_and_index_duplicates_once() {
+        let mut keys = BatchKeys::default();
+        let (a, b) = (json!(3), json!(1));
+        assert_eq!(keys.add("3".into(), &a), 0);
+        assert_eq!(keys.add("1".into(), &b), 1);
+        assert_eq!(keys.add("3".into(), &a), 0);
+        let texts: Vec<&str> = keys.keys.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["3", "1"]);
+    }
 }
