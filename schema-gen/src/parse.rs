@@ -287,6 +287,15 @@ impl Lowering {
                 None
             }
         };
+        if http_cache && matches!(transport, Some(Transport::Lambda(_))) {
+            // Accepting it would silently cache nothing.
+            args.fail(
+                Code::InvalidArgument,
+                &at,
+                "httpCache applies to rest and grpc sources: a Lambda answer carries no \
+                 Cache-Control; give its fields a cacheTtl instead",
+            );
+        }
         args.finish();
         Some(Source {
             name: name?,

@@ -229,3 +229,24 @@ type Pet { id: Int64 name: String }
         );
     }
 }
+
+#[test]
+fn http_cache_on_a_lambda_source_is_refused_rather_than_ignored() {
+    let sdl = r#"
+schema
+  @source(name: "fns", lambda: {region: "us-east-1"}, httpCache: true)
+  @source(name: "api", rest: {baseUrl: "http://127.0.0.1:9"}, httpCache: true) { query: Query }
+
+type Query {
+  owners: [String] @lambda(source: "fns", function: "list-owners")
+  pets: [String] @rest(source: "api", path: "/pets")
+}
+"#;
+    let checked = parse_files(&[SdlFile::new("cache.graphql", sdl)]);
+    assert!(checked.catalog.is_none());
+    let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{}", report(&checked));
+    assert_eq!(errors[0].code.as_str(), "INVALID_ARGUMENT");
+    assert_eq!(errors[0].at, "schema @source(name: \"fns\")");
+    assert!(errors[0].message.contains("cacheTtl"), "{}", errors[0].message);
+}
