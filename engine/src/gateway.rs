@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::parser::types::OperationType;
 use http::HeaderMap;
 use schema_gen::Catalog;
 
@@ -103,6 +104,30 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// A request whose document was looked up once ([`Gateway::prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    request: async_graphql::Request,
+    document: Option<crate::plan::CachedDocument>,
+    operation_type: OperationType,
+}
+
+impl Prepared {
+    /// The type of the operation the request selects.
+    pub fn operation_type(&self) -> OperationType {
+        self.operation_type
+    }
+}
+
+/// Why a request cannot run: it selects no operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotRunnable {
+    /// The document does not parse (async-graphql's message).
+    Parse(String),
+    /// `operationName` names no operation, or the document has several and names none.
+    NoOperation(crate::plan::compile::NoOperation),
+}
+
 impl Gateway {
     /// Builds a gateway from a validated catalog. `{{env.X}}` in templates is read from the
     /// process environment now.
@@ -171,8 +196,56 @@ impl Gateway {
         request: async_graphql::Request,
         cx: RequestContext,
     ) -> crate::plan::RenderedResponse {
+        let document = self.plan.as_ref().and_then(|plan| plan.document(&request));
+        self.run_rendered(request, document, cx).await
+    }
+
+    /// Looks a request's document up once, for its operation type and its execution: the
+    /// server refuses what may not run (a mutation over GET) before executing it with
+    /// [`Gateway::execute_prepared`]. A request that selects no operation is an error here
+    /// (the message async-graphql's parser gives, or which selection failed).
+    pub fn prepare(&self, mut request: async_graphql::Request) -> Result<Prepared, NotRunnable> {
+        let document = self.plan.as_ref().and_then(|plan| plan.document(&request));
+        let operation_type = match &document {
+            Some(document) => document.operation_type(),
+            // Not cached by the plan executor (it is off, or the document exceeds the limits):
+            // parsed here, and async-graphql keeps the parse in the request for execution.
+            None => {
+                let name = request.operation_name.clone();
+                let parsed = request
+                    .parsed_query()
+                    .map_err(|e| NotRunnable::Parse(e.message))?;
+                crate::plan::compile::select_operation(parsed, name.as_deref())
+                    .map_err(NotRunnable::NoOperation)?
+                    .node
+                    .ty
+            }
+        };
+        Ok(Prepared {
+            request,
+            document,
+            operation_type,
+        })
+    }
+
+    /// Executes a prepared request and renders the JSON body, as [`Gateway::execute_rendered`].
+    pub async fn execute_prepared(
+        &self,
+        prepared: Prepared,
+        cx: RequestContext,
+    ) -> crate::plan::RenderedResponse {
+        self.run_rendered(prepared.request, prepared.document, cx)
+            .await
+    }
+
+    async fn run_rendered(
+        &self,
+        request: async_graphql::Request,
+        document: Option<crate::plan::CachedDocument>,
+        cx: RequestContext,
+    ) -> crate::plan::RenderedResponse {
         let request = match &self.plan {
-            Some(plan) => match plan.execute(&self.schema, request, &cx).await {
+            Some(plan) => match plan.execute(&self.schema, request, document, &cx).await {
                 crate::plan::Outcome::Done(rendered) => return rendered,
                 crate::plan::Outcome::Fallback(request) => *request,
             },

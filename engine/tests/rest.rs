@@ -713,3 +713,50 @@ async fn a_missing_path_argument_is_an_error_not_another_url() {
     );
     assert_eq!(hits.get("/users/"), 0);
 }
+
+#[tokio::test]
+async fn prepare_types_the_selected_operation_once_and_names_why_none_runs() {
+    use async_graphql::parser::types::OperationType;
+    use engine::gateway::NotRunnable;
+    use engine::plan::compile::NoOperation;
+    let (gateway, _) = gateway().await;
+    let prepare = |query: &str, name: Option<&str>| {
+        let mut request = async_graphql::Request::new(query);
+        if let Some(name) = name {
+            request = request.operation_name(name);
+        }
+        gateway.prepare(request).map(|p| p.operation_type())
+    };
+    let doc = "query A { __typename } mutation B { __typename }";
+    assert_eq!(prepare(doc, Some("A")), Ok(OperationType::Query));
+    assert_eq!(prepare(doc, Some("B")), Ok(OperationType::Mutation));
+    // The second answer comes from the plan cache and must agree.
+    assert_eq!(prepare(doc, Some("B")), Ok(OperationType::Mutation));
+    assert_eq!(
+        prepare(doc, Some("C")),
+        Err(NotRunnable::NoOperation(NoOperation::Unknown("C".into())))
+    );
+    assert_eq!(
+        prepare(doc, None),
+        Err(NotRunnable::NoOperation(NoOperation::NameRequired))
+    );
+    assert!(matches!(prepare("{ a", None), Err(NotRunnable::Parse(_))));
+    // A document over the limits is not cached, and is still typed.
+    let (limited, _) = gateway_with(Limits {
+        max_depth: 1,
+        ..Limits::default()
+    })
+    .await;
+    let deep =
+        async_graphql::Request::new("mutation M { createPost(input: {title: \"t\"}) { id } }");
+    let prepared = limited.prepare(deep).unwrap();
+    assert_eq!(prepared.operation_type(), OperationType::Mutation);
+    let rendered = limited
+        .execute_prepared(prepared, RequestContext::default())
+        .await;
+    let answer: Value = serde_json::from_slice(&rendered.body).unwrap();
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "DEPTH_LIMIT",
+        "{answer}"
+    );
+}

@@ -244,9 +244,17 @@ type Query {
 "#;
     let checked = parse_files(&[SdlFile::new("cache.graphql", sdl)]);
     assert!(checked.catalog.is_none());
-    let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).collect();
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
     assert_eq!(errors.len(), 1, "{}", report(&checked));
     assert_eq!(errors[0].code.as_str(), "INVALID_ARGUMENT");
     assert_eq!(errors[0].at, "schema @source(name: \"fns\")");
-    assert!(errors[0].message.contains("cacheTtl"), "{}", errors[0].message);
+    assert!(
+        errors[0].message.contains("cacheTtl"),
+        "{}",
+        errors[0].message
+    );
 }

@@ -26,12 +26,13 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 use tokio::time::Sleep;
 
+use engine::gateway::NotRunnable;
 use engine::plan::RenderedResponse;
+use engine::plan::compile::NoOperation;
 
 use crate::app::{AppState, REQUEST_ID};
 use crate::error::{AppError, ErrorCode};
 use crate::negotiate::{ResponseType, negotiate};
-use crate::operation::operation_type;
 use crate::{explorer, telemetry};
 
 /// GET /graphql: the explorer for browsers, otherwise a query from URL parameters.
@@ -317,22 +318,33 @@ async fn execute(
     state: &AppState,
     method: Method,
     response_type: ResponseType,
-    mut request: async_graphql::Request,
+    request: async_graphql::Request,
     headers: HeaderMap,
     started: Instant,
     deadline: Pin<&mut Sleep>,
 ) -> Response {
-    let kind = match operation_type(&mut request) {
-        Ok(kind) => kind,
+    let Some(loaded) = state.graph.load_full() else {
+        let e = AppError::new(ErrorCode::SchemaNotLoaded, "no schema is loaded yet");
+        return finish(
+            e.responding_as(response_type).into_response(),
+            "unknown",
+            "rejected",
+            started,
+        );
+    };
+    // The document is looked up once (the plan cache): for its type here, then to run it.
+    let prepared = match loaded.gateway.prepare(request) {
+        Ok(prepared) => prepared,
         Err(e) => {
             return finish(
-                e.responding_as(response_type).into_response(),
+                not_runnable(e).responding_as(response_type).into_response(),
                 "unknown",
                 "rejected",
                 started,
             );
         }
     };
+    let kind = prepared.operation_type();
     let label = match kind {
         OperationType::Query => "query",
         OperationType::Mutation => "mutation",
@@ -350,15 +362,6 @@ async fn execute(
             started,
         );
     }
-    let Some(loaded) = state.graph.load_full() else {
-        let e = AppError::new(ErrorCode::SchemaNotLoaded, "no schema is loaded yet");
-        return finish(
-            e.responding_as(response_type).into_response(),
-            label,
-            "rejected",
-            started,
-        );
-    };
     let request_id = headers
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -370,7 +373,7 @@ async fn execute(
     };
     // Boxed: the engine's future is large, and every future that holds it inline is moved
     // whole when the handler starts.
-    let execution = Box::pin(loaded.gateway.execute_rendered(request, context));
+    let execution = Box::pin(loaded.gateway.execute_prepared(prepared, context));
     tokio::select! {
         biased;
         answer = execution => {
@@ -382,6 +385,21 @@ async fn execute(
             label,
             "timeout",
             started,
+        ),
+    }
+}
+
+/// The request error for a request that selects no operation.
+fn not_runnable(e: NotRunnable) -> AppError {
+    match e {
+        NotRunnable::Parse(message) => AppError::new(ErrorCode::ParseFailed, message),
+        NotRunnable::NoOperation(NoOperation::Unknown(name)) => AppError::new(
+            ErrorCode::OperationNotFound,
+            format!("unknown operation named \"{name}\""),
+        ),
+        NotRunnable::NoOperation(NoOperation::NameRequired) => AppError::new(
+            ErrorCode::OperationNameRequired,
+            "the document has several operations; choose one with operationName",
         ),
     }
 }

@@ -20,7 +20,6 @@ pub mod explorer;
 pub mod frame;
 pub mod graphql;
 pub mod negotiate;
-pub mod operation;
 pub mod ops;
 pub mod probe;
 pub mod reload;

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Name, Response, Value as GqlValue, Variables};
 use bytes::Bytes;
 use futures::FutureExt;
@@ -185,6 +185,8 @@ type CompiledPlan = Arc<Result<Plan, Unsupported>>;
 struct DocEntry {
     query: String,
     operation_name: Option<String>,
+    /// The type of the operation `operation_name` selects.
+    kind: OperationType,
     doc: ExecutableDocument,
     skip_vars: Vec<Name>,
     /// Validated without variables (requests that send none).
@@ -198,6 +200,28 @@ struct DocEntry {
 }
 
 type SharedResponse = Shared<BoxFuture<'static, Arc<RenderedResponse>>>;
+
+/// A request's document from the plan cache, looked up once per request: the server types
+/// the request with it (GET may run queries only; metrics are labelled by type) and the
+/// executor runs it.
+#[derive(Clone)]
+pub struct CachedDocument(Arc<DocEntry>);
+
+impl CachedDocument {
+    /// The type of the operation the request selects.
+    pub fn operation_type(&self) -> OperationType {
+        self.0.kind
+    }
+}
+
+impl std::fmt::Debug for CachedDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedDocument")
+            .field("operation_name", &self.0.operation_name)
+            .field("kind", &self.0.kind)
+            .finish()
+    }
+}
 
 /// What a cached document weighs against `plan_cache_bytes`: its AST and plans take
 /// roughly 20× its text.
@@ -320,9 +344,10 @@ impl PlanExecutor {
         self: &Arc<Self>,
         schema: &async_graphql::dynamic::Schema,
         request: async_graphql::Request,
+        document: Option<CachedDocument>,
         cx: &RequestContext,
     ) -> Outcome {
-        let Some(entry) = self.entry(&request) else {
+        let Some(CachedDocument(entry)) = document else {
             return Outcome::Fallback(Box::new(request));
         };
         let Some(op) = compile::operation(&entry.doc, entry.operation_name.as_deref()) else {
@@ -477,7 +502,7 @@ impl PlanExecutor {
 
     /// The cached entry of the request's document, parsing it on first sight. `None` for
     /// documents async-graphql must answer (syntax errors, limits, no such operation).
-    fn entry(&self, request: &async_graphql::Request) -> Option<Arc<DocEntry>> {
+    pub fn document(&self, request: &async_graphql::Request) -> Option<CachedDocument> {
         let hash = {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             request.query.hash(&mut hasher);
@@ -486,16 +511,19 @@ impl PlanExecutor {
         };
         if let Some(entry) = self.docs.get(&hash) {
             if entry.query == request.query && entry.operation_name == request.operation_name {
-                return Some(entry);
+                return Some(CachedDocument(entry));
             }
             return None;
         }
         let doc = async_graphql::parser::parse_query(&request.query).ok()?;
         crate::limits::check(&doc, request.operation_name.as_deref(), &self.limits).ok()?;
-        compile::operation(&doc, request.operation_name.as_deref())?;
+        let kind = compile::operation(&doc, request.operation_name.as_deref())?
+            .node
+            .ty;
         let entry = Arc::new(DocEntry {
             query: request.query.clone(),
             operation_name: request.operation_name.clone(),
+            kind,
             skip_vars: compile::skip_variables(&doc),
             doc,
             validated: OnceLock::new(),
@@ -504,7 +532,7 @@ impl PlanExecutor {
             last_size: AtomicUsize::new(1024),
         });
         self.docs.insert(hash, Arc::clone(&entry));
-        Some(entry)
+        Some(CachedDocument(entry))
     }
 
     async fn run(
