@@ -278,3 +278,40 @@ async fn mutations_are_never_shared_within_or_across_requests() {
         (Some(5), Some(6))
     );
 }
+
+#[tokio::test]
+async fn a_body_batch_posts_the_keys_and_finds_the_items_at_their_path() {
+    let (base, hits) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    let out = parse(
+        &run(
+            &gw,
+            "{ orphans { id userId poster { id name } } }",
+            json!({}),
+        )
+        .await,
+    );
+    let posts = out["data"]["orphans"].as_array().unwrap();
+    // userIds 1, 99, null, 2: the null makes no call; 99 has no item (null plus an error);
+    // the others get their own user although the answer is reversed, duplicated and padded.
+    assert_eq!(posts[0]["poster"], json!({"id": 1, "name": "user 1"}));
+    assert_eq!(posts[1]["poster"], Value::Null);
+    assert_eq!(posts[2]["poster"], Value::Null);
+    assert_eq!(posts[3]["poster"], json!({"id": 2, "name": "user 2"}));
+    let errors = out["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert_eq!(errors[0]["path"], json!(["orphans", 1, "poster"]));
+    assert_eq!(
+        errors[0]["extensions"]["code"],
+        json!("UPSTREAM_INVALID_RESPONSE")
+    );
+    // 3 distinct keys, maxSize 2: two POSTs with the keys in the body, no per-id call.
+    assert_eq!(
+        hits.matching("POST /users/lookup"),
+        vec![
+            "POST /users/lookup [1,99]".to_string(),
+            "POST /users/lookup [2]".to_string()
+        ]
+    );
+    assert_eq!(hits.matching("/users/"), Vec::<String>::new());
+}

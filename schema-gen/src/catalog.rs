@@ -462,12 +462,21 @@ pub struct RestCall {
     pub batch: Option<RestBatch>,
 }
 
-/// How a link is batched over REST: `GET {path}?{query}=k1&{query}=k2`, items matched by `key`.
+/// How a link is batched over REST: `GET {path}?{query}=k1&{query}=k2`, or a `POST` (`PUT`,
+/// `PATCH`) to `path` whose JSON body is the list of keys (or an object with it under
+/// `keys`); items are matched by `key`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestBatch {
     pub path: Template,
-    /// Query parameter repeated once per key.
-    pub query: String,
+    /// `Get`, or a method with a body (`Post`, `Put`, `Patch`).
+    pub method: HttpMethod,
+    /// GET: the query parameter repeated once per key.
+    pub query: Option<String>,
+    /// Body batches: the body property receiving the list of keys (`None`: the body is the
+    /// list).
+    pub keys: Option<String>,
+    /// Dotted path of the answer's list of items (`None`: the answer is the list).
+    pub items: Option<String>,
     /// Property of each returned item that holds its key.
     pub key: String,
     /// At most this many keys per call.
@@ -511,14 +520,14 @@ pub struct LambdaCall {
 }
 
 /// How a link is batched over Lambda: one invocation whose payload is the list of keys (or
-/// `{keys: [...]}`); the answer (or its property `items`) is the list of items, matched by `key`.
+/// `{keys: [...]}`); the answer (or the list at its dotted path `items`) is the list of items, matched by `key`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LambdaBatch {
     /// Function invoked with the keys; `None`: the link's own function.
     pub function: Option<String>,
     /// Payload property receiving the keys; `None`: the payload is the list itself.
     pub keys: Option<String>,
-    /// Property of the answer holding the items; `None`: the answer is the list.
+    /// Dotted path of the answer's list of items; `None`: the answer is the list.
     pub items: Option<String>,
     /// Property of each item that holds its key.
     pub key: String,

@@ -59,8 +59,14 @@ enum HttpMethod { GET POST PUT PATCH DELETE HEAD OPTIONS }
 "Batching for a link: one call `GET path?query=k1&query=k2...` serves many parents; items are matched back by `key`."
 input RestBatch {
   path: String!
-  "Query parameter repeated once per key."
-  query: String!
+  "GET (the default) sends the keys in `query`; POST, PUT or PATCH send them as a JSON body."
+  method: HttpMethod
+  "Query parameter repeated once per key (GET batches)."
+  query: String
+  "Body property receiving the list of keys (body batches); without it the body is the list itself."
+  keys: String
+  "Dotted path of the answer's list of items (`data.users`); without it the answer must be the list."
+  items: String
   "Property of each returned item holding its key."
   key: String!
   maxSize: Int = 100
@@ -85,7 +91,7 @@ input LambdaBatch {
   function: String
   "Payload property receiving the list of keys; without it the payload is the list itself."
   keys: String
-  "Property of the answer holding the items; without it the answer must be the list."
+  "Dotted path of the answer's list of items (`body.items`); without it the answer must be the list."
   items: String
   "Property of each item holding its key."
   key: String!

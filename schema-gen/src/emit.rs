@@ -266,13 +266,23 @@ fn rest_args(args: &mut Vec<String>, rest: &RestCall) {
         args.push(format!("body: {}", template(body)));
     }
     if let Some(batch) = &rest.batch {
-        args.push(format!(
-            "batch: {{path: {}, query: {}, key: {}, maxSize: {}}}",
-            template(&batch.path),
-            string(&batch.query),
-            string(&batch.key),
-            batch.max_size
-        ));
+        let mut fields = vec![format!("path: {}", template(&batch.path))];
+        if batch.method != crate::catalog::HttpMethod::Get {
+            fields.push(format!("method: {}", batch.method.as_str()));
+        }
+        let optional = [
+            ("query", &batch.query),
+            ("keys", &batch.keys),
+            ("items", &batch.items),
+        ];
+        fields.extend(
+            optional.iter().filter_map(|(name, value)| {
+                value.as_ref().map(|v| format!("{name}: {}", string(v)))
+            }),
+        );
+        fields.push(format!("key: {}", string(&batch.key)));
+        fields.push(format!("maxSize: {}", batch.max_size));
+        args.push(format!("batch: {{{}}}", fields.join(", ")));
     }
 }
 

@@ -144,7 +144,10 @@ fn batch_endpoint(
             .is_some_and(|v| v.scope == Scope::Args && v.path == [arg.name.clone()]);
         reads_arg.then(|| crate::catalog::RestBatch {
             path: rest.path.clone(),
-            query: param.clone(),
+            method: crate::catalog::HttpMethod::Get,
+            query: Some(param.clone()),
+            keys: None,
+            items: None,
             key: key.clone(),
             max_size: 100,
         })

@@ -651,19 +651,60 @@ impl Lowering {
                 let body = args.template("body", false);
                 let batch = args.object("batch").and_then(|batch| {
                     let path = args.nested_template(&batch, "batch", "path", true);
+                    let method = args.batch_method(&batch);
                     let query = args.nested_string(&batch, "batch", "query");
+                    let keys = args.nested_string(&batch, "batch", "keys");
+                    let items = args.nested_string(&batch, "batch", "items");
                     let key = args.nested_string(&batch, "batch", "key");
                     let max_size = args.batch_max_size(&batch);
-                    if query.is_none() || key.is_none() {
+                    if key.is_none() {
                         args.fail(
                             Code::MissingArgument,
                             &format!("{at}(batch)"),
-                            "batch needs path, query and key",
+                            "batch needs key (the item property holding each key)",
                         );
+                    }
+                    let method = method?;
+                    let get = method == HttpMethod::Get;
+                    if get && query.is_none() {
+                        args.fail(
+                            Code::MissingArgument,
+                            &format!("{at}(batch)"),
+                            "a GET batch needs query (the parameter repeated once per key)",
+                        );
+                    }
+                    if get && keys.is_some() {
+                        args.fail(
+                            Code::InvalidArgument,
+                            &format!("{at}(batch.keys)"),
+                            "keys names a body property; a GET batch sends its keys in query",
+                        );
+                    }
+                    if !get && query.is_some() {
+                        args.fail(
+                            Code::InvalidArgument,
+                            &format!("{at}(batch.query)"),
+                            "query is for GET batches; a body batch sends its keys in the body \
+                             (the list itself, or under keys)",
+                        );
+                    }
+                    if let Some(items) = &items {
+                        args.check_property_path(&format!("{at}(batch.items)"), items);
+                    }
+                    let misplaced = if get {
+                        query.is_none() || keys.is_some()
+                    } else {
+                        query.is_some()
+                    };
+                    if misplaced {
+                        return None;
                     }
                     Some(RestBatch {
                         path: path?,
-                        query: query?,
+                        method,
+                        query,
+                        keys,
+                        items,
                         key: key?,
                         max_size: max_size?,
                     })
@@ -734,6 +775,9 @@ impl Lowering {
                             &format!("{at}(batch)"),
                             "batch needs key",
                         );
+                    }
+                    if let Some(items) = &items {
+                        args.check_property_path(&format!("{at}(batch.items)"), items);
                     }
                     Some(LambdaBatch {
                         function,
@@ -950,6 +994,42 @@ impl<'a> Args<'a> {
 
     /// A batch's `maxSize`: 100 when absent, else a positive integer (anything else is
     /// reported and gives `None`).
+    /// A REST batch's method: GET (the default), or one that carries a body.
+    fn batch_method(&mut self, batch: &IndexMap<Name, ConstValue>) -> Option<HttpMethod> {
+        let text = match batch.get("method") {
+            None | Some(ConstValue::Null) => return Some(HttpMethod::Get),
+            Some(ConstValue::String(s)) => s.clone(),
+            Some(ConstValue::Enum(e)) => e.to_string(),
+            Some(_) => String::new(),
+        };
+        let method = HttpMethod::parse(&text).filter(|m| {
+            matches!(
+                m,
+                HttpMethod::Get | HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch
+            )
+        });
+        if method.is_none() {
+            let at = self.coordinate("batch.method");
+            self.fail(
+                Code::InvalidArgument,
+                &at,
+                "a batch is GET (keys in query) or POST, PUT or PATCH (keys in a JSON body)",
+            );
+        }
+        method
+    }
+
+    /// A dotted property path (`data.users`): no empty segment.
+    fn check_property_path(&mut self, at: &str, path: &str) {
+        if path.split('.').any(str::is_empty) {
+            self.fail(
+                Code::InvalidArgument,
+                at,
+                &format!("`{path}` is not a property path (names separated by dots)"),
+            );
+        }
+    }
+
     fn batch_max_size(&mut self, batch: &IndexMap<Name, ConstValue>) -> Option<usize> {
         let max_size = match batch.get("maxSize") {
             Some(ConstValue::Number(n)) => n

@@ -258,3 +258,110 @@ type Query {
         errors[0].message
     );
 }
+
+#[test]
+fn rest_batches_by_query_or_by_body_parse_and_emit_back_unchanged() {
+    use schema_gen::catalog::{Call, HttpMethod};
+    let sdl = r#"
+schema @source(name: "api", rest: {baseUrl: "http://127.0.0.1:9"}) { query: Query }
+type Query { posts: [Post] @rest(source: "api", path: "/posts") }
+type Post {
+  userId: Int
+  user: User @rest(source: "api", path: "/users/{{parent.userId}}", batch: {path: "/users", query: "id", key: "id"})
+  poster: User @rest(source: "api", path: "/users/{{parent.userId}}", batch: {path: "/users/lookup", method: POST, keys: "ids", items: "data.users", key: "id", maxSize: 20})
+  plain: User @rest(source: "api", path: "/users/{{parent.userId}}", batch: {path: "/users/many", method: PUT, key: "id"})
+}
+type User { id: Int }
+"#;
+    let checked = parse_files(&[SdlFile::new("rest.graphql", sdl)]);
+    assert!(report(&checked).is_empty(), "{}", report(&checked));
+    let catalog = checked.catalog.unwrap();
+    let batch = |name: &str| match &catalog.object("Post").unwrap().fields[name]
+        .resolver
+        .as_ref()
+        .unwrap()
+        .call
+    {
+        Call::Rest(rest) => rest.batch.clone().unwrap(),
+        _ => panic!("{name} is a REST call"),
+    };
+    let (user, poster, plain) = (batch("user"), batch("poster"), batch("plain"));
+    assert_eq!(
+        (user.method, user.query.as_deref()),
+        (HttpMethod::Get, Some("id"))
+    );
+    assert_eq!(
+        (
+            poster.method,
+            poster.keys.as_deref(),
+            poster.items.as_deref()
+        ),
+        (HttpMethod::Post, Some("ids"), Some("data.users"))
+    );
+    assert_eq!(
+        (plain.method, plain.keys, plain.items),
+        (HttpMethod::Put, None, None)
+    );
+    let emitted = schema_gen::emit::sdl(&catalog);
+    for expected in [
+        r#"batch: {path: "/users", query: "id", key: "id", maxSize: 100}"#,
+        r#"batch: {path: "/users/lookup", method: POST, keys: "ids", items: "data.users", key: "id", maxSize: 20}"#,
+        r#"batch: {path: "/users/many", method: PUT, key: "id", maxSize: 100}"#,
+    ] {
+        assert!(emitted.contains(expected), "{expected} not in:\n{emitted}");
+    }
+    let again = parse_files(&[SdlFile::new("emitted.graphql", emitted)]);
+    assert_eq!(again.catalog.as_ref(), Some(&catalog), "{}", report(&again));
+}
+
+#[test]
+fn rest_batches_that_mix_query_and_body_are_diagnostics() {
+    let sdl = r#"
+schema @source(name: "api", rest: {baseUrl: "http://127.0.0.1:9"}) { query: Query }
+type Query { posts: [Post] @rest(source: "api", path: "/posts") }
+type Post {
+  userId: Int
+  noQuery: User @rest(source: "api", path: "/users/{{parent.userId}}", batch: {path: "/users", key: "id"})
+  getKeys: User @rest(source: "api", path: "/users/{{parent.userId}}", batch: {path: "/users", query: "id", keys: "ids", key: "id"})
+  postQuery: User @rest(source: "api", path: "/users/{{parent.userId}}", batch: {path: "/users", method: POST, query: "id", key: "id"})
+  deleting: User @rest(source: "api", path: "/users/{{parent.userId}}", batch: {path: "/users", method: DELETE, key: "id"})
+  badItems: User @rest(source: "api", path: "/users/{{parent.userId}}", batch: {path: "/users", method: POST, items: "data..users", key: "id"})
+}
+type User { id: Int }
+"#;
+    let checked = parse_files(&[SdlFile::new("bad.graphql", sdl)]);
+    assert!(checked.catalog.is_none());
+    let report = report(&checked);
+    for (code, at, words) in [
+        (
+            "MISSING_ARGUMENT",
+            "Post.noQuery @rest(batch)",
+            "a GET batch needs query",
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Post.getKeys @rest(batch.keys)",
+            "GET batch sends its keys in query",
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Post.postQuery @rest(batch.query)",
+            "query is for GET batches",
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Post.deleting @rest(batch.method)",
+            "POST, PUT or PATCH",
+        ),
+        (
+            "INVALID_ARGUMENT",
+            "Post.badItems @rest(batch.items)",
+            "not a property path",
+        ),
+    ] {
+        let found = checked.diagnostics.iter().any(|d| {
+            d.is_error() && d.code.as_str() == code && d.at == at && d.message.contains(words)
+        });
+        assert!(found, "no {code} at {at} ({words}) in:\n{report}");
+    }
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ::http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use futures::future::BoxFuture;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use schema_gen::catalog::{Field, RestBatch, RestCall, RestSource, Source};
+use schema_gen::catalog::{Field, HttpMethod, RestBatch, RestCall, RestSource, Source};
 use schema_gen::template::{Scope, Segment, Template};
 use serde_json::Value;
 
@@ -191,9 +191,10 @@ pub fn prepare(
     })
 }
 
-/// Prepares the batch form of a `@rest` link (`batch: {path, query, key, maxSize}`): one
-/// `GET {batch.path}?{query}=k1&{query}=k2…` rendered from `{{args.keys}}` (a list), with the
-/// link's own headers; the answer is the list of items.
+/// Prepares the batch form of a `@rest` link: one `GET {batch.path}?{query}=k1&{query}=k2…`,
+/// or one `POST` (`PUT`, `PATCH`) to `batch.path` whose JSON body is the list of keys (or
+/// `{"<keys>": [...]}`), rendered from `{{args.keys}}`, with the link's own headers. The batch
+/// serves the link's reads, so it is a read when the link is (a POST lookup writes nothing).
 pub fn prepare_batch(
     source: &Source,
     rest: &RestSource,
@@ -202,15 +203,22 @@ pub fn prepare_batch(
     field: &Field,
     cx: &PrepareContext<'_>,
 ) -> Result<RestInvoke, BuildError> {
+    let keys = super::keys_template(batch.keys.as_deref());
+    let (query, body) = match &batch.query {
+        Some(param) if batch.method == HttpMethod::Get => (vec![(param.clone(), keys)], None),
+        _ => (Vec::new(), Some(keys)),
+    };
     let batched = RestCall {
-        method: schema_gen::catalog::HttpMethod::Get,
+        method: batch.method,
         path: batch.path.clone(),
-        query: vec![(batch.query.clone(), super::keys_template(None))],
+        query,
         headers: call.headers.clone(),
-        body: None,
+        body,
         batch: None,
     };
-    prepare(source, rest, &batched, field, cx)
+    let mut invoke = prepare(source, rest, &batched, field, cx)?;
+    invoke.read = call.method.is_read() && !cx.mutation;
+    Ok(invoke)
 }
 
 impl RestInvoke {

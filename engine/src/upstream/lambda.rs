@@ -486,8 +486,8 @@ pub fn prepare(
 
 /// Prepares the batch form of a `@lambda` link (`batch: {function, keys, items, key,
 /// maxSize}`): one invocation of `batch.function` (else the link's function, with its
-/// qualifier) whose payload is the list of keys, or `{keys: [...]}`; the answer, or its
-/// property `items`, is the list of items.
+/// qualifier) whose payload is the list of keys, or `{keys: [...]}`; the answer, or the
+/// list at its dotted path `items`, is the list of items.
 pub fn prepare_batch(
     source: &Source,
     lambda: &LambdaSource,

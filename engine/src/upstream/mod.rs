@@ -249,7 +249,7 @@ pub fn prepare_batch(
                 let invoke = http::prepare_batch(source, rest, call, batch, field, cx)?;
                 (
                     Arc::new(invoke),
-                    Vec::new(),
+                    property_path(batch.items.as_deref()),
                     batch.key.clone(),
                     batch.max_size,
                 )
@@ -272,7 +272,7 @@ pub fn prepare_batch(
                     return Ok(None);
                 };
                 let invoke = lambda::prepare_batch(source, lambda, call, batch, field, cx)?;
-                let items = batch.items.iter().cloned().collect();
+                let items = property_path(batch.items.as_deref());
                 (Arc::new(invoke), items, batch.key.clone(), batch.max_size)
             }
             _ => return Ok(None),
@@ -288,6 +288,14 @@ pub fn prepare_batch(
 
 /// The request template of a batch call: `{{args.keys}}` (the list of keys) as it is, or
 /// as the one member `property` of a JSON object (`{"ids": [1, 2]}`).
+/// A batch answer's dotted `items` path (`data.users`) as its property names; empty: the
+/// answer itself is the list.
+fn property_path(items: Option<&str>) -> Vec<String> {
+    items.map_or_else(Vec::new, |path| {
+        path.split('.').map(str::to_string).collect()
+    })
+}
+
 pub fn keys_template(property: Option<&str>) -> Template {
     let keys = Segment::Var(Var {
         scope: Scope::Args,
@@ -553,6 +561,39 @@ mod tests {
         assert_eq!(done.to_string(), "http://127.0.0.1:9/v1");
         let missing = substitute_env(&Template::parse("{{env.NOPE}}").unwrap(), &cx).unwrap_err();
         assert!(matches!(missing, BuildError::MissingEnv { ref name, .. } if name == "NOPE"));
+    }
+
+    #[test]
+    fn a_body_batch_serves_its_links_reads_and_finds_items_at_a_dotted_path() {
+        use schema_gen::parse::{SdlFile, parse_files};
+        let sdl = r#"
+schema @source(name: "up", rest: {baseUrl: "{{env.HOST}}"}) { query: Query }
+type Query { posts: [Post] @rest(source: "up", path: "/posts") }
+type Post {
+  userId: Int
+  poster: User @rest(source: "up", path: "/users/{{parent.userId}}", batch: {path: "/users/lookup", method: POST, keys: "ids", items: "data.users", key: "id"})
+}
+type User { id: Int }
+"#;
+        let catalog = parse_files(&[SdlFile::new("t.graphql", sdl)])
+            .catalog
+            .unwrap();
+        let field = &catalog.object("Post").unwrap().fields["poster"];
+        let resolver = field.resolver.as_ref().unwrap();
+        let cx = PrepareContext {
+            coordinate: "Post.poster",
+            env: &env,
+            mutation: false,
+        };
+        let batch = prepare_batch(&catalog.sources["up"], resolver, field, &cx)
+            .unwrap()
+            .unwrap();
+        assert!(
+            batch.invoke.is_read(),
+            "a POST lookup serving a GET link is a read"
+        );
+        assert_eq!(&*batch.items, ["data", "users"]);
+        assert_eq!(batch.parent_key, ["userId"]);
     }
 
     #[test]

@@ -42,6 +42,7 @@ type Post {
   headline: String @map(from: "title")
   author: User @rest(source: "up", path: "/users/{{parent.userId}}")
   user: User @rest(source: "up", path: "/users/{{parent.userId}}", batch: {path: "/users", query: "id", key: "id", maxSize: 2})
+  poster: User @rest(source: "up", path: "/users/{{parent.userId}}", batch: {path: "/users/lookup", method: POST, keys: "ids", items: "data.users", key: "id", maxSize: 2})
 }
 
 type StrictPost { id: Int! title: String! }
@@ -80,6 +81,19 @@ impl Hits {
             .unwrap()
             .keys()
             .filter(|k| k.starts_with("/users?"))
+            .cloned()
+            .collect();
+        calls.sort();
+        calls
+    }
+    /// The recorded calls that start with `prefix`, sorted.
+    pub fn matching(&self, prefix: &str) -> Vec<String> {
+        let mut calls: Vec<String> = self
+            .0
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
             .cloned()
             .collect();
         calls.sort();
@@ -149,21 +163,8 @@ async fn route(
             tokio::time::sleep(std::time::Duration::from_millis(150)).await;
             json!({"n": 2})
         }
-        // The batch endpoint: items in reverse order, a duplicate, an extra user, and no
-        // item for ids above 10.
-        "users" => {
-            let mut items: Vec<Value> = ids
-                .iter()
-                .rev()
-                .filter(|id| **id <= 10)
-                .map(|id| user_json(*id))
-                .collect();
-            if let Some(first) = items.first().cloned() {
-                items.push(first);
-            }
-            items.push(user_json(42));
-            Value::Array(items)
-        }
+        // The batch endpoint (see `sloppy_users`).
+        "users" => Value::Array(sloppy_users(&ids)),
         other => match other
             .strip_prefix("users/")
             .and_then(|id| id.parse::<i64>().ok())
@@ -183,6 +184,34 @@ async fn route(
         },
     };
     Json(body).into_response()
+}
+
+/// The body batch endpoint: `POST /users/lookup {"ids": [...]}` answers `{"data": {"users":
+/// [...]}}` as sloppily as `GET /users` (reverse order, a duplicate, an extra user, nothing
+/// for ids above 10). Recorded as `POST /users/lookup <ids>`.
+async fn lookup(State(hits): State<Hits>, Json(body): Json<Value>) -> Json<Value> {
+    let ids: Vec<i64> = body["ids"]
+        .as_array()
+        .map(|ids| ids.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default();
+    hits.record(format!("POST /users/lookup {}", body["ids"]));
+    Json(json!({"data": {"users": sloppy_users(&ids)}, "next": null}))
+}
+
+/// A batch endpoint's answer for `ids`: in reverse order, with a duplicate and an extra user,
+/// and no item for ids above 10.
+fn sloppy_users(ids: &[i64]) -> Vec<Value> {
+    let mut users: Vec<Value> = ids
+        .iter()
+        .rev()
+        .filter(|id| **id <= 10)
+        .map(|id| user_json(*id))
+        .collect();
+    if let Some(first) = users.first().cloned() {
+        users.push(first);
+    }
+    users.push(user_json(42));
+    users
 }
 
 async fn bump(State(hits): State<Hits>) -> Json<Value> {
@@ -235,6 +264,7 @@ pub async fn upstream() -> (String, Hits) {
     let hits = Hits::default();
     let app = axum::Router::new()
         .route("/bump", post(bump))
+        .route("/users/lookup", post(lookup))
         .route("/cc/{tag}", get(cache_control).post(cache_control))
         .route("/{*path}", get(route))
         .with_state(hits.clone());
