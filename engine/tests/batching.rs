@@ -315,3 +315,52 @@ async fn a_body_batch_posts_the_keys_and_finds_the_items_at_their_path() {
     );
     assert_eq!(hits.matching("/users/"), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_batch_answer_without_its_items_or_with_a_failure_is_an_error_on_each_field_it_serves() {
+    let (base, _) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    let out = parse(
+        &run(
+            &gw,
+            "{ orphans { id misplaced { id } broken { id } } }",
+            json!({}),
+        )
+        .await,
+    );
+    let posts = out["data"]["orphans"].as_array().unwrap();
+    for post in posts {
+        assert_eq!(post["misplaced"], Value::Null, "{out}");
+        assert_eq!(post["broken"], Value::Null, "{out}");
+    }
+    let errors = out["errors"].as_array().unwrap();
+    let at = |field: &str| -> Vec<&Value> {
+        errors
+            .iter()
+            .filter(|e| e["path"][2] == json!(field))
+            .collect()
+    };
+    // Three posts have a key (the fourth's is null: no call, no error).
+    let misplaced = at("misplaced");
+    assert_eq!(misplaced.len(), 3, "{out}");
+    for e in &misplaced {
+        assert_eq!(e["extensions"]["code"], json!("UPSTREAM_INVALID_RESPONSE"));
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("no list at `data.people`"),
+            "{e}"
+        );
+    }
+    let broken = at("broken");
+    assert_eq!(broken.len(), 3, "{out}");
+    for e in &broken {
+        assert_eq!(
+            e["extensions"]["code"],
+            json!("UPSTREAM_HTTP_STATUS"),
+            "{e}"
+        );
+        assert_eq!(e["extensions"]["status"], json!(500), "{e}");
+    }
+}
