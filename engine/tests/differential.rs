@@ -111,6 +111,9 @@ async fn variable_values_valid_or_not_answer_like_async_graphql() {
     let by_id = "query ($id: Int!) { post(id: $id) { id title } }";
     let defaulted = "query ($id: Int = 1) { post(id: $id) { id } }";
     let pets = "query ($s: Status!) { pets(status: $s) { name } }";
+    let search =
+        "query ($t: String) { search(term: $t) { ... on Post { id } ... on User { name } } }";
+    let nullable_at_non_null = "query ($id: Int) { post(id: $id) { id } }";
     let cases = [
         (by_id, json!({"id": 2}), true),
         (by_id, json!({"id": "2"}), false),
@@ -122,6 +125,12 @@ async fn variable_values_valid_or_not_answer_like_async_graphql() {
         (pets, json!({"s": "SOLD"}), true),
         (pets, json!({"s": "NOPE"}), false),
         (pets, json!({"s": "AVAILABLE"}), true),
+        // An explicit null where every use takes one; then a nullable variable at a
+        // non-null argument, which async-graphql runs with a value and refuses with null.
+        (search, json!({"t": "first"}), true),
+        (search, json!({"t": null}), true),
+        (nullable_at_non_null, json!({"id": null}), false),
+        (nullable_at_non_null, json!({"id": 1}), true),
     ];
     for (query, variables, valid) in cases {
         let a = run(&plan, query, variables.clone()).await;

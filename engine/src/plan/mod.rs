@@ -383,7 +383,12 @@ impl PlanExecutor {
             };
             match shape {
                 Validity::Valid
-                    if variables::acceptable(&op.node, &request.variables, &self.catalog) =>
+                    if variables::acceptable(
+                        &entry.doc,
+                        &op.node,
+                        &request.variables,
+                        &self.catalog,
+                    ) =>
                 {
                     Validity::Valid
                 }

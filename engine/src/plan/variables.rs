@@ -8,24 +8,185 @@
 //! VariablesInAllowedPosition (checked with the document) makes at least as strict as every
 //! argument the variable reaches.
 //!
-//! The check is conservative: anything it is unsure of (any `null`, an `Int64` given as a
-//! string, an input object that is not an object) is not accepted, and the request is
-//! validated in full by async-graphql, which reports the error exactly as without this
-//! shortcut. Accepting a value async-graphql would refuse is the one thing it must never do.
+//! The check is conservative: anything it is unsure of (a `null` inside a list or an input
+//! object, an `Int64` given as a string, an input object that is not an object) is not
+//! accepted, and the request is validated in full by async-graphql, which reports the error
+//! exactly as without this shortcut. Accepting a value async-graphql would refuse is the one
+//! thing it must never do.
+//!
+//! A variable given as `null` (clients often send `"after": null`) is accepted when its
+//! declared type is nullable and every use of it in the document is a field argument of a
+//! nullable type: VariablesInAllowedPosition lets a nullable variable with a default reach a
+//! non-null argument, or any nullable variable reach a non-null argument that has a default,
+//! and an explicit `null` there is an error. Any other use (in a directive, inside a list or
+//! an object, an argument of a field the catalog does not know) leaves it to full validation.
 
 use async_graphql::Variables;
-use async_graphql::parser::types::{BaseType, OperationDefinition, Type};
-use async_graphql_value::ConstValue;
+use async_graphql::parser::types::{
+    BaseType, ExecutableDocument, OperationDefinition, Selection, SelectionSet, Type,
+};
+use async_graphql_value::{ConstValue, Value};
 use schema_gen::catalog::{Catalog, TypeKind, TypeRef};
 
 /// True when every given variable's value fits its declared type (absent ones are left to
 /// their defaults; a missing required variable is reported before this).
-pub fn acceptable(op: &OperationDefinition, variables: &Variables, catalog: &Catalog) -> bool {
+pub fn acceptable(
+    doc: &ExecutableDocument,
+    op: &OperationDefinition,
+    variables: &Variables,
+    catalog: &Catalog,
+) -> bool {
     op.variable_definitions.iter().all(|def| {
-        variables
-            .get(&def.node.name.node)
-            .is_none_or(|value| fits(value, &type_ref(&def.node.var_type.node), catalog))
+        let name = &def.node.name.node;
+        match variables.get(name) {
+            None => true,
+            Some(ConstValue::Null) => {
+                def.node.var_type.node.nullable && null_allowed(doc, op, name, catalog)
+            }
+            Some(value) => fits(value, &type_ref(&def.node.var_type.node), catalog),
+        }
     })
+}
+
+/// Whether `$name` is used only as whole field arguments of nullable types (and at least
+/// once): then an explicit `null` for it is valid wherever it goes.
+fn null_allowed(
+    doc: &ExecutableDocument,
+    op: &OperationDefinition,
+    name: &str,
+    catalog: &Catalog,
+) -> bool {
+    let root = match op.ty {
+        async_graphql::parser::types::OperationType::Query => Some(catalog.roots.query.as_str()),
+        async_graphql::parser::types::OperationType::Mutation => catalog.roots.mutation.as_deref(),
+        async_graphql::parser::types::OperationType::Subscription => {
+            catalog.roots.subscription.as_deref()
+        }
+    };
+    let Some(root) = root else {
+        return false;
+    };
+    let mut uses = Uses { name, found: 0 };
+    let in_op_directives = op.directives.iter().any(|d| uses.in_directive(&d.node));
+    let ok = !in_op_directives
+        && uses.selection_set(&op.selection_set.node, root, catalog)
+        && doc.fragments.values().all(|fragment| {
+            let fragment = &fragment.node;
+            !fragment
+                .directives
+                .iter()
+                .any(|d| uses.in_directive(&d.node))
+                && uses.selection_set(
+                    &fragment.selection_set.node,
+                    &fragment.type_condition.node.on.node,
+                    catalog,
+                )
+        });
+    ok && uses.found > 0
+}
+
+/// Walks a document for the uses of one variable.
+struct Uses<'a> {
+    name: &'a str,
+    /// Uses seen as nullable field arguments.
+    found: usize,
+}
+
+impl Uses<'_> {
+    /// False when the variable is used anywhere but as a whole nullable field argument.
+    fn selection_set(&mut self, set: &SelectionSet, on: &str, catalog: &Catalog) -> bool {
+        set.items.iter().all(|item| match &item.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                if field.directives.iter().any(|d| self.in_directive(&d.node)) {
+                    return false;
+                }
+                let def = catalog
+                    .object(on)
+                    .and_then(|o| o.fields.get(field.name.node.as_str()));
+                for (arg, value) in &field.arguments {
+                    match &value.node {
+                        Value::Variable(v) if v.as_str() == self.name => {
+                            let nullable = def
+                                .and_then(|d| d.args.get(arg.node.as_str()))
+                                .is_some_and(|a| !a.ty.is_non_null());
+                            if !nullable {
+                                return false;
+                            }
+                            self.found += 1;
+                        }
+                        other if self.mentions(other) => return false,
+                        _ => {}
+                    }
+                }
+                match def {
+                    Some(def) => {
+                        self.selection_set(&field.selection_set.node, def.ty.base(), catalog)
+                    }
+                    // `__typename`, introspection: no variable may hide below.
+                    None => !self.set_mentions(&field.selection_set.node),
+                }
+            }
+            Selection::FragmentSpread(spread) => {
+                // The fragment itself is walked once, from its definition.
+                !spread
+                    .node
+                    .directives
+                    .iter()
+                    .any(|d| self.in_directive(&d.node))
+            }
+            Selection::InlineFragment(inline) => {
+                let inline = &inline.node;
+                let on = inline
+                    .type_condition
+                    .as_ref()
+                    .map_or(on, |t| t.node.on.node.as_str());
+                !inline.directives.iter().any(|d| self.in_directive(&d.node))
+                    && self.selection_set(&inline.selection_set.node, on, catalog)
+            }
+        })
+    }
+
+    fn in_directive(&self, directive: &async_graphql::parser::types::Directive) -> bool {
+        directive
+            .arguments
+            .iter()
+            .any(|(_, value)| self.mentions(&value.node))
+    }
+
+    fn mentions(&self, value: &Value) -> bool {
+        match value {
+            Value::Variable(v) => v.as_str() == self.name,
+            Value::List(items) => items.iter().any(|v| self.mentions(v)),
+            Value::Object(fields) => fields.values().any(|v| self.mentions(v)),
+            _ => false,
+        }
+    }
+
+    /// Whether the variable appears anywhere in `set` (arguments or directives).
+    fn set_mentions(&self, set: &SelectionSet) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                field.arguments.iter().any(|(_, v)| self.mentions(&v.node))
+                    || field.directives.iter().any(|d| self.in_directive(&d.node))
+                    || self.set_mentions(&field.selection_set.node)
+            }
+            Selection::FragmentSpread(spread) => spread
+                .node
+                .directives
+                .iter()
+                .any(|d| self.in_directive(&d.node)),
+            Selection::InlineFragment(inline) => {
+                inline
+                    .node
+                    .directives
+                    .iter()
+                    .any(|d| self.in_directive(&d.node))
+                    || self.set_mentions(&inline.node.selection_set.node)
+            }
+        })
+    }
 }
 
 fn type_ref(ty: &Type) -> TypeRef {
@@ -42,8 +203,8 @@ fn type_ref(ty: &Type) -> TypeRef {
 
 fn fits(value: &ConstValue, ty: &TypeRef, catalog: &Catalog) -> bool {
     match (ty, value) {
-        // Nulls are allowed by nullable types but not always where the variable is used
-        // (a nullable variable with a default at a non-null argument): left to async-graphql.
+        // A null inside a list or an input object: its position is not traced (a variable's
+        // own null is decided by `null_allowed`), so left to async-graphql.
         (_, ConstValue::Null) => false,
         (TypeRef::NonNull(inner), _) => fits(value, inner, catalog),
         (TypeRef::List(inner), ConstValue::List(items)) => {
@@ -100,19 +261,66 @@ mod tests {
 
     const SDL: &str = r#"
 schema @source(name: "s", rest: {baseUrl: "http://127.0.0.1:9"}) { query: Query }
-type Query { q(a: Int, f: Filter, ids: [ID!], s: Status, big: Int64, j: JSON): Int @rest(source: "s", path: "/q") }
+type Query {
+  q(a: Int, f: Filter, ids: [ID!], s: Status, big: Int64, j: JSON): Int @rest(source: "s", path: "/q")
+  r(n: Int!): Int @rest(source: "s", path: "/r")
+  d(n: Int! = 3): Int @rest(source: "s", path: "/d")
+  t: T @rest(source: "s", path: "/t")
+}
+type T { u(a: Int): Int }
 input Filter { tag: String!, limit: Int = 10, nested: Filter }
 enum Status { OPEN CLOSED }
 "#;
 
     fn check(declarations: &str, variables: serde_json::Value) -> bool {
+        check_doc(&format!("query Q({declarations}) {{ q }}"), variables)
+    }
+
+    fn check_doc(document: &str, variables: serde_json::Value) -> bool {
         let catalog = parse_files(&[SdlFile::new("t.graphql", SDL)])
             .catalog
             .unwrap();
-        let doc =
-            async_graphql::parser::parse_query(format!("query Q({declarations}) {{ q }}")).unwrap();
+        let doc = async_graphql::parser::parse_query(document).unwrap();
         let op = doc.operations.iter().next().unwrap().1;
-        acceptable(&op.node, &Variables::from_json(variables), &catalog)
+        acceptable(&doc, &op.node, &Variables::from_json(variables), &catalog)
+    }
+
+    #[test]
+    fn a_null_is_accepted_only_where_every_use_takes_null() {
+        let null = || json!({"a": null});
+        // Whole nullable arguments, directly, in an inline fragment or in a fragment.
+        assert!(check_doc("query Q($a: Int) { q(a: $a) }", null()));
+        assert!(check_doc(
+            "query Q($a: Int = 2) { q(a: $a) t { u(a: $a) } }",
+            null()
+        ));
+        assert!(check_doc(
+            "query Q($a: Int) { ... on Query { q(a: $a) } ...F } fragment F on Query { t { u(a: $a) } }",
+            null()
+        ));
+        // A non-null variable; a non-null argument (reached through a default, of the
+        // variable or of the argument); a use in a directive or inside a list; a field the
+        // catalog does not know.
+        assert!(!check_doc("query Q($a: Int!) { q(a: $a) }", null()));
+        assert!(!check_doc("query Q($a: Int = 1) { r(n: $a) }", null()));
+        assert!(!check_doc("query Q($a: Int) { d(n: $a) }", null()));
+        assert!(!check_doc(
+            "query Q($a: Int) { q(a: $a) t { u(a: $a) } r(n: $a) }",
+            null()
+        ));
+        assert!(!check_doc(
+            "query Q($a: Boolean) { q @include(if: $a) }",
+            json!({"a": null})
+        ));
+        assert!(!check_doc("query Q($a: ID) { q(ids: [$a]) }", null()));
+        assert!(!check_doc(
+            "query Q($a: String) { q __type(name: $a) { name } }",
+            null()
+        ));
+        assert!(!check_doc(
+            "query Q($a: Int) { ...F } fragment F on Query { r(n: $a) }",
+            null()
+        ));
     }
 
     #[test]
@@ -145,7 +353,7 @@ enum Status { OPEN CLOSED }
         assert!(!check("$a: Int", json!({"a": 1.5})));
         assert!(
             !check("$a: Int", json!({"a": null})),
-            "nulls are never accepted here"
+            "a null for a variable the document does not use"
         );
         assert!(!check("$ids: [ID!]", json!({"ids": ["x", null]})));
         assert!(!check("$s: Status", json!({"s": "MAYBE"})));
