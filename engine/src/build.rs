@@ -231,11 +231,7 @@ fn scalar_type(name: &str, description: Option<&str>) -> Scalar {
             .description(description.unwrap_or(
                 "A 64-bit integer, sent and received as a JSON number without loss; input also accepts a decimal string.",
             ))
-            .validator(|value| match value {
-                GqlValue::Number(n) => n.is_i64() || n.is_u64(),
-                GqlValue::String(s) => int64_from_str(s).is_some(),
-                _ => false,
-            }),
+            .validator(crate::resolve::int64_input_valid),
         JSON => scalar.description(description.unwrap_or("Any JSON value.")),
         _ => with_description(scalar, description, Scalar::description),
     }

@@ -331,6 +331,17 @@ pub fn int64_from_str(s: &str) -> Option<Value> {
         .map(|n| Value::Number(Number::from(n)))
 }
 
+/// An input value that is a valid `Int64`: an integral number within 64 bits, or a decimal
+/// string of one. The scalar's validator, and the variables shortcut's rule, so the two
+/// cannot disagree.
+pub fn int64_input_valid(value: &async_graphql::Value) -> bool {
+    match value {
+        async_graphql::Value::Number(n) => n.is_i64() || n.is_u64(),
+        async_graphql::Value::String(s) => int64_from_str(s).is_some(),
+        _ => false,
+    }
+}
+
 /// A value that is a valid `Int64`: an integral JSON number within 64 bits (signed or not).
 pub fn is_int64(value: &Value) -> bool {
     matches!(value, Value::Number(n) if n.is_i64() || n.is_u64())

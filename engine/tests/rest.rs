@@ -510,6 +510,22 @@ async fn int64_values_above_2_pow_53_round_trip_exactly() {
             .contains("Int64"),
         "{response}"
     );
+    // The same refusal for a variable: a string that is no 64-bit integer never takes the
+    // variables shortcut (same validator), so async-graphql reports it.
+    for bad in [json!("12x"), json!("99999999999999999999")] {
+        let (response, _) = run(&gw, query, json!({"v": bad}), &[]).await;
+        assert!(
+            response.get("data").is_none_or(Value::is_null),
+            "{response}"
+        );
+        assert!(
+            response["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Int64"),
+            "{response}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -671,6 +687,11 @@ async fn the_plan_executor_answers_the_rest_suite_like_async_graphql() {
         (
             "query($v: Int64!) { big(value: $v) { value text } }",
             json!({"v": 9007199254740993u64}),
+        ),
+        // A decimal string takes the variables shortcut.
+        (
+            "query($v: Int64!) { big(value: $v) { value text } }",
+            json!({"v": "-12"}),
         ),
     ];
     for (query, variables) in cases {
