@@ -771,3 +771,20 @@ async fn prepare_types_the_selected_operation_once_and_names_why_none_runs() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_union_member_that_no_fragment_selects_is_an_empty_object() {
+    // The spec's CompleteValue: the member's (empty) sub-selection executes to `{}`.
+    // async-graphql's executor answers `null` here; the plan executor, which serves
+    // requests, follows the spec.
+    let (gw, _) = gateway().await;
+    let request = async_graphql::Request::new("{ pets { ... on Dog { name } } }");
+    let rendered = gw
+        .execute_rendered(request, RequestContext::default())
+        .await;
+    let response: Value = serde_json::from_slice(&rendered.body).unwrap();
+    assert_eq!(response.get("errors"), None, "{response}");
+    let pets = response["data"]["pets"].as_array().unwrap();
+    assert!(pets.iter().any(|p| p.get("name").is_some()), "{response}");
+    assert!(pets.iter().any(|p| *p == json!({})), "{response}");
+}
