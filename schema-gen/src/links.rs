@@ -102,15 +102,18 @@ pub fn suggest(catalog: &Catalog) -> Vec<Diagnostic> {
     out
 }
 
-/// A REST query field of the same source returning a list of `target` from one list
-/// argument sent as a repeated query parameter (`users(id: [Int!]) → GET /users?id=..`),
-/// keyed by the target's `id`: the link can batch through it.
+/// A REST root field of the same source returning a list of `target` from its one argument,
+/// keyed by the target's `id`: the link can batch through it. Either `GET` with a list
+/// argument sent as a repeated query parameter (`users(id: [Int!]) → GET /users?id=..`), or
+/// `POST`/`PUT`/`PATCH` whose JSON body is that argument: a list, or an input object whose
+/// only field is the list (`lookupUsers(input: {ids: [..]}) → POST /users/lookup`).
 fn batch_endpoint(
     catalog: &Catalog,
     query: &crate::catalog::ObjectType,
     source: &str,
     target: &str,
 ) -> Option<crate::catalog::RestBatch> {
+    use crate::catalog::{HttpMethod, RestBatch, TypeRef};
     let key = catalog
         .object(target)?
         .fields
@@ -118,7 +121,18 @@ fn batch_endpoint(
         .find(|f| f.name == "id")?
         .wire()
         .to_string();
-    query.fields.values().find_map(|field| {
+    let is_list = |t: &TypeRef| matches!(t.clone().nullable(), TypeRef::List(_));
+    // A POST lookup may have been read as a mutation (the Query/Mutation rule).
+    let mutation = catalog
+        .roots
+        .mutation
+        .as_deref()
+        .and_then(|m| catalog.object(m));
+    let fields = query
+        .fields
+        .values()
+        .chain(mutation.into_iter().flat_map(|m| m.fields.values()));
+    let found = fields.filter_map(|field| {
         let resolver = field.resolver.as_ref().filter(|r| r.source == source)?;
         let Call::Rest(rest) = &resolver.call else {
             return None;
@@ -126,32 +140,52 @@ fn batch_endpoint(
         let [arg] = field.args.values().collect::<Vec<_>>()[..] else {
             return None;
         };
-        let is_list = |t: &crate::catalog::TypeRef| {
-            matches!(t.clone().nullable(), crate::catalog::TypeRef::List(_))
-        };
-        if field.ty.base() != target
-            || !is_list(&field.ty)
-            || !is_list(&arg.ty)
-            || !rest.path.is_literal()
-        {
+        if field.ty.base() != target || !is_list(&field.ty) || !rest.path.is_literal() {
             return None;
         }
-        let [(param, value)] = &rest.query[..] else {
-            return None;
+        let reads_arg = |t: &Template| {
+            t.sole_var()
+                .is_some_and(|v| v.scope == Scope::Args && v.path == [arg.name.clone()])
         };
-        let reads_arg = value
-            .sole_var()
-            .is_some_and(|v| v.scope == Scope::Args && v.path == [arg.name.clone()]);
-        reads_arg.then(|| crate::catalog::RestBatch {
+        let batch = |method, query, keys| RestBatch {
             path: rest.path.clone(),
-            method: crate::catalog::HttpMethod::Get,
-            query: Some(param.clone()),
-            keys: None,
+            method,
+            query,
+            keys,
             items: None,
             key: key.clone(),
             max_size: 100,
-        })
-    })
+        };
+        match rest.method {
+            HttpMethod::Get => {
+                let [(param, value)] = &rest.query[..] else {
+                    return None;
+                };
+                (is_list(&arg.ty) && reads_arg(value))
+                    .then(|| batch(HttpMethod::Get, Some(param.clone()), None))
+            }
+            HttpMethod::Post | HttpMethod::Put | HttpMethod::Patch if rest.query.is_empty() => {
+                if !rest.body.as_ref().is_some_and(reads_arg) {
+                    return None;
+                }
+                if is_list(&arg.ty) {
+                    return Some(batch(rest.method, None, None));
+                }
+                let TypeKind::Input(input) = &catalog.types.get(arg.ty.base())?.kind else {
+                    return None;
+                };
+                let [only] = input.fields.values().collect::<Vec<_>>()[..] else {
+                    return None;
+                };
+                is_list(&only.ty).then(|| batch(rest.method, None, Some(only.wire().to_string())))
+            }
+            _ => None,
+        }
+    });
+    // A GET endpoint first: it is the plainer read.
+    let mut found: Vec<RestBatch> = found.collect();
+    found.sort_by_key(|b| b.method != HttpMethod::Get);
+    found.into_iter().next()
 }
 
 /// `userId` / `user_id` / `UserID` → `user` (lower-case, separators dropped); `None` otherwise.
@@ -272,6 +306,36 @@ type User { id: Int name: String }
                 .contains(r#"user: User @rest(source: "blog", path: "/users/{{parent.userId}}")"#),
             "{}",
             s.message
+        );
+    }
+
+    #[test]
+    fn a_post_lookup_taking_a_list_of_ids_is_suggested_as_a_body_batch() {
+        let sdl = r#"
+schema @source(name: "blog", rest: {baseUrl: "http://127.0.0.1:1"}) { query: Query mutation: Mutation }
+type Query {
+  posts: [Post] @rest(source: "blog", path: "/posts")
+  user(id: Int!): User @rest(source: "blog", path: "/users/{{args.id}}")
+}
+type Mutation {
+  lookupUsers(input: LookupInput!): [User] @rest(source: "blog", method: POST, path: "/users/lookup", body: "{{args.input}}")
+  sendMail(to: [Int]): [User] @rest(source: "blog", method: POST, path: "/mail", query: [{name: "to", value: "{{args.to}}"}])
+}
+input LookupInput { ids: [Int!]! }
+type Post { id: Int userId: Int title: String }
+type User { id: Int name: String }
+"#;
+        let catalog = parse_files(&[SdlFile::new("s.graphql", sdl)])
+            .catalog
+            .unwrap();
+        let suggestions = suggest(&catalog);
+        assert_eq!(suggestions.len(), 1, "{suggestions:?}");
+        assert!(
+            suggestions[0].message.contains(
+                r#"batch: {path: "/users/lookup", method: POST, keys: "ids", key: "id", maxSize: 100}"#
+            ),
+            "{}",
+            suggestions[0].message
         );
     }
 
