@@ -283,6 +283,16 @@ mod tests {
     use super::*;
     use crate::parse::{SdlFile, parse_files};
 
+    /// The suggestions for `sdl`, which must be exactly one.
+    fn one_suggestion(sdl: &str) -> Diagnostic {
+        let catalog = parse_files(&[SdlFile::new("s.graphql", sdl)])
+            .catalog
+            .unwrap();
+        let mut suggestions = suggest(&catalog);
+        assert_eq!(suggestions.len(), 1, "{suggestions:?}");
+        suggestions.remove(0)
+    }
+
     #[test]
     fn a_user_id_field_and_a_user_lookup_suggest_a_link() {
         let sdl = r#"
@@ -294,12 +304,7 @@ type Query {
 type Post { id: Int userId: Int title: String }
 type User { id: Int name: String }
 "#;
-        let catalog = parse_files(&[SdlFile::new("s.graphql", sdl)])
-            .catalog
-            .unwrap();
-        let suggestions = suggest(&catalog);
-        assert_eq!(suggestions.len(), 1, "{suggestions:?}");
-        let s = &suggestions[0];
+        let s = one_suggestion(sdl);
         assert_eq!((s.code, s.at.as_str()), (Code::LinkSuggestion, "Post.user"));
         assert!(
             s.message
@@ -325,17 +330,13 @@ input LookupInput { ids: [Int!]! }
 type Post { id: Int userId: Int title: String }
 type User { id: Int name: String }
 "#;
-        let catalog = parse_files(&[SdlFile::new("s.graphql", sdl)])
-            .catalog
-            .unwrap();
-        let suggestions = suggest(&catalog);
-        assert_eq!(suggestions.len(), 1, "{suggestions:?}");
+        let s = one_suggestion(sdl);
         assert!(
-            suggestions[0].message.contains(
+            s.message.contains(
                 r#"batch: {path: "/users/lookup", method: POST, keys: "ids", key: "id", maxSize: 100}"#
             ),
             "{}",
-            suggestions[0].message
+            s.message
         );
     }
 
