@@ -653,17 +653,12 @@ impl Lowering {
                     let path = args.nested_template(&batch, "batch", "path", true);
                     let method = args.batch_method(&batch);
                     let query = args.nested_string(&batch, "batch", "query");
-                    let keys = args.nested_string(&batch, "batch", "keys");
-                    let items = args.nested_string(&batch, "batch", "items");
-                    let key = args.nested_string(&batch, "batch", "key");
-                    let max_size = args.batch_max_size(&batch);
-                    if key.is_none() {
-                        args.fail(
-                            Code::MissingArgument,
-                            &format!("{at}(batch)"),
-                            "batch needs key (the item property holding each key)",
-                        );
-                    }
+                    let KeyedBatch {
+                        keys,
+                        items,
+                        key,
+                        max_size,
+                    } = args.keyed_batch(&batch, &at);
                     let method = method?;
                     let get = method == HttpMethod::Get;
                     if get && query.is_none() {
@@ -687,9 +682,6 @@ impl Lowering {
                             "query is for GET batches; a body batch sends its keys in the body \
                              (the list itself, or under keys)",
                         );
-                    }
-                    if let Some(items) = &items {
-                        args.check_property_path(&format!("{at}(batch.items)"), items);
                     }
                     let misplaced = if get {
                         query.is_none() || keys.is_some()
@@ -765,20 +757,12 @@ impl Lowering {
                 let payload = args.template("payload", false);
                 let batch = args.object("batch").and_then(|batch| {
                     let function = args.nested_string(&batch, "batch", "function");
-                    let keys = args.nested_string(&batch, "batch", "keys");
-                    let items = args.nested_string(&batch, "batch", "items");
-                    let key = args.nested_string(&batch, "batch", "key");
-                    let max_size = args.batch_max_size(&batch);
-                    if key.is_none() {
-                        args.fail(
-                            Code::MissingArgument,
-                            &format!("{at}(batch)"),
-                            "batch needs key",
-                        );
-                    }
-                    if let Some(items) = &items {
-                        args.check_property_path(&format!("{at}(batch.items)"), items);
-                    }
+                    let KeyedBatch {
+                        keys,
+                        items,
+                        key,
+                        max_size,
+                    } = args.keyed_batch(&batch, &at);
                     Some(LambdaBatch {
                         function,
                         keys,
@@ -918,6 +902,14 @@ fn argument_input_type(directive: &str, argument: &str) -> Option<&'static str> 
     })
 }
 
+/// What [`Args::keyed_batch`] reads.
+struct KeyedBatch {
+    keys: Option<String>,
+    items: Option<String>,
+    key: Option<String>,
+    max_size: Option<usize>,
+}
+
 /// Typed access to one directive's arguments, reporting every problem as a diagnostic.
 struct Args<'a> {
     lowering: &'a mut Lowering,
@@ -1019,14 +1011,35 @@ impl<'a> Args<'a> {
         method
     }
 
-    /// A dotted property path (`data.users`): no empty segment.
-    fn check_property_path(&mut self, at: &str, path: &str) {
-        if path.split('.').any(str::is_empty) {
+    /// The fields REST and Lambda batches share: the body property for the keys, the dotted
+    /// path of the answer's items (checked), the item key (required) and `maxSize`.
+    fn keyed_batch(&mut self, batch: &IndexMap<Name, ConstValue>, at: &str) -> KeyedBatch {
+        let keys = self.nested_string(batch, "batch", "keys");
+        let items = self.nested_string(batch, "batch", "items");
+        let key = self.nested_string(batch, "batch", "key");
+        let max_size = self.batch_max_size(batch);
+        if key.is_none() {
+            self.fail(
+                Code::MissingArgument,
+                &format!("{at}(batch)"),
+                "batch needs key (the item property holding each key)",
+            );
+        }
+        // A dotted property path (`data.users`): no empty segment.
+        if let Some(path) = &items
+            && path.split('.').any(str::is_empty)
+        {
             self.fail(
                 Code::InvalidArgument,
-                at,
+                &format!("{at}(batch.items)"),
                 &format!("`{path}` is not a property path (names separated by dots)"),
             );
+        }
+        KeyedBatch {
+            keys,
+            items,
+            key,
+            max_size,
         }
     }
 
