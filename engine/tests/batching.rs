@@ -364,3 +364,23 @@ async fn a_batch_answer_without_its_items_or_with_a_failure_is_an_error_on_each_
         assert_eq!(e["extensions"]["status"], json!(500), "{e}");
     }
 }
+
+#[tokio::test]
+async fn a_body_batch_of_a_cached_read_link_is_cached_like_a_get() {
+    let (base, hits) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    let query = "{ posts { userId cachedPoster { id } } }";
+    let posted = || -> usize {
+        hits.matching("POST /users/lookup")
+            .iter()
+            .map(|k| hits.get(k))
+            .sum()
+    };
+    for _ in 0..2 {
+        let out = parse(&run(&gw, query, json!({})).await);
+        for post in out["data"]["posts"].as_array().unwrap() {
+            assert_eq!(post["cachedPoster"]["id"], post["userId"], "{out}");
+        }
+    }
+    assert_eq!(posted(), 1, "the second request is answered from the cache");
+}

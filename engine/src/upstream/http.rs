@@ -193,8 +193,9 @@ pub fn prepare(
 
 /// Prepares the batch form of a `@rest` link: one `GET {batch.path}?{query}=k1&{query}=k2…`,
 /// or one `POST` (`PUT`, `PATCH`) to `batch.path` whose JSON body is the list of keys (or
-/// `{"<keys>": [...]}`), rendered from `{{args.keys}}`, with the link's own headers. The batch
-/// serves the link's reads, so it is a read when the link is (a POST lookup writes nothing).
+/// `{"<keys>": [...]}`), rendered from `{{args.keys}}`, with the link's own headers. Whether a
+/// batch call is shared and cached is decided by its link (the executor asks the link's
+/// invoker, `exec::add_job`), so a POST lookup serving a GET link is a read like the GETs.
 pub fn prepare_batch(
     source: &Source,
     rest: &RestSource,
@@ -216,9 +217,7 @@ pub fn prepare_batch(
         body,
         batch: None,
     };
-    let mut invoke = prepare(source, rest, &batched, field, cx)?;
-    invoke.read = call.method.is_read() && !cx.mutation;
-    Ok(invoke)
+    prepare(source, rest, &batched, field, cx)
 }
 
 impl RestInvoke {

@@ -43,6 +43,7 @@ type Post {
   author: User @rest(source: "up", path: "/users/{{parent.userId}}")
   user: User @rest(source: "up", path: "/users/{{parent.userId}}", batch: {path: "/users", query: "id", key: "id", maxSize: 2})
   poster: User @rest(source: "up", path: "/users/{{parent.userId}}", batch: {path: "/users/lookup", method: POST, keys: "ids", items: "data.users", key: "id", maxSize: 2})
+  cachedPoster: User @rest(source: "up", path: "/users/{{parent.userId}}", cacheTtl: 60, batch: {path: "/users/lookup", method: POST, keys: "ids", items: "data.users", key: "id"})
   misplaced: User @rest(source: "up", path: "/users/{{parent.userId}}", batch: {path: "/users/lookup", method: POST, keys: "ids", items: "data.people", key: "id"})
   broken: User @rest(source: "up", path: "/users/{{parent.userId}}", batch: {path: "/fail", query: "id", key: "id"})
 }
