@@ -384,3 +384,22 @@ async fn a_body_batch_of_a_cached_read_link_is_cached_like_a_get() {
     }
     assert_eq!(posted(), 1, "the second request is answered from the cache");
 }
+
+#[tokio::test]
+async fn concurrent_operations_that_differ_only_in_variables_run_apart() {
+    let (base, hits) = upstream().await;
+    let gw = gateway(&base, Some(PlanOptions::default()));
+    let query = "query ($t: String) { slow(tag: $t) { n } }";
+    let (a, b) = tokio::join!(
+        run(&gw, query, json!({"t": "a"})),
+        run(&gw, query, json!({"t": "b"}))
+    );
+    for out in [parse(&a), parse(&b)] {
+        assert!(out.get("errors").is_none(), "{out}");
+    }
+    assert_eq!(
+        (hits.get("/slow?tag=a"), hits.get("/slow?tag=b")),
+        (1, 1),
+        "one execution per variable value"
+    );
+}

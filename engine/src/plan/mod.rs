@@ -240,7 +240,9 @@ pub struct PlanExecutor {
     fields: HashMap<(String, String), Arc<PreparedField>>,
     common: Common,
     docs: quick_cache::sync::Cache<u64, Arc<DocEntry>, DocWeight>,
-    operations: Mutex<HashMap<String, SharedResponse>>,
+    /// In-flight shared executions. Each holds its document entry, so the entry's address in
+    /// the key cannot be reused by another document while the key is in the table.
+    operations: Mutex<HashMap<OperationKey, (Arc<DocEntry>, SharedResponse)>>,
     options: PlanOptions,
     limits: crate::gateway::Limits,
     /// Client headers that can reach an upstream call (forwarded by a source, or read by a
@@ -452,8 +454,9 @@ impl PlanExecutor {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             match operations.get(&key) {
-                Some(running) => running.clone(),
+                Some((_, running)) => running.clone(),
                 None => {
+                    let held = Arc::clone(&entry);
                     let this = Arc::clone(self);
                     let removal = key.clone();
                     let (headers, request_id) = (cx.headers.clone(), request_id());
@@ -486,7 +489,7 @@ impl PlanExecutor {
                     }
                     .boxed()
                     .shared();
-                    operations.insert(key, future.clone());
+                    operations.insert(key, (held, future.clone()));
                     future
                 }
             }
@@ -617,20 +620,25 @@ async fn validate(
     }
 }
 
-/// Identifies an operation execution: document, operation name, variables and the request
-/// headers that can reach an upstream (`key_headers`), so requests that differ only in
-/// headers no call reads (user agent, trace context, the request id) share one execution.
+/// Identifies an operation execution: the document entry (one per document text and
+/// operation name), variables and the request headers that can reach an upstream
+/// (`key_headers`), so requests that differ only in headers no call reads (user agent, trace
+/// context, the request id) share one execution.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct OperationKey {
+    /// The entry's address: unique while the entry is alive, and the table holds it.
+    document: usize,
+    /// Variables and key headers; empty for the common request with neither.
+    rest: String,
+}
+
 fn operation_key(
-    entry: &DocEntry,
+    entry: &Arc<DocEntry>,
     variables: &Variables,
     headers: &HeaderMap,
     key_headers: &HashSet<http::HeaderName>,
-) -> String {
-    let mut key = String::with_capacity(entry.query.len() + 64);
-    key.push_str(&entry.query);
-    key.push('\0');
-    key.push_str(entry.operation_name.as_deref().unwrap_or(""));
-    key.push('\0');
+) -> OperationKey {
+    let mut key = String::new();
     if !variables.is_empty() {
         key.push_str(&serde_json::to_string(variables).unwrap_or_default());
     }
@@ -643,7 +651,10 @@ fn operation_key(
         key.push(':');
         key.push_str(&String::from_utf8_lossy(value.as_bytes()));
     }
-    key
+    OperationKey {
+        document: Arc::as_ptr(entry) as usize,
+        rest: key,
+    }
 }
 
 /// The client headers that can change an upstream call of `catalog`: every source's
