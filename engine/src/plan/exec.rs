@@ -11,11 +11,11 @@
 //! the cross-request in-flight table (when the source allows dedupe).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_graphql::parser::types::OperationDefinition;
 use async_graphql::{Name, Value as GqlValue, Variables};
-use futures::future::{BoxFuture, Shared};
+use futures::future::BoxFuture;
 use futures::{FutureExt, future};
 use http::HeaderMap;
 use rustc_hash::FxHashMap;
@@ -37,18 +37,11 @@ pub struct Fetched {
 }
 
 pub type FetchResult = Result<Arc<Fetched>, UpstreamError>;
-type InFlight = Shared<BoxFuture<'static, FetchResult>>;
-
-/// Identical in-flight upstream reads across all requests of one gateway.
-#[derive(Debug, Default)]
-pub struct InFlightTable {
-    map: Mutex<HashMap<String, InFlight>>,
-}
-
 /// What the executor shares across requests.
 #[derive(Debug)]
 pub struct Common {
-    pub in_flight: Arc<InFlightTable>,
+    /// Identical in-flight upstream reads across all requests of one gateway.
+    pub in_flight: Arc<super::inflight::InFlight<String, FetchResult>>,
     pub cache: ResponseCache,
     pub dedupe_requests: bool,
     pub max_calls: usize,
@@ -698,53 +691,11 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
         };
         return send(rendered, key).await;
     }
-    let joined = {
-        let mut map = shared
-            .in_flight
-            .map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match map.get(rendered.key()) {
-            Some(in_flight) => in_flight.clone(),
-            None => {
-                let key = rendered.key().to_string();
-                let table = Arc::clone(&shared.in_flight);
-                let (cache_key, removal_key) = (key.clone(), key.clone());
-                // The call runs in its own task and sharers await only its completion: a
-                // `Shared` polled by every sharer would wake all of them on each I/O event.
-                let source = field.invoke.source_name().to_string();
-                let task = tokio::spawn(async move {
-                    let result = send(rendered, cache_key).await;
-                    table
-                        .map
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&removal_key);
-                    result
-                });
-                let (table, removal_key) = (Arc::clone(&shared.in_flight), key.clone());
-                let future = async move {
-                    task.await.unwrap_or_else(|e| {
-                        table
-                            .map
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(&removal_key);
-                        Err(UpstreamError::new(
-                            ErrorKind::Transport,
-                            &source,
-                            format!("the upstream call was aborted: {e}"),
-                        ))
-                    })
-                }
-                .boxed()
-                .shared();
-                map.insert(key, future.clone());
-                future
-            }
-        }
-    };
-    joined.await
+    let key = rendered.key().to_string();
+    shared
+        .in_flight
+        .share(key.clone(), || send(rendered, key))
+        .await
 }
 
 #[cfg(test)]

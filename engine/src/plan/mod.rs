@@ -19,6 +19,7 @@
 
 pub mod compile;
 pub mod exec;
+mod inflight;
 pub mod variables;
 pub mod write;
 
@@ -32,8 +33,6 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Name, Response, Value as GqlValue, Variables};
 use bytes::Bytes;
-use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
 use http::HeaderMap;
 use schema_gen::catalog::{Catalog, TypeRef};
 use serde_json::Value;
@@ -44,7 +43,8 @@ use crate::gateway::{GatewayOptions, RequestContext};
 use crate::resolve::Wire;
 use crate::upstream::{self, BatchInvoke, Invoke, PrepareContext};
 use compile::{Plan, Unsupported};
-use exec::{Common, InFlightTable, Run};
+use exec::{Common, Run};
+use inflight::InFlight;
 
 /// How the plan executor runs; every switch is on by default.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,8 +199,6 @@ struct DocEntry {
     last_size: AtomicUsize,
 }
 
-type SharedResponse = Shared<BoxFuture<'static, Arc<RenderedResponse>>>;
-
 /// A request's document from the plan cache, looked up once per request: the server types
 /// the request with it (GET may run queries only; metrics are labelled by type) and the
 /// executor runs it.
@@ -240,9 +238,8 @@ pub struct PlanExecutor {
     fields: HashMap<(String, String), Arc<PreparedField>>,
     common: Common,
     docs: quick_cache::sync::Cache<u64, Arc<DocEntry>, DocWeight>,
-    /// In-flight shared executions. Each holds its document entry, so the entry's address in
-    /// the key cannot be reused by another document while the key is in the table.
-    operations: Mutex<HashMap<OperationKey, (Arc<DocEntry>, SharedResponse)>>,
+    /// In-flight shared executions.
+    operations: InFlight<OperationKey, Arc<RenderedResponse>>,
     options: PlanOptions,
     limits: crate::gateway::Limits,
     /// Client headers that can reach an upstream call (forwarded by a source, or read by a
@@ -321,7 +318,7 @@ impl PlanExecutor {
         );
         Ok(PlanExecutor {
             common: Common {
-                in_flight: Arc::new(InFlightTable::default()),
+                in_flight: Arc::default(),
                 cache: ResponseCache::new(options.response_cache_bytes),
                 dedupe_requests: options.dedupe_requests,
                 max_calls: gateway.limits.max_upstream_calls,
@@ -330,7 +327,7 @@ impl PlanExecutor {
             catalog,
             fields,
             docs,
-            operations: Mutex::new(HashMap::new()),
+            operations: InFlight::default(),
             options,
             limits: gateway.limits.clone(),
             key_headers,
@@ -448,53 +445,14 @@ impl PlanExecutor {
             return Outcome::Done(Box::pin(run).await);
         }
         let key = operation_key(&entry, &variables, &cx.headers, &self.key_headers);
-        let shared = {
-            let mut operations = self
-                .operations
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match operations.get(&key) {
-                Some((_, running)) => running.clone(),
-                None => {
-                    let held = Arc::clone(&entry);
-                    let this = Arc::clone(self);
-                    let removal = key.clone();
-                    let (headers, request_id) = (cx.headers.clone(), request_id());
-                    // Executed in its own task; sharers are woken once, when it is done (see
-                    // the in-flight table in exec.rs).
-                    let task = tokio::spawn(async move {
-                        let done = Arc::clone(&this)
-                            .run(entry, plan, variables, headers, request_id)
-                            .await;
-                        this.operations
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(&removal);
-                        Arc::new(done)
-                    });
-                    let (this, removal) = (Arc::clone(self), key.clone());
-                    let future = async move {
-                        task.await.unwrap_or_else(|_| {
-                            // The task panicked: forget it, so the next request runs again.
-                            this.operations.lock().unwrap_or_else(PoisonError::into_inner).remove(&removal);
-                            Arc::new(RenderedResponse {
-                                body: Bytes::from_static(
-                                    br#"{"data":null,"errors":[{"message":"the operation was aborted"}]}"#,
-                                ),
-                                executed: true,
-                                has_errors: true,
-                                headers: HeaderMap::new(),
-                            })
-                        })
-                    }
-                    .boxed()
-                    .shared();
-                    operations.insert(key, (held, future.clone()));
-                    future
-                }
-            }
-        };
-        let done = shared.await;
+        let headers = cx.headers.clone();
+        let done = self
+            .operations
+            .share(key, || async {
+                let run = Arc::clone(self).run(entry, plan, variables, headers, request_id());
+                Arc::new(run.await)
+            })
+            .await;
         Outcome::Done(RenderedResponse {
             body: done.body.clone(),
             executed: done.executed,
@@ -624,12 +582,30 @@ async fn validate(
 /// operation name), variables and the request headers that can reach an upstream
 /// (`key_headers`), so requests that differ only in headers no call reads (user agent, trace
 /// context, the request id) share one execution.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct OperationKey {
-    /// The entry's address: unique while the entry is alive, and the table holds it.
-    document: usize,
+    document: EntryId,
     /// Variables and key headers; empty for the common request with neither.
     rest: String,
+}
+
+/// A document entry compared by address, not by its text: the key holds the entry, so the
+/// address cannot be reused by another document while the key exists.
+#[derive(Clone)]
+struct EntryId(Arc<DocEntry>);
+
+impl PartialEq for EntryId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for EntryId {}
+
+impl Hash for EntryId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.0).hash(state);
+    }
 }
 
 fn operation_key(
@@ -652,7 +628,7 @@ fn operation_key(
         key.push_str(&String::from_utf8_lossy(value.as_bytes()));
     }
     OperationKey {
-        document: Arc::as_ptr(entry) as usize,
+        document: EntryId(Arc::clone(entry)),
         rest: key,
     }
 }

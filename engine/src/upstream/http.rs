@@ -1,20 +1,23 @@
 //! REST over HTTP: `@rest` calls (invoke) and reading OpenAPI specs (describe).
 //!
-//! Every call goes through one process-wide `reqwest::Client`, so connections are pooled and
-//! kept alive across requests and across gateway reloads.
+//! Every call goes through the process-wide client (`client.rs`), so connections are pooled
+//! and kept alive across requests and across gateway reloads.
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use ::http::Method;
 use ::http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use schema_gen::catalog::{Field, HttpMethod, RestBatch, RestCall, RestSource, Source};
 use schema_gen::template::{Scope, Segment, Template};
 use serde_json::Value;
 
+use super::client::{HttpClient, SendError, client};
 use super::{
     CallInput, CallOutput, Invoke, PrepareContext, Rendered, SendContext, lookup, render_json,
     render_text, substitute_env, value_text, within_deadline,
@@ -51,25 +54,11 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// exhausting memory.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
+/// How much of a readiness probe's answer is read.
+const PROBE_BYTES: usize = 64 * 1024;
+
 /// How much of an error body is quoted in the GraphQL error message.
 const ERROR_EXCERPT_CHARS: usize = 200;
-
-static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-
-/// The shared HTTP client (pooled, keep-alive, rustls).
-pub fn client() -> Result<reqwest::Client, String> {
-    if let Some(client) = CLIENT.get() {
-        return Ok(client.clone());
-    }
-    let built = reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(256)
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
-    Ok(CLIENT.get_or_init(|| built).clone())
-}
 
 /// Readiness: any HTTP answer to `GET <base URL>` means the source is reachable.
 pub(super) async fn probe(rest: &RestSource, cx: &PrepareContext<'_>) -> super::Probe {
@@ -81,16 +70,32 @@ pub(super) async fn probe(rest: &RestSource, cx: &PrepareContext<'_>) -> super::
         Ok(client) => client,
         Err(message) => return super::Probe::Down(message),
     };
-    match client.get(&url).send().await {
-        Ok(_) => super::Probe::Up,
-        Err(error) => super::Probe::Down(format!("GET {url}: {error}")),
+    let parsed = match url::Url::parse(&url) {
+        Ok(parsed) => parsed,
+        Err(error) => return super::Probe::Down(format!("`{url}`: {error}")),
+    };
+    let answer = client
+        .send(
+            Method::GET,
+            &parsed,
+            HeaderMap::new(),
+            Bytes::new(),
+            PROBE_BYTES,
+        )
+        .await;
+    match answer {
+        // An answer too large to read is still an answer.
+        Err(error) if error.kind != ErrorKind::ResponseTooLarge => {
+            super::Probe::Down(format!("GET {url}: {}", error.detail))
+        }
+        _ => super::Probe::Up,
     }
 }
 
 /// One `@rest` field, prepared: templates with `{{env.X}}` already substituted.
 pub struct RestInvoke {
     source_name: String,
-    method: reqwest::Method,
+    method: Method,
     read: bool,
     /// Base URL without a trailing `/`.
     base: String,
@@ -103,7 +108,7 @@ pub struct RestInvoke {
     response_headers: Arc<[HeaderName]>,
     /// The source honours `Cache-Control` (`httpCache`): answers carry their freshness.
     freshness: bool,
-    client: reqwest::Client,
+    client: HttpClient,
 }
 
 impl fmt::Debug for RestInvoke {
@@ -165,7 +170,7 @@ pub fn prepare(
             })
             .collect::<Result<Vec<_>, _>>()
     };
-    let method = reqwest::Method::from_bytes(call.method.as_str().as_bytes())
+    let method = Method::from_bytes(call.method.as_str().as_bytes())
         .map_err(|e| invalid_source(format!("method {}: {e}", call.method.as_str())))?;
     Ok(RestInvoke {
         source_name: source.name.clone(),
@@ -389,13 +394,13 @@ impl Rendered for NoCall {
 struct RestRequest {
     key: String,
     source_name: String,
-    method: reqwest::Method,
+    method: Method,
     url: url::Url,
     headers: HeaderMap,
     body: Option<String>,
     response_headers: Arc<[HeaderName]>,
     freshness: bool,
-    client: reqwest::Client,
+    client: HttpClient,
     /// Decode only this of the answer.
     projection: Option<Arc<crate::projection::Projection>>,
 }
@@ -423,20 +428,20 @@ impl RestRequest {
         UpstreamError::new(kind, &self.source_name, message)
     }
 
-    fn transport_error(&self, e: &reqwest::Error) -> UpstreamError {
+    fn transport_error(&self, e: SendError) -> UpstreamError {
         let source = &self.source_name;
-        if e.is_timeout() {
-            self.error(ErrorKind::Timeout, format!("upstream `{source}` timed out"))
-        } else if e.is_connect() {
-            self.error(
-                ErrorKind::Unreachable,
-                format!("upstream `{source}` is unreachable: {}", error_chain(e)),
-            )
-        } else {
-            self.error(
-                ErrorKind::Transport,
-                format!("upstream `{source}` failed: {}", error_chain(e)),
-            )
+        let message = match e.kind {
+            ErrorKind::Timeout => format!("upstream `{source}` timed out"),
+            ErrorKind::Unreachable => format!("upstream `{source}` is unreachable: {}", e.detail),
+            ErrorKind::ResponseTooLarge => {
+                format!("upstream `{source}` answered more than {MAX_RESPONSE_BYTES} bytes")
+            }
+            _ => format!("upstream `{source}` failed: {}", e.detail),
+        };
+        let error = self.error(e.kind, message);
+        match e.status {
+            Some(status) => error.with_status(status),
+            None => error,
         }
     }
 
@@ -449,45 +454,30 @@ impl RestRequest {
         {
             headers.insert(X_REQUEST_ID, id);
         }
-        let mut builder = self
+        let body = self.body.clone().map(Bytes::from).unwrap_or_default();
+        let answer = self
             .client
-            .request(self.method.clone(), self.url.clone())
-            .headers(headers);
-        if let Some(body) = &self.body {
-            builder = builder.body(body.clone());
-        }
-        let mut response = builder.send().await.map_err(|e| self.transport_error(&e))?;
-        let status = response.status();
+            .send(
+                self.method.clone(),
+                &self.url,
+                headers,
+                body,
+                MAX_RESPONSE_BYTES,
+            )
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let (status, body) = (answer.status, answer.body);
         let mut headers = HeaderMap::new();
         for name in self.response_headers.iter() {
-            for value in response.headers().get_all(name) {
+            for value in answer.headers.get_all(name) {
                 headers.append(name.clone(), value.clone());
             }
         }
         let freshness = if self.freshness {
-            crate::cache::freshness_headers(response.headers())
+            crate::cache::freshness_headers(&answer.headers)
         } else {
             HeaderMap::new()
         };
-        let mut body: Vec<u8> = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(&e))?
-        {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(self
-                    .error(
-                        ErrorKind::ResponseTooLarge,
-                        format!(
-                            "upstream `{}` answered more than {MAX_RESPONSE_BYTES} bytes",
-                            self.source_name
-                        ),
-                    )
-                    .with_status(status.as_u16()));
-            }
-            body.extend_from_slice(&chunk);
-        }
         let source = &self.source_name;
         if !status.is_success() {
             let excerpt: String = String::from_utf8_lossy(&body)
@@ -516,8 +506,8 @@ impl RestRequest {
             });
         }
         let value = crate::projection::decode(&body, self.projection.as_deref()).map_err(|e| {
-            let content_type = response
-                .headers()
+            let content_type = answer
+                .headers
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("no content type")
@@ -536,18 +526,6 @@ impl RestRequest {
             freshness,
         })
     }
-}
-
-/// An error with its causes, so "error sending request" says why.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 // ---------------------------------------------------------------------------------------
@@ -596,42 +574,38 @@ async fn fetch_url(location: &str, options: &FetchOptions) -> Result<String, Des
         message,
     };
     let client = client().map_err(fetch_error)?;
+    let url = url::Url::parse(location).map_err(|e| fetch_error(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        ACCEPT,
+        HeaderValue::from_static("application/json, application/yaml, text/yaml, */*"),
+    );
+    let limit = usize::try_from(options.max_bytes).unwrap_or(usize::MAX);
     let work = async {
-        let mut response = client
-            .get(location)
-            .header(ACCEPT, "application/json, application/yaml, text/yaml, */*")
-            .send()
-            .await
-            .map_err(|e| fetch_error(error_chain(&e)))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(DescribeError::Status {
-                location: location.to_string(),
-                status: status.as_u16(),
-            });
-        }
-        let too_large = || DescribeError::TooLarge {
+        let status_error = |status: u16| DescribeError::Status {
             location: location.to_string(),
-            limit: options.max_bytes,
+            status,
         };
-        if response
-            .content_length()
-            .is_some_and(|len| len > options.max_bytes)
-        {
-            return Err(too_large());
-        }
-        let mut body: Vec<u8> = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let answer = match client
+            .send(Method::GET, &url, headers, Bytes::new(), limit)
             .await
-            .map_err(|e| fetch_error(error_chain(&e)))?
         {
-            if (body.len() + chunk.len()) as u64 > options.max_bytes {
-                return Err(too_large());
+            Ok(answer) => answer,
+            Err(e) if e.kind == ErrorKind::ResponseTooLarge => {
+                return Err(match e.status {
+                    Some(status) if !(200..300).contains(&status) => status_error(status),
+                    _ => DescribeError::TooLarge {
+                        location: location.to_string(),
+                        limit: options.max_bytes,
+                    },
+                });
             }
-            body.extend_from_slice(&chunk);
+            Err(e) => return Err(fetch_error(e.detail)),
+        };
+        if !answer.status.is_success() {
+            return Err(status_error(answer.status.as_u16()));
         }
-        String::from_utf8(body).map_err(|_| DescribeError::NotText {
+        String::from_utf8(answer.body).map_err(|_| DescribeError::NotText {
             location: location.to_string(),
         })
     };

@@ -1,8 +1,8 @@
 //! AWS Lambda: `@lambda` calls (Invoke, RequestResponse) and function discovery
 //! (ListFunctions + ListTags) for `graft gen lambda`.
 //!
-//! Requests are SigV4-signed with `aws-sigv4` and sent over the shared `reqwest` client
-//! (pooled, rustls), instead of through `aws-sdk-lambda`: measured on this project's machine,
+//! Requests are SigV4-signed with `aws-sigv4` and sent over the shared upstream client
+//! (`client.rs`: pooled, rustls), instead of through `aws-sdk-lambda`: measured on this project's machine,
 //! the SDK added build time and binary size for three REST calls graft can make itself (see
 //! the issue note).
 //!
@@ -39,12 +39,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use ::http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use ::http::{Method, StatusCode};
 use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -54,6 +56,7 @@ use schema_gen::ingest::lambda::{FunctionSchema, LambdaFunction, TAG_SCHEMA};
 use schema_gen::template::Template;
 use serde_json::Value;
 
+use super::client::{Answer, HttpClient, error_chain};
 use super::{
     CallInput, CallOutput, Invoke, PrepareContext, Rendered, SendContext, render_json,
     substitute_env,
@@ -93,7 +96,7 @@ struct LambdaApi {
     /// Endpoint without a trailing `/`.
     base: String,
     credentials: Arc<CredentialSource>,
-    client: reqwest::Client,
+    client: HttpClient,
 }
 
 impl fmt::Debug for LambdaApi {
@@ -189,7 +192,7 @@ fn api(
         region,
         base: base.trim_end_matches('/').to_string(),
         credentials,
-        client: super::http::client()?,
+        client: super::client::client()?,
     })
 }
 
@@ -245,22 +248,17 @@ fn default_chain(region: &str, imds: bool) -> SharedCredentialsProvider {
     SharedCredentialsProvider::new(chain)
 }
 
-/// One signed request's answer.
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
 impl LambdaApi {
     /// Signs and sends one request; `Err` carries the error kind and a message.
     async fn send(
         &self,
-        method: reqwest::Method,
+        method: Method,
         url: &str,
         body: Vec<u8>,
         extra: &HeaderMap,
     ) -> Result<Answer, (ErrorKind, String)> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| (ErrorKind::InvalidRequest, format!("`{url}`: {e}")))?;
         let credentials = self
             .credentials
             .get()
@@ -300,56 +298,19 @@ impl LambdaApi {
                 headers.insert(name, value);
             }
         }
-        let mut request = self.client.request(method, url).headers(headers);
-        if !body.is_empty() {
-            request = request.body(body);
-        }
-        let mut response = request.send().await.map_err(|e| transport_error(&e))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err((
-                    ErrorKind::ResponseTooLarge,
-                    format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+        self.client
+            .send(method, &parsed, headers, body.into(), MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| {
+                let message = match e.kind {
+                    ErrorKind::Timeout => "timed out".to_string(),
+                    ErrorKind::Unreachable => format!("unreachable: {}", e.detail),
+                    ErrorKind::ResponseTooLarge => e.detail,
+                    _ => format!("failed: {}", e.detail),
+                };
+                (e.kind, message)
+            })
     }
-}
-
-fn transport_error(e: &reqwest::Error) -> (ErrorKind, String) {
-    if e.is_timeout() {
-        (ErrorKind::Timeout, "timed out".into())
-    } else if e.is_connect() {
-        (
-            ErrorKind::Unreachable,
-            format!("unreachable: {}", error_chain(e)),
-        )
-    } else {
-        (ErrorKind::Transport, format!("failed: {}", error_chain(e)))
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let next = inner.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = inner.source();
-    }
-    text
 }
 
 fn excerpt(body: &[u8]) -> String {
@@ -623,17 +584,13 @@ impl LambdaRequest {
         loop {
             let answer = self
                 .api
-                .send(
-                    reqwest::Method::POST,
-                    &self.url,
-                    self.body.clone(),
-                    &headers,
-                )
+                .send(Method::POST, &self.url, self.body.clone(), &headers)
                 .await
                 .map_err(|(kind, message)| {
                     self.error(kind, format!("invoking function `{function}`: {message}"))
                 })?;
-            let retryable = answer.status == 429 || answer.status >= 500;
+            let retryable =
+                answer.status == StatusCode::TOO_MANY_REQUESTS || answer.status.is_server_error();
             if retryable && !is_emulated_function_error(&answer) && attempt < MAX_RETRIES {
                 let delay = backoff(attempt);
                 // Retry only when the next attempt can still start before the deadline.
@@ -654,7 +611,7 @@ impl LambdaRequest {
             .get("x-amz-function-error")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        if (200..300).contains(&answer.status) && function_error.is_none() {
+        if answer.status.is_success() && function_error.is_none() {
             if answer.body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(CallOutput::default());
             }
@@ -671,7 +628,7 @@ impl LambdaRequest {
                             excerpt(&answer.body)
                         ),
                     )
-                    .with_status(answer.status)),
+                    .with_status(answer.status.as_u16())),
             };
         }
         if function_error.is_some() || is_emulated_function_error(&answer) {
@@ -691,14 +648,14 @@ impl LambdaRequest {
                     ErrorKind::FunctionError,
                     format!("function `{function}` failed: {error_type}: {error_message}"),
                 )
-                .with_status(answer.status)
+                .with_status(answer.status.as_u16())
                 .with_details(serde_json::json!({
                     "errorType": error_type,
                     "errorMessage": error_message,
                 })));
         }
         let (error_type, message) = service_error(&answer);
-        let kind = match answer.status {
+        let kind = match answer.status.as_u16() {
             401 | 403 => ErrorKind::Credentials,
             413 => ErrorKind::RequestTooLarge,
             _ => ErrorKind::HttpStatus,
@@ -709,10 +666,10 @@ impl LambdaRequest {
                 kind,
                 format!(
                     "invoking function `{function}`: Lambda answered HTTP {} {label}: {message}",
-                    answer.status
+                    answer.status.as_u16()
                 ),
             )
-            .with_status(answer.status);
+            .with_status(answer.status.as_u16());
         if let Some(error_type) = error_type {
             error = error.with_details(
                 serde_json::json!({"errorType": error_type, "errorMessage": message}),
@@ -726,7 +683,7 @@ impl LambdaRequest {
 /// `{"errorType", "errorMessage"}` body, without AWS's `x-amzn-ErrorType` header; retrying
 /// would run the function again.
 fn is_emulated_function_error(answer: &Answer) -> bool {
-    answer.status >= 500
+    answer.status.is_server_error()
         && !answer.headers.contains_key("x-amzn-errortype")
         && serde_json::from_slice::<Value>(&answer.body)
             .is_ok_and(|b| b.get("errorType").is_some_and(Value::is_string))
@@ -765,6 +722,8 @@ pub struct Described {
 const MAX_PAGES: usize = 1000;
 /// Schema documents larger than this are refused.
 const MAX_SCHEMA_BYTES: u64 = 4 * 1024 * 1024;
+/// A schema document named by URL must arrive within this.
+const SCHEMA_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one discovery request may take.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -803,19 +762,19 @@ pub async fn describe(
 
 async fn get_json(api: &LambdaApi, url: &str) -> Result<Value, DescribeError> {
     let answer = api
-        .send(reqwest::Method::GET, url, Vec::new(), &HeaderMap::new())
+        .send(Method::GET, url, Vec::new(), &HeaderMap::new())
         .await
         .map_err(|(_, message)| DescribeError::Fetch {
             location: url.to_string(),
             message,
         })?;
-    if !(200..300).contains(&answer.status) {
+    if !answer.status.is_success() {
         let (error_type, message) = service_error(&answer);
         return Err(DescribeError::Fetch {
             location: url.to_string(),
             message: format!(
                 "HTTP {} {}: {message}",
-                answer.status,
+                answer.status.as_u16(),
                 error_type.unwrap_or_default()
             ),
         });
@@ -975,31 +934,25 @@ async fn read_file(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
 }
 
-async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, String> {
-    let mut response = client
-        .get(url)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| format!("cannot fetch `{url}`: {}", error_chain(&e)))?;
-    if !response.status().is_success() {
-        return Err(format!(
-            "fetching `{url}` answered HTTP {}",
-            response.status().as_u16()
-        ));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("cannot fetch `{url}`: {}", error_chain(&e)))?
-    {
-        if (body.len() + chunk.len()) as u64 > MAX_SCHEMA_BYTES {
+async fn fetch_text(client: &HttpClient, url: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("`{url}`: {e}"))?;
+    let limit = usize::try_from(MAX_SCHEMA_BYTES).unwrap_or(usize::MAX);
+    let send = client.send(Method::GET, &parsed, HeaderMap::new(), Bytes::new(), limit);
+    let answer = match tokio::time::timeout(SCHEMA_FETCH_TIMEOUT, send).await {
+        Err(_) => return Err(format!("fetching `{url}` timed out")),
+        Ok(Err(e)) if e.kind == ErrorKind::ResponseTooLarge => {
             return Err(format!("`{url}` is larger than {MAX_SCHEMA_BYTES} bytes"));
         }
-        body.extend_from_slice(&chunk);
+        Ok(Err(e)) => return Err(format!("cannot fetch `{url}`: {}", e.detail)),
+        Ok(Ok(answer)) => answer,
+    };
+    if !answer.status.is_success() {
+        return Err(format!(
+            "fetching `{url}` answered HTTP {}",
+            answer.status.as_u16()
+        ));
     }
-    String::from_utf8(body).map_err(|_| format!("`{url}` is not UTF-8 text"))
+    String::from_utf8(answer.body).map_err(|_| format!("`{url}` is not UTF-8 text"))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! function returning `Arc<dyn Invoke>`, plus one arm in [`prepare`] below; nothing else in
 //! the engine matches on the transport.
 
+pub mod client;
 pub mod grpc;
 pub mod http;
 pub mod lambda;

@@ -1,0 +1,388 @@
+//! The one HTTP client of upstream calls and spec fetches: plain-HTTP/1.1 connections pooled
+//! and driven by the task that awaits the answer; HTTPS, and every target while a proxy is
+//! configured, through reqwest (rustls, system proxies).
+//!
+//! Why plain HTTP does not go through reqwest: a pooled reqwest (hyper-util) connection runs
+//! in a task of its own, so a request handed to it leaves only when the scheduler reaches
+//! that task, behind every client connection that is ready at that moment. Under load
+//! that is one queue of waiting per upstream call; the in-cluster services a gateway fronts
+//! speak plain HTTP, and driving their connection from the awaiting task sends at once
+//! (docs/performance.md measures the difference).
+
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{ACCEPT, HOST};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::Full;
+use hyper::body::Body as _;
+use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::error::ErrorKind;
+
+/// Idle connections older than this are closed rather than reused (servers close theirs
+/// after 60–75 s; reusing one the server is closing fails the request).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle connections kept per host; more are closed when they come back.
+const MAX_IDLE_PER_HOST: usize = 256;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Why an exchange failed: `kind` is `Timeout`, `Unreachable`, `Transport` or
+/// `ResponseTooLarge`; `detail` says why, with its causes; `status` is known when the answer's
+/// head arrived.
+#[derive(Debug, Clone)]
+pub struct SendError {
+    pub kind: ErrorKind,
+    pub detail: String,
+    pub status: Option<u16>,
+}
+
+impl SendError {
+    fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        SendError {
+            kind,
+            detail: detail.into(),
+            status: None,
+        }
+    }
+}
+
+/// The process-wide client: connections are shared by every field and survive reloads.
+#[derive(Clone)]
+pub struct HttpClient {
+    tls: reqwest::Client,
+    /// `None` while a proxy is configured: reqwest then applies it (and `NO_PROXY`) to
+    /// plain-HTTP targets too.
+    plain: Option<Arc<Pool>>,
+}
+
+static CLIENT: OnceLock<HttpClient> = OnceLock::new();
+
+/// The shared client.
+pub fn client() -> Result<HttpClient, String> {
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
+    let tls = reqwest::Client::builder()
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+        .tcp_nodelay(true)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+    let proxied = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    let built = HttpClient {
+        tls,
+        plain: (!proxied).then(|| Arc::new(Pool::default())),
+    };
+    Ok(CLIENT.get_or_init(|| built).clone())
+}
+
+impl HttpClient {
+    /// Sends one request and reads its whole answer, refusing answers over `limit` bytes.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &url::Url,
+        headers: HeaderMap,
+        body: Bytes,
+        limit: usize,
+    ) -> Result<Answer, SendError> {
+        match &self.plain {
+            Some(pool) if url.scheme() == "http" => {
+                pool.send(method, url, headers, body, limit).await
+            }
+            _ => self.send_reqwest(method, url, headers, body, limit).await,
+        }
+    }
+
+    async fn send_reqwest(
+        &self,
+        method: Method,
+        url: &url::Url,
+        headers: HeaderMap,
+        body: Bytes,
+        limit: usize,
+    ) -> Result<Answer, SendError> {
+        let mut request = self.tls.request(method, url.clone()).headers(headers);
+        if !body.is_empty() {
+            request = request.body(body);
+        }
+        let mut response = request.send().await.map_err(|e| reqwest_error(&e))?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| SendError {
+            status: Some(status.as_u16()),
+            ..reqwest_error(&e)
+        })? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(limit, status));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer {
+            status,
+            headers: std::mem::take(response.headers_mut()),
+            body,
+        })
+    }
+}
+
+fn reqwest_error(e: &reqwest::Error) -> SendError {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_connect() {
+        ErrorKind::Unreachable
+    } else {
+        ErrorKind::Transport
+    };
+    SendError::new(kind, error_chain(e))
+}
+
+fn too_large(limit: usize, status: StatusCode) -> SendError {
+    SendError {
+        status: Some(status.as_u16()),
+        ..SendError::new(
+            ErrorKind::ResponseTooLarge,
+            format!("the answer is larger than {limit} bytes"),
+        )
+    }
+}
+
+/// An error with its causes, so "error sending request" says why (a cause whose text the
+/// message already holds is not repeated).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(inner) = cause {
+        let next = inner.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
+/// Idle plain-HTTP/1.1 connections by `host:port`.
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<HashMap<String, Vec<Idle>>>,
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+/// One HTTP/1.1 connection: the handle requests are sent through, and the state machine
+/// that reads and writes the socket, polled by whoever awaits an answer on it.
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    /// `None` once the connection has ended; dropping it resolves whatever waited on it.
+    driver: Option<Connection<TokioIo<TcpStream>, Full<Bytes>>>,
+}
+
+impl Conn {
+    /// Polls the connection (so it writes and reads), then `inner`.
+    fn poll_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        inner: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        if let Some(driver) = &mut self.driver
+            && Pin::new(driver).poll(cx).is_ready()
+        {
+            self.driver = None;
+        }
+        inner(cx)
+    }
+
+    /// Whether the connection can carry another request now.
+    fn reusable(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        // One poll notices a close the server sent meanwhile, and readies the handle.
+        let _ = self.poll_with(&mut cx, |_| Poll::Ready(()));
+        self.driver.is_some() && self.sender.is_ready()
+    }
+}
+
+/// How an exchange on one connection failed; `answered` once the answer's head arrived
+/// (the request then certainly reached the server, so it is never sent again).
+struct Failed {
+    error: SendError,
+    answered: bool,
+}
+
+impl Pool {
+    async fn send(
+        &self,
+        method: Method,
+        url: &url::Url,
+        mut headers: HeaderMap,
+        body: Bytes,
+        limit: usize,
+    ) -> Result<Answer, SendError> {
+        let host = url.host_str().ok_or_else(|| {
+            SendError::new(ErrorKind::Unreachable, format!("`{url}` has no host"))
+        })?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let authority = format!("{host}:{port}");
+        if !headers.contains_key(HOST) {
+            let host_header = match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_string(),
+            };
+            let value = HeaderValue::from_str(&host_header)
+                .map_err(|e| SendError::new(ErrorKind::Transport, e.to_string()))?;
+            headers.insert(HOST, value);
+        }
+        headers
+            .entry(ACCEPT)
+            .or_insert(HeaderValue::from_static("*/*"));
+        let target = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        };
+        let request = || {
+            let mut request = http::Request::new(Full::new(body.clone()));
+            *request.method_mut() = method.clone();
+            *request.headers_mut() = headers.clone();
+            *request.uri_mut() = target.parse().map_err(|e: http::uri::InvalidUri| {
+                SendError::new(ErrorKind::Transport, e.to_string())
+            })?;
+            Ok::<_, SendError>(request)
+        };
+        if let Some(conn) = self.checkout(&authority) {
+            match self.exchange(&authority, conn, request()?, limit).await {
+                Ok(answer) => return Ok(answer),
+                // A kept-alive connection the server closed while the request was on its
+                // way: the request did not reach the server, so a fresh connection may
+                // carry it again, as browsers and HTTP clients do for idempotent methods.
+                Err(failed) if !failed.answered && method.is_idempotent() => {}
+                Err(failed) => return Err(failed.error),
+            }
+        }
+        let conn = connect(host, port).await?;
+        self.exchange(&authority, conn, request()?, limit)
+            .await
+            .map_err(|failed| failed.error)
+    }
+
+    fn checkout(&self, authority: &str) -> Option<Conn> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = idle.get_mut(authority)?;
+        while let Some(Idle { mut conn, since }) = list.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && conn.reusable() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn checkin(&self, authority: &str, mut conn: Conn) {
+        if !conn.reusable() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = idle.entry(authority.to_string()).or_default();
+        // Connections idle too long are dropped here too, so a host called rarely does not
+        // hold its sockets for ever.
+        list.retain(|idle| idle.since.elapsed() < IDLE_TIMEOUT);
+        if list.len() < MAX_IDLE_PER_HOST {
+            list.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Sends one request on `conn`, reads the whole answer, and returns the connection to
+    /// the pool when it can carry another.
+    async fn exchange(
+        &self,
+        authority: &str,
+        mut conn: Conn,
+        request: http::Request<Full<Bytes>>,
+        limit: usize,
+    ) -> Result<Answer, Failed> {
+        let failed = |e: hyper::Error, answered: bool| Failed {
+            error: SendError::new(ErrorKind::Transport, error_chain(&e)),
+            answered,
+        };
+        let mut answer = std::pin::pin!(conn.sender.send_request(request));
+        let response = poll_fn(|cx| conn.poll_with(cx, |cx| answer.as_mut().poll(cx)))
+            .await
+            .map_err(|e| failed(e, false))?;
+        let (head, mut incoming) = response.into_parts();
+        let mut body = Vec::new();
+        while let Some(frame) =
+            poll_fn(|cx| conn.poll_with(cx, |cx| Pin::new(&mut incoming).poll_frame(cx))).await
+        {
+            let frame = frame.map_err(|e| Failed {
+                error: SendError {
+                    status: Some(head.status.as_u16()),
+                    ..failed(e, true).error
+                },
+                answered: true,
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if body.len() + data.len() > limit {
+                    return Err(Failed {
+                        error: too_large(limit, head.status),
+                        answered: true,
+                    });
+                }
+                body.extend_from_slice(&data);
+            }
+        }
+        self.checkin(authority, conn);
+        Ok(Answer {
+            status: head.status,
+            headers: head.headers,
+            body,
+        })
+    }
+}
+
+/// Opens a connection (and its HTTP/1.1 handshake) within the connect timeout.
+async fn connect(host: &str, port: u16) -> Result<Conn, SendError> {
+    let unreachable = |detail: String| SendError::new(ErrorKind::Unreachable, detail);
+    // `host_str` spells an IPv6 address in brackets; the resolver wants it bare.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| {
+            unreachable(format!(
+                "connecting to {host}:{port} timed out after {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|e| unreachable(format!("cannot connect to {host}:{port}: {e}")))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| unreachable(error_chain(&e)))?;
+    Ok(Conn {
+        sender,
+        driver: Some(driver),
+    })
+}
