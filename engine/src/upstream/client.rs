@@ -28,7 +28,9 @@ use tokio::net::TcpStream;
 use crate::error::ErrorKind;
 
 /// Idle connections older than this are closed rather than reused (servers close theirs
-/// after 60–75 s; reusing one the server is closing fails the request).
+/// after 60–75 s; reusing one the server is closing fails the request). Every host's idle
+/// connections are also checked this often, so those of a host no longer called (an
+/// upstream that discovery removed) are closed too.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle connections kept per host; more are closed when they come back.
 const MAX_IDLE_PER_HOST: usize = 256;
@@ -90,7 +92,7 @@ pub fn client() -> Result<HttpClient, String> {
         .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
     let built = HttpClient {
         tls,
-        plain: (!proxied).then(|| Arc::new(Pool::default())),
+        plain: (!proxied).then(|| Arc::new(Pool::new(IDLE_TIMEOUT))),
     };
     Ok(CLIENT.get_or_init(|| built).clone())
 }
@@ -183,9 +185,14 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Idle plain-HTTP/1.1 connections by `host:port`.
-#[derive(Default)]
 struct Pool {
-    idle: Mutex<HashMap<String, Vec<Idle>>>,
+    idle: Mutex<IdleConns>,
+    idle_timeout: Duration,
+}
+
+struct IdleConns {
+    by_host: HashMap<String, Vec<Idle>>,
+    swept: Instant,
 }
 
 struct Idle {
@@ -233,6 +240,16 @@ struct Failed {
 }
 
 impl Pool {
+    fn new(idle_timeout: Duration) -> Self {
+        Pool {
+            idle: Mutex::new(IdleConns {
+                by_host: HashMap::new(),
+                swept: Instant::now(),
+            }),
+            idle_timeout,
+        }
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -289,9 +306,9 @@ impl Pool {
 
     fn checkout(&self, authority: &str) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = idle.get_mut(authority)?;
+        let list = idle.by_host.get_mut(authority)?;
         while let Some(Idle { mut conn, since }) = list.pop() {
-            if since.elapsed() < IDLE_TIMEOUT && conn.reusable() {
+            if since.elapsed() < self.idle_timeout && conn.reusable() {
                 return Some(conn);
             }
         }
@@ -303,10 +320,15 @@ impl Pool {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = idle.entry(authority.to_string()).or_default();
-        // Connections idle too long are dropped here too, so a host called rarely does not
-        // hold its sockets for ever.
-        list.retain(|idle| idle.since.elapsed() < IDLE_TIMEOUT);
+        if idle.swept.elapsed() >= self.idle_timeout {
+            idle.swept = Instant::now();
+            let timeout = self.idle_timeout;
+            idle.by_host.retain(|_, list| {
+                list.retain_mut(|idle| idle.since.elapsed() < timeout && idle.conn.reusable());
+                !list.is_empty()
+            });
+        }
+        let list = idle.by_host.entry(authority.to_string()).or_default();
         if list.len() < MAX_IDLE_PER_HOST {
             list.push(Idle {
                 conn,
@@ -385,4 +407,48 @@ async fn connect(host: &str, port: u16) -> Result<Conn, SendError> {
         sender,
         driver: Some(driver),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A keep-alive HTTP/1.1 server answering every request with `ok`.
+    async fn server() -> url::Url {
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url::Url::parse(&url).unwrap()
+    }
+
+    async fn get(pool: &Pool, url: &url::Url) -> Answer {
+        let headers = HeaderMap::new();
+        pool.send(Method::GET, url, headers, Bytes::new(), 1024)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn idle_connections_of_a_host_no_longer_called_are_closed() {
+        let pool = Pool::new(Duration::from_millis(100));
+        let (first, second) = (server().await, server().await);
+        assert_eq!(get(&pool, &first).await.body, b"ok");
+        let hosts = |pool: &Pool| -> Vec<String> {
+            let idle = pool.idle.lock().unwrap();
+            let mut hosts: Vec<String> = idle.by_host.keys().cloned().collect();
+            hosts.sort();
+            hosts
+        };
+        let authority = |url: &url::Url| format!("127.0.0.1:{}", url.port().unwrap());
+        assert_eq!(hosts(&pool), vec![authority(&first)]);
+
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(get(&pool, &second).await.body, b"ok");
+        assert_eq!(
+            hosts(&pool),
+            vec![authority(&second)],
+            "the first host's connection is closed"
+        );
+    }
 }
