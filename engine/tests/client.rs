@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engine::ErrorKind;
-use engine::upstream::client::{HttpClient, client};
+use engine::upstream::client::{HttpClient, Outgoing, client};
 use http::{HeaderMap, Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -108,15 +108,13 @@ async fn send(
     limit: usize,
 ) -> Result<(StatusCode, String), engine::upstream::client::SendError> {
     let url = url::Url::parse(url).unwrap();
-    let answer = client
-        .send(
-            method,
-            &url,
-            HeaderMap::new(),
-            Bytes::from_static(b"{}"),
-            limit,
-        )
-        .await?;
+    let out = Outgoing {
+        method,
+        url: &url,
+        headers: HeaderMap::new(),
+        body: Bytes::from_static(b"{}"),
+    };
+    let answer = client.send(out, limit).await?;
     Ok((answer.status, String::from_utf8(answer.body).unwrap()))
 }
 

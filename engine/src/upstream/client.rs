@@ -36,6 +36,26 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_IDLE_PER_HOST: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One request to send.
+pub struct Outgoing<'a> {
+    pub method: Method,
+    pub url: &'a url::Url,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl<'a> Outgoing<'a> {
+    /// A GET of `url` without headers.
+    pub fn get(url: &'a url::Url) -> Self {
+        Outgoing {
+            method: Method::GET,
+            url,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+}
+
 /// One answer, read whole.
 #[derive(Debug)]
 pub struct Answer {
@@ -99,30 +119,20 @@ pub fn client() -> Result<HttpClient, String> {
 
 impl HttpClient {
     /// Sends one request and reads its whole answer, refusing answers over `limit` bytes.
-    pub async fn send(
-        &self,
-        method: Method,
-        url: &url::Url,
-        headers: HeaderMap,
-        body: Bytes,
-        limit: usize,
-    ) -> Result<Answer, SendError> {
+    pub async fn send(&self, out: Outgoing<'_>, limit: usize) -> Result<Answer, SendError> {
         match &self.plain {
-            Some(pool) if url.scheme() == "http" => {
-                pool.send(method, url, headers, body, limit).await
-            }
-            _ => self.send_reqwest(method, url, headers, body, limit).await,
+            Some(pool) if out.url.scheme() == "http" => pool.send(out, limit).await,
+            _ => self.send_reqwest(out, limit).await,
         }
     }
 
-    async fn send_reqwest(
-        &self,
-        method: Method,
-        url: &url::Url,
-        headers: HeaderMap,
-        body: Bytes,
-        limit: usize,
-    ) -> Result<Answer, SendError> {
+    async fn send_reqwest(&self, out: Outgoing<'_>, limit: usize) -> Result<Answer, SendError> {
+        let Outgoing {
+            method,
+            url,
+            headers,
+            body,
+        } = out;
         let mut request = self.tls.request(method, url.clone()).headers(headers);
         if !body.is_empty() {
             request = request.body(body);
@@ -250,14 +260,13 @@ impl Pool {
         }
     }
 
-    async fn send(
-        &self,
-        method: Method,
-        url: &url::Url,
-        mut headers: HeaderMap,
-        body: Bytes,
-        limit: usize,
-    ) -> Result<Answer, SendError> {
+    async fn send(&self, out: Outgoing<'_>, limit: usize) -> Result<Answer, SendError> {
+        let Outgoing {
+            method,
+            url,
+            mut headers,
+            body,
+        } = out;
         let host = url.host_str().ok_or_else(|| {
             SendError::new(ErrorKind::Unreachable, format!("`{url}` has no host"))
         })?;
@@ -423,10 +432,7 @@ mod tests {
     }
 
     async fn get(pool: &Pool, url: &url::Url) -> Answer {
-        let headers = HeaderMap::new();
-        pool.send(Method::GET, url, headers, Bytes::new(), 1024)
-            .await
-            .unwrap()
+        pool.send(Outgoing::get(url), 1024).await.unwrap()
     }
 
     #[tokio::test]

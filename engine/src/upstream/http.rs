@@ -17,7 +17,7 @@ use schema_gen::catalog::{Field, HttpMethod, RestBatch, RestCall, RestSource, So
 use schema_gen::template::{Scope, Segment, Template};
 use serde_json::Value;
 
-use super::client::{HttpClient, SendError, client};
+use super::client::{HttpClient, Outgoing, SendError, client};
 use super::{
     CallInput, CallOutput, Invoke, PrepareContext, Rendered, SendContext, lookup, render_json,
     render_text, substitute_env, value_text, within_deadline,
@@ -74,15 +74,7 @@ pub(super) async fn probe(rest: &RestSource, cx: &PrepareContext<'_>) -> super::
         Ok(parsed) => parsed,
         Err(error) => return super::Probe::Down(format!("`{url}`: {error}")),
     };
-    let answer = client
-        .send(
-            Method::GET,
-            &parsed,
-            HeaderMap::new(),
-            Bytes::new(),
-            PROBE_BYTES,
-        )
-        .await;
+    let answer = client.send(Outgoing::get(&parsed), PROBE_BYTES).await;
     match answer {
         // An answer too large to read is still an answer.
         Err(error) if error.kind != ErrorKind::ResponseTooLarge => {
@@ -458,10 +450,12 @@ impl RestRequest {
         let answer = self
             .client
             .send(
-                self.method.clone(),
-                &self.url,
-                headers,
-                body,
+                Outgoing {
+                    method: self.method.clone(),
+                    url: &self.url,
+                    headers,
+                    body,
+                },
                 MAX_RESPONSE_BYTES,
             )
             .await
@@ -587,7 +581,13 @@ async fn fetch_url(location: &str, options: &FetchOptions) -> Result<String, Des
             status,
         };
         let answer = match client
-            .send(Method::GET, &url, headers, Bytes::new(), limit)
+            .send(
+                Outgoing {
+                    headers,
+                    ..Outgoing::get(&url)
+                },
+                limit,
+            )
             .await
         {
             Ok(answer) => answer,

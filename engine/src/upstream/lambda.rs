@@ -46,7 +46,6 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -56,7 +55,7 @@ use schema_gen::ingest::lambda::{FunctionSchema, LambdaFunction, TAG_SCHEMA};
 use schema_gen::template::Template;
 use serde_json::Value;
 
-use super::client::{Answer, HttpClient, error_chain};
+use super::client::{Answer, HttpClient, Outgoing, error_chain};
 use super::{
     CallInput, CallOutput, Invoke, PrepareContext, Rendered, SendContext, render_json,
     substitute_env,
@@ -299,7 +298,15 @@ impl LambdaApi {
             }
         }
         self.client
-            .send(method, &parsed, headers, body.into(), MAX_RESPONSE_BYTES)
+            .send(
+                Outgoing {
+                    method,
+                    url: &parsed,
+                    headers,
+                    body: body.into(),
+                },
+                MAX_RESPONSE_BYTES,
+            )
             .await
             .map_err(|e| {
                 let message = match e.kind {
@@ -937,7 +944,7 @@ async fn read_file(path: &Path) -> Result<String, String> {
 async fn fetch_text(client: &HttpClient, url: &str) -> Result<String, String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("`{url}`: {e}"))?;
     let limit = usize::try_from(MAX_SCHEMA_BYTES).unwrap_or(usize::MAX);
-    let send = client.send(Method::GET, &parsed, HeaderMap::new(), Bytes::new(), limit);
+    let send = client.send(Outgoing::get(&parsed), limit);
     let answer = match tokio::time::timeout(SCHEMA_FETCH_TIMEOUT, send).await {
         Err(_) => return Err(format!("fetching `{url}` timed out")),
         Ok(Err(e)) if e.kind == ErrorKind::ResponseTooLarge => {
