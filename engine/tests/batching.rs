@@ -152,6 +152,48 @@ async fn concurrent_identical_operations_share_one_execution_but_not_across_cred
     );
 }
 
+/// The first caller of a shared operation (or of a shared upstream call) goes away mid-flight
+/// — its client disconnected or its deadline passed — while another waits: the waiter takes
+/// the work over and gets the whole answer.
+#[tokio::test]
+async fn a_shared_execution_or_call_whose_first_caller_goes_away_still_answers_the_others() {
+    let (base, hits) = upstream().await;
+    let only_calls = PlanOptions {
+        dedupe_operations: false,
+        ..PlanOptions::default()
+    };
+    let only_operations = PlanOptions {
+        dedupe_requests: false,
+        ..PlanOptions::default()
+    };
+    // Different documents share the call; the same document shares the operation.
+    for (options, second) in [
+        (only_calls, "{ again: slow { n } }"),
+        (only_operations, "{ slow { n } }"),
+    ] {
+        hits.reset();
+        let gw = gateway(&base, Some(options));
+        let first = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            run(&gw, "{ slow { n } }", json!({})),
+        );
+        let waiter = async {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            run(&gw, second, json!({})).await
+        };
+        let (first, waited) = tokio::join!(first, waiter);
+        assert!(first.is_err(), "the first caller gave up");
+        let waited = parse(&waited);
+        assert!(waited.get("errors").is_none(), "{waited}");
+        assert_eq!(
+            waited["data"].as_object().unwrap().values().next().unwrap()["n"],
+            2
+        );
+        // The waiter sent the call again (the first one's was dropped with it).
+        assert_eq!(hits.get("/slow?tag=a"), 2);
+    }
+}
+
 /// A request context with these headers.
 fn context(headers: &[(&'static str, String)]) -> engine::gateway::RequestContext {
     let mut cx = engine::gateway::RequestContext::default();
