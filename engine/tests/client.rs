@@ -20,7 +20,10 @@ use tokio::net::TcpListener;
 ///   `Connection: close`);
 /// - `/drop-second`: the first request of a connection is answered, later ones are cut off;
 /// - `/chunked`: a chunked answer;
-/// - `/big`: 4 KiB.
+/// - `/big`: 4 KiB;
+/// - `/close-header`: an answer with `Connection: close`, then the socket closed;
+/// - `/http10`: an HTTP/1.0 answer without a length, ended by closing the socket;
+/// - `/no-content`: 204.
 struct Server {
     base: String,
     connections: Arc<AtomicUsize>,
@@ -55,6 +58,19 @@ async fn serve() -> Server {
                             5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
                             .to_string(),
                         "/big" => ok(&"x".repeat(4096)),
+                        "/close-header" => {
+                            let answer = "HTTP/1.1 200 OK\r\nconnection: close\r\n\
+                                content-length: 3\r\n\r\nbye";
+                            let _ = socket.write_all(answer.as_bytes()).await;
+                            return;
+                        }
+                        "/http10" => {
+                            // HTTP/1.0, no length: the body ends where the connection does.
+                            let answer = "HTTP/1.0 200 OK\r\n\r\nold style";
+                            let _ = socket.write_all(answer.as_bytes()).await;
+                            return;
+                        }
+                        "/no-content" => "HTTP/1.1 204 No Content\r\n\r\n".to_string(),
                         _ => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_string(),
                     };
                     if socket.write_all(answer.as_bytes()).await.is_err() {
@@ -118,7 +134,7 @@ async fn send(
     Ok((answer.status, String::from_utf8(answer.body).unwrap()))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_in_turn_and_at_once_reuse_kept_alive_connections() {
     let server = serve().await;
     let client = client().unwrap();
@@ -135,9 +151,13 @@ async fn calls_in_turn_and_at_once_reuse_kept_alive_connections() {
     }
     assert_eq!(server.connections.load(Ordering::SeqCst), 1);
 
-    let at_once = (0..30).map(|_| send(&client, Method::GET, &echo, 1 << 20));
+    // In tasks of their own, on two worker threads.
+    let at_once = (0..30).map(|_| {
+        let (client, echo) = (client.clone(), echo.clone());
+        tokio::spawn(async move { send(&client, Method::GET, &echo, 1 << 20).await })
+    });
     for answer in futures::future::join_all(at_once).await {
-        assert_eq!(answer.unwrap().0, StatusCode::OK);
+        assert_eq!(answer.unwrap().unwrap().0, StatusCode::OK);
     }
     let opened = server.connections.load(Ordering::SeqCst);
     assert!(
@@ -251,4 +271,26 @@ async fn a_closed_port_is_unreachable() {
     .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Unreachable, "{error:?}");
     assert!(error.detail.contains(&addr.to_string()), "{}", error.detail);
+}
+
+#[tokio::test]
+async fn answers_ended_by_a_close_are_read_whole_and_their_connections_not_reused() {
+    let server = serve().await;
+    let client = client().unwrap();
+    let get = |path: &str| {
+        let url = format!("{}{path}", server.base);
+        let client = &client;
+        async move { send(client, Method::GET, &url, 1024).await }
+    };
+    assert_eq!(get("/close-header").await.unwrap().1, "bye");
+    assert_eq!(get("/http10").await.unwrap().1, "old style");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+    let (status, body) = get("/no-content").await.unwrap();
+    assert_eq!((status, body.as_str()), (StatusCode::NO_CONTENT, ""));
+    assert_eq!(get("/echo").await.unwrap().0, StatusCode::OK);
+    assert_eq!(
+        server.connections.load(Ordering::SeqCst),
+        3,
+        "a 204 keeps its connection alive for the next call"
+    );
 }

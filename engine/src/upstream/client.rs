@@ -314,28 +314,34 @@ impl Pool {
     }
 
     fn checkout(&self, authority: &str) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = idle.by_host.get_mut(authority)?;
-        while let Some(Idle { mut conn, since }) = list.pop() {
+        loop {
+            let Idle { mut conn, since } = {
+                let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                idle.by_host.get_mut(authority)?.pop()?
+            };
+            // Checked outside the lock: the poll may read the socket.
             if since.elapsed() < self.idle_timeout && conn.reusable() {
                 return Some(conn);
             }
         }
-        None
     }
 
     fn checkin(&self, authority: &str, mut conn: Conn) {
         if !conn.reusable() {
             return;
         }
+        let mut expired = Vec::new();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.swept.elapsed() >= self.idle_timeout {
             idle.swept = Instant::now();
-            let timeout = self.idle_timeout;
-            idle.by_host.retain(|_, list| {
-                list.retain_mut(|idle| idle.since.elapsed() < timeout && idle.conn.reusable());
-                !list.is_empty()
-            });
+            for list in idle.by_host.values_mut() {
+                let (fresh, old) = std::mem::take(list)
+                    .into_iter()
+                    .partition(|idle| idle.since.elapsed() < self.idle_timeout);
+                *list = fresh;
+                expired.push(old);
+            }
+            idle.by_host.retain(|_, list| !list.is_empty());
         }
         let list = idle.by_host.entry(authority.to_string()).or_default();
         if list.len() < MAX_IDLE_PER_HOST {
@@ -344,6 +350,9 @@ impl Pool {
                 since: Instant::now(),
             });
         }
+        // The expired connections close (a syscall each) after the lock is released.
+        drop(idle);
+        drop(expired);
     }
 
     /// Sends one request on `conn`, reads the whole answer, and returns the connection to
