@@ -45,7 +45,11 @@ impl<K: Eq + Hash + Clone, T: Clone> InFlight<K, T> {
     pub async fn share<F: Future<Output = T>>(&self, key: K, work: impl FnOnce() -> F) -> T {
         let cell = {
             let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(map.entry(key.clone()).or_default())
+            // Looked up before inserting: most callers join, and need no copy of the key.
+            match map.get(&key) {
+                Some(cell) => Arc::clone(cell),
+                None => Arc::clone(map.entry(key.clone()).or_default()),
+            }
         };
         cell.get_or_init(|| async {
             let _leave = Leave {

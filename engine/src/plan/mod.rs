@@ -445,10 +445,11 @@ impl PlanExecutor {
             return Outcome::Done(Box::pin(run).await);
         }
         let key = operation_key(&entry, &variables, &cx.headers, &self.key_headers);
-        let headers = cx.headers.clone();
+        // Only the request that runs the operation copies what the run needs.
         let done = self
             .operations
             .share(key, || async {
+                let headers = cx.headers.clone();
                 let run = Arc::clone(self).run(entry, plan, variables, headers, request_id());
                 Arc::new(run.await)
             })
