@@ -2,9 +2,9 @@
 //! (ListFunctions + ListTags) for `graft gen lambda`.
 //!
 //! Requests are SigV4-signed with `aws-sigv4` and sent over the shared upstream client
-//! (`client.rs`: pooled, rustls), instead of through `aws-sdk-lambda`: measured on this project's machine,
-//! the SDK added build time and binary size for three REST calls graft can make itself (see
-//! the issue note).
+//! (`client.rs`: pooled, rustls), instead of through `aws-sdk-lambda`: measured on this
+//! project's machine, the SDK added build time and binary size for three REST calls graft can
+//! make itself (see the issue note).
 //!
 //! Where calls go, in order of precedence:
 //! - **region**: `@source(lambda: {region})`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`;
