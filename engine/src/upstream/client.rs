@@ -27,10 +27,11 @@ use tokio::net::TcpStream;
 
 use crate::error::ErrorKind;
 
-/// Idle connections older than this are closed rather than reused (servers close theirs
-/// after 60–75 s; reusing one the server is closing fails the request). Every host's idle
-/// connections are also checked this often, so those of a host no longer called (an
-/// upstream that discovery removed) are closed too.
+/// Idle connections older than this are closed rather than reused. Servers close theirs
+/// sooner or later (Node.js after 5 s, nginx after 75 s); one the server already closed is
+/// caught by the check before each reuse. Every host's idle connections are also expired
+/// this often, so those of a host no longer called (an upstream that discovery removed) are
+/// closed too.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle connections kept per host; more are closed when they come back.
 const MAX_IDLE_PER_HOST: usize = 256;
