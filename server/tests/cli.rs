@@ -1,5 +1,6 @@
 //! The `graft` binary as users and Kubernetes run it: exit codes, config, the config schema
-//! drift check, graceful shutdown on SIGTERM, JSON logs and `graft demo`.
+//! drift check, graceful shutdown on SIGTERM, JSON logs, `graft demo`, and reading a spec over
+//! HTTPS.
 
 mod common;
 
@@ -456,5 +457,85 @@ async fn the_listen_address_and_log_format_can_come_from_the_environment() {
             .any(|l| serde_json::from_str::<Value>(l).is_ok()),
         "{}",
         lines.join("\n")
+    );
+}
+
+/// An HTTPS server on 127.0.0.1 with a self-signed certificate for that address, answering
+/// every request with `body`; returns its address and the certificate (PEM).
+async fn https_upstream(body: &'static str) -> (std::net::SocketAddr, String) {
+    use std::sync::Arc;
+    use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
+    let ca = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(ca.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ca.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that does not trust the certificate ends the handshake.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let answer = hyper::service::service_fn(|_request| async {
+                    let body =
+                        http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes()));
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), answer)
+                    .await;
+            });
+        }
+    });
+    (addr, ca.cert.pem())
+}
+
+/// HTTPS goes through the upstream client's TLS path (reqwest, rustls, the system's roots):
+/// a spec is read from a server whose certificate is trusted, and refused from one whose
+/// certificate is not.
+#[tokio::test]
+async fn a_spec_is_read_over_https_only_from_a_trusted_server() {
+    let spec = r#"{"openapi": "3.0.0", "info": {"title": "pets", "version": "1"},
+        "paths": {"/pets": {"get": {"operationId": "listPets", "responses": {"200": {
+        "description": "ok", "content": {"application/json": {"schema": {"type": "array",
+        "items": {"type": "string"}}}}}}}}}}"#;
+    let (addr, cert) = https_upstream(spec).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, cert).unwrap();
+    let url = format!("https://{addr}/spec.json");
+    let generate = |trusted: bool| {
+        let mut command = graft();
+        command.args(["gen", "openapi", &url, "--name", "pets"]);
+        // rustls-native-certs reads SSL_CERT_FILE: the test's certificate is the only root.
+        if trusted {
+            command.env("SSL_CERT_FILE", &ca_file);
+        }
+        command.output()
+    };
+    let trusted = generate(true).await.unwrap();
+    let stdout = String::from_utf8_lossy(&trusted.stdout);
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert!(stdout.contains("listPets"), "{stdout}");
+
+    let untrusted = generate(false).await.unwrap();
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(!untrusted.status.success());
+    assert!(
+        stderr.contains(&url) && stderr.to_lowercase().contains("certificate"),
+        "{stderr}"
     );
 }
