@@ -437,8 +437,12 @@ impl RestRequest {
         }
     }
 
-    async fn exchange(self: Box<Self>, request_id: Arc<str>) -> Result<CallOutput, UpstreamError> {
-        let mut headers = self.headers.clone();
+    async fn exchange(
+        mut self: Box<Self>,
+        request_id: Arc<str>,
+    ) -> Result<CallOutput, UpstreamError> {
+        // The request is sent once: its headers and body move into it.
+        let mut headers = std::mem::take(&mut self.headers);
         // The gateway's id replaces any the client sent (even an allowlisted one), so the
         // upstream sees exactly one.
         if let Ok(id) = HeaderValue::from_str(&request_id)
@@ -446,7 +450,7 @@ impl RestRequest {
         {
             headers.insert(X_REQUEST_ID, id);
         }
-        let body = self.body.clone().map(Bytes::from).unwrap_or_default();
+        let body = self.body.take().map(Bytes::from).unwrap_or_default();
         let answer = self
             .client
             .send(
