@@ -1,6 +1,6 @@
 //! The `graft` binary as users and Kubernetes run it: exit codes, config, the config schema
 //! drift check, graceful shutdown on SIGTERM, JSON logs, `graft demo`, and reading a spec over
-//! HTTPS.
+//! HTTPS and through a proxy.
 
 mod common;
 
@@ -460,6 +460,12 @@ async fn the_listen_address_and_log_format_can_come_from_the_environment() {
     );
 }
 
+/// A one-operation OpenAPI spec, served by the HTTPS and proxy tests below.
+const PETS_SPEC: &str = r#"{"openapi": "3.0.0", "info": {"title": "pets", "version": "1"},
+    "paths": {"/pets": {"get": {"operationId": "listPets", "responses": {"200": {
+    "description": "ok", "content": {"application/json": {"schema": {"type": "array",
+    "items": {"type": "string"}}}}}}}}}}"#;
+
 /// An HTTPS server on 127.0.0.1 with a self-signed certificate for that address, answering
 /// every request with `body`; returns its address and the certificate (PEM).
 async fn https_upstream(body: &'static str) -> (std::net::SocketAddr, String) {
@@ -504,11 +510,7 @@ async fn https_upstream(body: &'static str) -> (std::net::SocketAddr, String) {
 /// certificate is not.
 #[tokio::test]
 async fn a_spec_is_read_over_https_only_from_a_trusted_server() {
-    let spec = r#"{"openapi": "3.0.0", "info": {"title": "pets", "version": "1"},
-        "paths": {"/pets": {"get": {"operationId": "listPets", "responses": {"200": {
-        "description": "ok", "content": {"application/json": {"schema": {"type": "array",
-        "items": {"type": "string"}}}}}}}}}}"#;
-    let (addr, cert) = https_upstream(spec).await;
+    let (addr, cert) = https_upstream(PETS_SPEC).await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, cert).unwrap();
@@ -537,5 +539,67 @@ async fn a_spec_is_read_over_https_only_from_a_trusted_server() {
     assert!(
         stderr.contains(&url) && stderr.to_lowercase().contains("certificate"),
         "{stderr}"
+    );
+}
+
+/// A forward proxy on 127.0.0.1 that answers every request itself with `body` and records the
+/// request targets it was asked for.
+async fn recording_proxy(
+    body: &'static str,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                let answer = hyper::service::service_fn(move |request: hyper::Request<_>| {
+                    log.lock().unwrap().push(request.uri().to_string());
+                    let body =
+                        http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes()));
+                    async move { Ok::<_, std::convert::Infallible>(hyper::Response::new(body)) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), answer)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// While `HTTP_PROXY` is set, plain-HTTP targets go through it (the upstream client hands
+/// them to reqwest, which applies the system proxy): a spec on a host that does not resolve
+/// is read through the proxy.
+#[tokio::test]
+async fn with_a_proxy_configured_plain_http_goes_through_it() {
+    let (proxy, seen) = recording_proxy(PETS_SPEC).await;
+    let url = "http://spec.example.invalid/spec.json";
+    let proxy_url = format!("http://{proxy}");
+    let out = graft()
+        .args(["gen", "openapi", url, "--name", "pets"])
+        .env("HTTP_PROXY", &proxy_url)
+        .env("http_proxy", &proxy_url)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("listPets"));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![url.to_string()],
+        "asked in absolute form"
     );
 }
