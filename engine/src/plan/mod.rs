@@ -194,6 +194,8 @@ struct DocEntry {
     /// Validated with placeholder variables: valid for any values that `variables::acceptable`
     /// accepts.
     validated_shape: OnceLock<Validity>,
+    /// The variables an explicit `null` is accepted for (`variables::nulls_accepted`).
+    nulls_accepted: OnceLock<Vec<Name>>,
     plans: Mutex<HashMap<Vec<bool>, CompiledPlan>>,
     /// Size of the last response, to allocate the next one at once.
     last_size: AtomicUsize,
@@ -383,10 +385,12 @@ impl PlanExecutor {
             match shape {
                 Validity::Valid
                     if variables::acceptable(
-                        &entry.doc,
                         &op.node,
                         &request.variables,
                         &self.catalog,
+                        entry.nulls_accepted.get_or_init(|| {
+                            variables::nulls_accepted(&entry.doc, &op.node, &self.catalog)
+                        }),
                     ) =>
                 {
                     Validity::Valid
@@ -495,6 +499,7 @@ impl PlanExecutor {
             doc,
             validated: OnceLock::new(),
             validated_shape: OnceLock::new(),
+            nulls_accepted: OnceLock::new(),
             plans: Mutex::new(HashMap::new()),
             last_size: AtomicUsize::new(1024),
         });

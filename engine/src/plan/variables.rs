@@ -21,31 +21,47 @@
 //! and an explicit `null` there is an error. Any other use (in a directive, inside a list or
 //! an object, an argument of a field the catalog does not know) leaves it to full validation.
 
-use async_graphql::Variables;
 use async_graphql::parser::types::{
     BaseType, ExecutableDocument, OperationDefinition, Selection, SelectionSet, Type,
 };
+use async_graphql::{Name, Variables};
 use async_graphql_value::{ConstValue, Value};
 use schema_gen::catalog::{Catalog, TypeKind, TypeRef};
 
 /// True when every given variable's value fits its declared type (absent ones are left to
-/// their defaults; a missing required variable is reported before this).
+/// their defaults; a missing required variable is reported before this). A `null` is
+/// accepted for the variables `nulls_accepted` lists ([`nulls_accepted`], computed once per
+/// document).
 pub fn acceptable(
-    doc: &ExecutableDocument,
     op: &OperationDefinition,
     variables: &Variables,
     catalog: &Catalog,
+    nulls_accepted: &[Name],
 ) -> bool {
     op.variable_definitions.iter().all(|def| {
         let name = &def.node.name.node;
         match variables.get(name) {
             None => true,
-            Some(ConstValue::Null) => {
-                def.node.var_type.node.nullable && null_allowed(doc, op, name, catalog)
-            }
+            Some(ConstValue::Null) => nulls_accepted.contains(name),
             Some(value) => fits(value, &type_ref(&def.node.var_type.node), catalog),
         }
     })
+}
+
+/// The variables of `op` for which an explicit `null` is valid whatever the document does
+/// with them: nullable ones used only as whole nullable field arguments. A property of the
+/// document, not of a request's values.
+pub fn nulls_accepted(
+    doc: &ExecutableDocument,
+    op: &OperationDefinition,
+    catalog: &Catalog,
+) -> Vec<Name> {
+    op.variable_definitions
+        .iter()
+        .map(|def| &def.node)
+        .filter(|def| def.var_type.node.nullable && null_allowed(doc, op, &def.name.node, catalog))
+        .map(|def| def.name.node.clone())
+        .collect()
 }
 
 /// Whether `$name` is used only as whole field arguments of nullable types (and at least
@@ -283,7 +299,8 @@ enum Status { OPEN CLOSED }
             .unwrap();
         let doc = async_graphql::parser::parse_query(document).unwrap();
         let op = doc.operations.iter().next().unwrap().1;
-        acceptable(&doc, &op.node, &Variables::from_json(variables), &catalog)
+        let nulls = nulls_accepted(&doc, &op.node, &catalog);
+        acceptable(&op.node, &Variables::from_json(variables), &catalog, &nulls)
     }
 
     #[test]
