@@ -287,8 +287,6 @@ pub fn prepare_batch(
     }))
 }
 
-/// The request template of a batch call: `{{args.keys}}` (the list of keys) as it is, or
-/// as the one member `property` of a JSON object (`{"ids": [1, 2]}`).
 /// A batch answer's dotted `items` path (`data.users`) as its property names; empty: the
 /// answer itself is the list.
 fn property_path(items: Option<&str>) -> Vec<String> {
@@ -297,6 +295,8 @@ fn property_path(items: Option<&str>) -> Vec<String> {
     })
 }
 
+/// The request template of a batch call: `{{args.keys}}` (the list of keys) as it is, or
+/// as the one member `property` of a JSON object (`{"ids": [1, 2]}`).
 pub fn keys_template(property: Option<&str>) -> Template {
     let keys = Segment::Var(Var {
         scope: Scope::Args,
