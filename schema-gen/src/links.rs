@@ -182,10 +182,8 @@ fn batch_endpoint(
             _ => None,
         }
     });
-    // A GET endpoint first: it is the plainer read.
-    let mut found: Vec<RestBatch> = found.collect();
-    found.sort_by_key(|b| b.method != HttpMethod::Get);
-    found.into_iter().next()
+    // A GET endpoint first (it is the plainer read), else the first body batch.
+    found.min_by_key(|b| b.method != HttpMethod::Get)
 }
 
 /// `userId` / `user_id` / `UserID` → `user` (lower-case, separators dropped); `None` otherwise.

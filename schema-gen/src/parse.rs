@@ -661,12 +661,15 @@ impl Lowering {
                     } = args.keyed_batch(&batch, &at);
                     let method = method?;
                     let get = method == HttpMethod::Get;
+                    // Where the keys go: a GET batch in `query`, a body batch in its body.
+                    let mut misplaced = false;
                     if get && query.is_none() {
                         args.fail(
                             Code::MissingArgument,
                             &format!("{at}(batch)"),
                             "a GET batch needs query (the parameter repeated once per key)",
                         );
+                        misplaced = true;
                     }
                     if get && keys.is_some() {
                         args.fail(
@@ -674,6 +677,7 @@ impl Lowering {
                             &format!("{at}(batch.keys)"),
                             "keys names a body property; a GET batch sends its keys in query",
                         );
+                        misplaced = true;
                     }
                     if !get && query.is_some() {
                         args.fail(
@@ -682,12 +686,8 @@ impl Lowering {
                             "query is for GET batches; a body batch sends its keys in the body \
                              (the list itself, or under keys)",
                         );
+                        misplaced = true;
                     }
-                    let misplaced = if get {
-                        query.is_none() || keys.is_some()
-                    } else {
-                        query.is_some()
-                    };
                     if misplaced {
                         return None;
                     }
