@@ -542,9 +542,9 @@ async fn a_spec_is_read_over_https_only_from_a_trusted_server() {
     );
 }
 
-/// A forward proxy on 127.0.0.1 that answers every request itself with `body` and records the
-/// request targets it was asked for.
-async fn recording_proxy(
+/// An HTTP server on 127.0.0.1 that answers every request with `body` and records the request
+/// targets it was asked for: as a forward proxy, absolute URLs; as a server, paths.
+async fn recording_server(
     body: &'static str,
 ) -> (
     std::net::SocketAddr,
@@ -576,10 +576,10 @@ async fn recording_proxy(
 
 /// While `HTTP_PROXY` is set, plain-HTTP targets go through it (the upstream client hands
 /// them to reqwest, which applies the system proxy): a spec on a host that does not resolve
-/// is read through the proxy.
+/// is read through the proxy, and one on a host `NO_PROXY` names is read directly.
 #[tokio::test]
-async fn with_a_proxy_configured_plain_http_goes_through_it() {
-    let (proxy, seen) = recording_proxy(PETS_SPEC).await;
+async fn with_a_proxy_configured_plain_http_goes_through_it_unless_no_proxy_names_the_host() {
+    let (proxy, seen) = recording_server(PETS_SPEC).await;
     let url = "http://spec.example.invalid/spec.json";
     let proxy_url = format!("http://{proxy}");
     let out = graft()
@@ -601,5 +601,28 @@ async fn with_a_proxy_configured_plain_http_goes_through_it() {
         *seen.lock().unwrap(),
         vec![url.to_string()],
         "asked in absolute form"
+    );
+
+    // NO_PROXY names the hosts reached directly.
+    let (direct, asked) = recording_server(PETS_SPEC).await;
+    let out = graft()
+        .args(["gen", "openapi", &format!("http://{direct}/spec.json")])
+        .env("HTTP_PROXY", &proxy_url)
+        .env("http_proxy", &proxy_url)
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(*asked.lock().unwrap(), vec!["/spec.json".to_string()]);
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the proxy was not asked again"
     );
 }
