@@ -288,14 +288,14 @@ fn build_request(
     let mut request = async_graphql::Request::new(query);
     match operation_name {
         None | Some(Value::Null) => {}
-        Some(Value::String(name)) => request = request.operation_name(name),
+        Some(Value::String(name)) => request.operation_name = Some(name),
         Some(_) => return Err(bad_request("operationName must be a string or null")),
     }
     match variables {
         None | Some(Value::Null) => {}
-        Some(v @ Value::Object(_)) => {
-            request = request.variables(async_graphql::Variables::from_json(v))
-        }
+        // `{}` is the usual "no variables": nothing to convert.
+        Some(Value::Object(map)) if map.is_empty() => {}
+        Some(v @ Value::Object(_)) => request.variables = async_graphql::Variables::from_json(v),
         Some(_) => return Err(bad_request("variables must be an object or null")),
     }
     match extensions {
@@ -429,14 +429,18 @@ fn render(response_type: ResponseType, answer: RenderedResponse) -> (Response, &
         };
         (status, "rejected", without_data(body))
     };
-    let mut http = (status, body).into_response();
-    let out = http.headers_mut();
+    // Sized once for what every answer carries (type, vary, request id; hyper adds length
+    // and date): growing a header map reallocates it.
+    let mut out = HeaderMap::with_capacity(4 + headers.len());
+    out.insert(header::CONTENT_TYPE, response_type.content_type());
     for (name, value) in headers.iter() {
         if !is_framing_header(name) {
             out.append(name.clone(), value.clone());
         }
     }
-    out.insert(header::CONTENT_TYPE, response_type.content_type());
+    let mut http = Response::new(Body::from(body));
+    *http.status_mut() = status;
+    *http.headers_mut() = out;
     (http, outcome)
 }
 

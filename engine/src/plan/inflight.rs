@@ -18,13 +18,15 @@ use tokio::sync::OnceCell;
 
 /// In-flight work by key.
 pub struct InFlight<K, T> {
-    map: Mutex<HashMap<K, Arc<OnceCell<T>>>>,
+    /// Seeded foldhash: keys carry client input, and SipHash cost a measured share of a
+    /// request that joins shared work.
+    map: Mutex<HashMap<K, Arc<OnceCell<T>>, foldhash::fast::RandomState>>,
 }
 
 impl<K, T> Default for InFlight<K, T> {
     fn default() -> Self {
         InFlight {
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(HashMap::default()),
         }
     }
 }

@@ -24,7 +24,7 @@ pub mod variables;
 pub mod write;
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -196,7 +196,8 @@ struct DocEntry {
     validated_shape: OnceLock<Validity>,
     /// The variables an explicit `null` is accepted for (`variables::nulls_accepted`).
     nulls_accepted: OnceLock<Vec<Name>>,
-    plans: Mutex<HashMap<Vec<bool>, CompiledPlan>>,
+    /// By `@skip`/`@include` values (at most 2^n keys for n such variables).
+    plans: Mutex<rustc_hash::FxHashMap<Vec<bool>, CompiledPlan>>,
     /// Size of the last response, to allocate the next one at once.
     last_size: AtomicUsize,
 }
@@ -240,6 +241,9 @@ pub struct PlanExecutor {
     fields: HashMap<(String, String), Arc<PreparedField>>,
     common: Common,
     docs: quick_cache::sync::Cache<u64, Arc<DocEntry>, DocWeight>,
+    /// Hashes a document's text and operation name to its `docs` key (seeded, so clients
+    /// cannot aim collisions at each other's documents).
+    doc_hasher: foldhash::fast::RandomState,
     /// In-flight shared executions.
     operations: InFlight<OperationKey, Arc<RenderedResponse>>,
     options: PlanOptions,
@@ -329,6 +333,7 @@ impl PlanExecutor {
             catalog,
             fields,
             docs,
+            doc_hasher: foldhash::fast::RandomState::default(),
             operations: InFlight::default(),
             options,
             limits: gateway.limits.clone(),
@@ -474,12 +479,9 @@ impl PlanExecutor {
     /// The cached entry of the request's document, parsing it on first sight. `None` for
     /// documents async-graphql must answer (syntax errors, limits, no such operation).
     pub fn document(&self, request: &async_graphql::Request) -> Option<CachedDocument> {
-        let hash = {
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            request.query.hash(&mut hasher);
-            request.operation_name.hash(&mut hasher);
-            hasher.finish()
-        };
+        let hash = self
+            .doc_hasher
+            .hash_one((&request.query, &request.operation_name));
         if let Some(entry) = self.docs.get(&hash) {
             if entry.query == request.query && entry.operation_name == request.operation_name {
                 return Some(CachedDocument(entry));
@@ -500,7 +502,7 @@ impl PlanExecutor {
             validated: OnceLock::new(),
             validated_shape: OnceLock::new(),
             nulls_accepted: OnceLock::new(),
-            plans: Mutex::new(HashMap::new()),
+            plans: Mutex::default(),
             last_size: AtomicUsize::new(1024),
         });
         self.docs.insert(hash, Arc::clone(&entry));
