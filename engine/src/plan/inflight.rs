@@ -4,23 +4,44 @@
 //! Driving it in the caller's task, rather than spawning it, sends the upstream request in
 //! the same poll that found the work new; a spawned task would wait its turn behind every
 //! client connection ready at that moment. Waiters are woken once, when the result is set (a
-//! `futures::Shared` polled by every waiter would wake them all on each I/O event). When the
-//! driver is dropped (its client went away, its deadline passed) or panics, a waiter takes
-//! the work over, and the key leaves the table so that later callers start afresh.
+//! `futures::Shared` polled by every waiter would wake them all on each I/O event).
+//!
+//! When the driver goes away (its client disconnected, its deadline passed) while others
+//! wait, the work is not dropped with it: it is handed to a task of its own, whose result the
+//! next waiter adopts, so the upstream is not called twice. Only a driver that panicked, or
+//! a handed-off task that did, leaves a waiter to run the work afresh. Either way the key
+//! leaves the table with its driver, so later callers start afresh.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, oneshot};
 
 /// In-flight work by key.
 pub struct InFlight<K, T> {
     /// Seeded foldhash: keys carry client input, and SipHash cost a measured share of a
     /// request that joins shared work.
-    map: Mutex<HashMap<K, Arc<OnceCell<T>>, foldhash::fast::RandomState>>,
+    map: Mutex<HashMap<K, Arc<Entry<T>>, foldhash::fast::RandomState>>,
+}
+
+/// One key's work: its result once set, and the work a departed driver handed off.
+struct Entry<T> {
+    cell: OnceCell<T>,
+    handed_off: Mutex<Option<oneshot::Receiver<T>>>,
+}
+
+impl<T> Default for Entry<T> {
+    fn default() -> Self {
+        Entry {
+            cell: OnceCell::new(),
+            handed_off: Mutex::new(None),
+        }
+    }
 }
 
 impl<K, T> Default for InFlight<K, T> {
@@ -42,27 +63,39 @@ impl<K, T> fmt::Debug for InFlight<K, T> {
     }
 }
 
-impl<K: Eq + Hash + Clone, T: Clone> InFlight<K, T> {
+impl<K: Eq + Hash + Clone, T: Clone + Send + 'static> InFlight<K, T> {
     /// The result of `work` for `key`: run here, or awaited from the caller already running it.
-    pub async fn share<F: Future<Output = T>>(&self, key: K, work: impl FnOnce() -> F) -> T {
-        let cell = {
+    pub async fn share<F>(&self, key: K, work: impl FnOnce() -> F) -> T
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        let entry = {
             let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
             // Looked up before inserting: most callers join, and need no copy of the key.
             match map.get(&key) {
-                Some(cell) => Arc::clone(cell),
+                Some(entry) => Arc::clone(entry),
                 None => Arc::clone(map.entry(key.clone()).or_default()),
             }
         };
-        cell.get_or_init(|| async {
-            let _leave = Leave {
-                table: self,
-                key,
-                cell: &cell,
-            };
-            work().await
-        })
-        .await
-        .clone()
+        entry
+            .cell
+            .get_or_init(|| async {
+                let _leave = Leave {
+                    table: self,
+                    key,
+                    entry: &entry,
+                };
+                if let Some(result) = (Adopt { entry: &entry }).await {
+                    return result;
+                }
+                Drive {
+                    work: Some(Box::pin(work())),
+                    entry: &entry,
+                }
+                .await
+            })
+            .await
+            .clone()
     }
 }
 
@@ -71,7 +104,7 @@ impl<K: Eq + Hash + Clone, T: Clone> InFlight<K, T> {
 struct Leave<'a, K: Eq + Hash, T> {
     table: &'a InFlight<K, T>,
     key: K,
-    cell: &'a Arc<OnceCell<T>>,
+    entry: &'a Arc<Entry<T>>,
 }
 
 impl<K: Eq + Hash, T> Drop for Leave<'_, K, T> {
@@ -83,10 +116,80 @@ impl<K: Eq + Hash, T> Drop for Leave<'_, K, T> {
             .unwrap_or_else(PoisonError::into_inner);
         if map
             .get(&self.key)
-            .is_some_and(|c| Arc::ptr_eq(c, self.cell))
+            .is_some_and(|e| Arc::ptr_eq(e, self.entry))
         {
             map.remove(&self.key);
         }
+    }
+}
+
+/// Runs the work; dropped before it finishes while others wait, hands it to a task.
+struct Drive<'a, T: Send + 'static> {
+    work: Option<Pin<Box<dyn Future<Output = T> + Send>>>,
+    entry: &'a Arc<Entry<T>>,
+}
+
+impl<T: Send + 'static> Future for Drive<'_, T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let Some(work) = self.work.as_mut() else {
+            return Poll::Pending;
+        };
+        let result = std::task::ready!(work.as_mut().poll(cx));
+        self.work = None;
+        Poll::Ready(result)
+    }
+}
+
+impl<T: Send + 'static> Drop for Drive<'_, T> {
+    fn drop(&mut self) {
+        // The table and this driver hold the entry; any further holder is a waiter. Work
+        // that panicked is not polled again.
+        let waited_for = Arc::strong_count(self.entry) > 2;
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        if !waited_for || std::thread::panicking() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (done, result) = oneshot::channel();
+        *self
+            .entry
+            .handed_off
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(result);
+        runtime.spawn(async move {
+            // Nobody may be left to take it; then the result is dropped.
+            let _ = done.send(work.await);
+        });
+    }
+}
+
+/// Awaits the result of work a departed driver handed off, if any: `None` when there is
+/// none or its task failed. Dropped while waiting, it leaves the work for the next waiter.
+struct Adopt<'a, T> {
+    entry: &'a Arc<Entry<T>>,
+}
+
+impl<T> Future for Adopt<'_, T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut handed_off = self
+            .entry
+            .handed_off
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(result) = handed_off.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let result = std::task::ready!(Pin::new(result).poll(cx)).ok();
+        *handed_off = None;
+        Poll::Ready(result)
     }
 }
 
@@ -97,7 +200,7 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test]
-    async fn callers_of_one_key_share_one_run_and_a_dropped_driver_is_taken_over() {
+    async fn callers_of_one_key_share_one_run() {
         let table: Arc<InFlight<&str, usize>> = Arc::default();
         let runs = Arc::new(AtomicUsize::new(0));
         let work = |runs: Arc<AtomicUsize>| async move {
@@ -109,20 +212,75 @@ mod tests {
         assert_eq!(results, vec![1; 5]);
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         assert_eq!(format!("{table:?}"), "InFlight(0 keys)", "done work leaves");
+    }
 
-        // The driver gives up (its deadline passes) while another caller waits: the waiter
-        // runs the work itself and gets a result.
+    /// Work that answers `id` after 50 ms, counting how often it finished.
+    fn tagged(id: usize, done: &Arc<AtomicUsize>) -> impl Future<Output = usize> + use<> {
+        let done = Arc::clone(done);
+        async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            done.fetch_add(1, Ordering::SeqCst);
+            id
+        }
+    }
+
+    #[tokio::test]
+    async fn a_driver_that_goes_away_hands_its_work_to_the_waiters() {
+        let table: InFlight<&str, usize> = InFlight::default();
+        let done = Arc::new(AtomicUsize::new(0));
+        // The driver gives up (its deadline passes) while two callers wait, one of which
+        // gives up too: the driver's own work finishes for the one left, and runs once.
         let driver = tokio::time::timeout(
             Duration::from_millis(10),
-            table.share("b", || work(Arc::clone(&runs))),
+            table.share("b", || tagged(1, &done)),
         );
+        let quitter = async {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            tokio::time::timeout(
+                Duration::from_millis(20),
+                table.share("b", || tagged(2, &done)),
+            )
+            .await
+        };
         let waiter = async {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            table.share("b", || work(Arc::clone(&runs))).await
+            table.share("b", || tagged(3, &done)).await
         };
-        let (driven, waited) = tokio::join!(driver, waiter);
-        assert!(driven.is_err());
-        assert_eq!(waited, 2);
+        let (driven, quit, waited) = tokio::join!(driver, quitter, waiter);
+        assert!(driven.is_err() && quit.is_err());
+        assert_eq!(waited, 1, "the driver's work, not a new one");
+        assert_eq!(done.load(Ordering::SeqCst), 1);
         assert_eq!(format!("{table:?}"), "InFlight(0 keys)");
+
+        // Nobody waits: the work is dropped with its driver, not finished in the background.
+        let alone = tokio::time::timeout(
+            Duration::from_millis(10),
+            table.share("c", || tagged(4, &done)),
+        );
+        assert!(alone.await.is_err());
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(done.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_driver_that_panics_leaves_a_waiter_to_run_the_work_afresh() {
+        let table: Arc<InFlight<&str, usize>> = Arc::default();
+        let done = Arc::new(AtomicUsize::new(0));
+        let panicking = {
+            let table = Arc::clone(&table);
+            tokio::spawn(async move {
+                table
+                    .share("d", || async {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        panic!("deliberate");
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let waited = table.share("d", || tagged(5, &done)).await;
+        assert!(panicking.await.is_err());
+        assert_eq!(waited, 5);
+        assert_eq!(done.load(Ordering::SeqCst), 1);
     }
 }

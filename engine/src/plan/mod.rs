@@ -457,10 +457,10 @@ impl PlanExecutor {
         // Only the request that runs the operation copies what the run needs.
         let done = self
             .operations
-            .share(key, || async {
+            .share(key, || {
                 let headers = cx.headers.clone();
                 let run = Arc::clone(self).run(entry, plan, variables, headers, request_id());
-                Arc::new(run.await)
+                async move { Arc::new(run.await) }
             })
             .await;
         Outcome::Done(RenderedResponse {
