@@ -225,10 +225,10 @@ impl<'de> Visitor<'de> for Shaped<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::with_capacity(self.fields.len());
         while let Some(name) = map.next_key_seed(KeyName)? {
-            match self.fields.get(name.as_ref()) {
-                Some(keep) => {
+            match self.field(&name) {
+                Some((name, keep)) => {
                     let value = map.next_value_seed(Projected(keep))?;
-                    object.insert(name.into_owned(), value);
+                    object.insert(name.clone(), value);
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -239,35 +239,54 @@ impl<'de> Visitor<'de> for Shaped<'_> {
     }
 }
 
-/// A property name, borrowed from the input when it has no escapes (no allocation for the
-/// properties that are skipped).
+impl<'k> Shaped<'k> {
+    /// The kept property named by `name` (a property name's bytes, escapes decoded).
+    fn field(&self, name: &[u8]) -> Option<(&'k String, &'k Keep)> {
+        // Few properties are kept per object: comparing bytes beats checking the name's UTF-8
+        // first (a name that matches is valid UTF-8, being one of ours).
+        if self.fields.len() <= 8 {
+            return self.fields.iter().find(|(kept, _)| kept.as_bytes() == name);
+        }
+        std::str::from_utf8(name)
+            .ok()
+            .and_then(|name| self.fields.get_key_value(name))
+    }
+}
+
+/// A property name as bytes, borrowed from the input when it has no escapes: skipped
+/// properties cost neither an allocation nor a UTF-8 check (the JSON syntax of the name,
+/// escapes included, is still checked).
 struct KeyName;
 
 impl<'de> DeserializeSeed<'de> for KeyName {
-    type Value = Cow<'de, str>;
+    type Value = Cow<'de, [u8]>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_str(self)
+        deserializer.deserialize_bytes(self)
     }
 }
 
 impl<'de> Visitor<'de> for KeyName {
-    type Value = Cow<'de, str>;
+    type Value = Cow<'de, [u8]>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a property name")
     }
 
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+    fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Self::Value, E> {
         Ok(Cow::Borrowed(v))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_owned()))
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_vec()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v.as_bytes()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.as_bytes().to_vec()))
     }
 }
 

@@ -44,6 +44,45 @@ async fn a_body_over_the_limit_gets_413_and_the_server_stays_up() {
     assert_eq!(after.status, 200);
 }
 
+/// A body sent in several chunks (no Content-Length) is read whole, and the limit counts
+/// all of them.
+#[tokio::test]
+async fn a_body_in_several_chunks_is_read_whole_within_the_limit() {
+    let graft = start(config("limits:\n  max_body_bytes: 1024\n")).await;
+    let chunked = |parts: Vec<String>| {
+        let stream = futures::stream::unfold(parts.into_iter(), |mut parts| async move {
+            let part = parts.next()?;
+            // Apart in time, so the server sees them as separate frames.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            Some((Ok::<_, std::io::Error>(part.into_bytes()), parts))
+        });
+        client()
+            .post(graft.graphql())
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+    };
+    // 838 bytes in three chunks, the first of them more than half.
+    let parts = vec![
+        format!(
+            "{{\"query\": \"{{ __typename }}\", \"pad\": \"{}",
+            "x".repeat(400)
+        ),
+        "x".repeat(400),
+        "\"}".to_string(),
+    ];
+    let response = chunked(parts).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+    // Each chunk under the limit, together over it.
+    let mut parts = vec!["{\"query\": \"{ __typename }\", \"pad\": \"".to_string()];
+    parts.extend((0..3).map(|_| "x".repeat(400)));
+    parts.push("\"}".to_string());
+    let response = chunked(parts).await.unwrap();
+    assert_eq!(response.status(), 413);
+}
+
 #[tokio::test]
 async fn a_huge_body_is_refused_with_the_default_limit() {
     let graft = start(Config::default()).await;
