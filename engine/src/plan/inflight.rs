@@ -80,7 +80,7 @@ impl<K: Eq + Hash + Clone, T: Clone + Send + 'static> InFlight<K, T> {
         entry
             .cell
             .get_or_init(|| async {
-                let _leave = Leave {
+                let leave = Leave {
                     table: self,
                     key,
                     entry: &entry,
@@ -90,7 +90,7 @@ impl<K: Eq + Hash + Clone, T: Clone + Send + 'static> InFlight<K, T> {
                 }
                 Drive {
                     work: Some(Box::pin(work())),
-                    entry: &entry,
+                    leave: &leave,
                 }
                 .await
             })
@@ -105,6 +105,19 @@ struct Leave<'a, K: Eq + Hash, T> {
     table: &'a InFlight<K, T>,
     key: K,
     entry: &'a Arc<Entry<T>>,
+}
+
+impl<K: Eq + Hash, T> Leave<'_, K, T> {
+    /// Whether the table still names this work under its key.
+    fn in_table(&self) -> bool {
+        let map = self
+            .table
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.get(&self.key)
+            .is_some_and(|e| Arc::ptr_eq(e, self.entry))
+    }
 }
 
 impl<K: Eq + Hash, T> Drop for Leave<'_, K, T> {
@@ -124,12 +137,12 @@ impl<K: Eq + Hash, T> Drop for Leave<'_, K, T> {
 }
 
 /// Runs the work; dropped before it finishes while others wait, hands it to a task.
-struct Drive<'a, T: Send + 'static> {
+struct Drive<'a, K: Eq + Hash, T: Send + 'static> {
     work: Option<Pin<Box<dyn Future<Output = T> + Send>>>,
-    entry: &'a Arc<Entry<T>>,
+    leave: &'a Leave<'a, K, T>,
 }
 
-impl<T: Send + 'static> Future for Drive<'_, T> {
+impl<K: Eq + Hash, T: Send + 'static> Future for Drive<'_, K, T> {
     type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
@@ -142,23 +155,27 @@ impl<T: Send + 'static> Future for Drive<'_, T> {
     }
 }
 
-impl<T: Send + 'static> Drop for Drive<'_, T> {
+impl<K: Eq + Hash, T: Send + 'static> Drop for Drive<'_, K, T> {
     fn drop(&mut self) {
-        // The table and this driver hold the entry; any further holder is a waiter. Work
-        // that panicked is not polled again.
-        let waited_for = Arc::strong_count(self.entry) > 2;
         let Some(work) = self.work.take() else {
             return;
         };
-        if !waited_for || std::thread::panicking() {
+        // Work that panicked is not polled again.
+        if std::thread::panicking() {
+            return;
+        }
+        // This driver and (until its `Leave` runs) the table hold the entry; any further
+        // holder is a waiter.
+        let entry = self.leave.entry;
+        let holders = 1 + usize::from(self.leave.in_table());
+        if Arc::strong_count(entry) <= holders {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let (done, result) = oneshot::channel();
-        *self
-            .entry
+        *entry
             .handed_off
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(result);
@@ -281,6 +298,37 @@ mod tests {
         let waited = table.share("d", || tagged(5, &done)).await;
         assert!(panicking.await.is_err());
         assert_eq!(waited, 5);
+        assert_eq!(done.load(Ordering::SeqCst), 1);
+    }
+
+    /// Handed-off work that panics leaves the next waiter to run the work itself; when that
+    /// waiter goes away in turn, its work is handed off like a first driver's.
+    #[tokio::test]
+    async fn a_waiter_that_took_over_hands_its_work_off_too() {
+        let table: InFlight<&str, usize> = InFlight::default();
+        let done = Arc::new(AtomicUsize::new(0));
+        let ms = Duration::from_millis;
+        let driver = tokio::time::timeout(
+            ms(10),
+            table.share("e", || async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                panic!("deliberate");
+            }),
+        );
+        let second = async {
+            tokio::time::sleep(ms(1)).await;
+            tokio::time::timeout(ms(45), table.share("e", || tagged(2, &done))).await
+        };
+        let third = async {
+            tokio::time::sleep(ms(2)).await;
+            table.share("e", || tagged(3, &done)).await
+        };
+        let (driven, second, third) = tokio::join!(driver, second, third);
+        assert!(driven.is_err() && second.is_err());
+        assert_eq!(
+            third, 2,
+            "the second caller's work, handed off when it went away"
+        );
         assert_eq!(done.load(Ordering::SeqCst), 1);
     }
 }
