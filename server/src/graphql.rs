@@ -393,9 +393,9 @@ async fn execute(
         headers,
         request_id,
     };
-    // Boxed: the engine's future is large, and every future that holds it inline is moved
-    // whole when the handler starts.
-    let execution = Box::pin(loaded.gateway.execute_prepared(prepared, context));
+    // Inline, not boxed: the request frame boxes the whole handler once, so nothing moves
+    // this future after it starts (a second box cost ~1 % of a shared query's instructions).
+    let execution = std::pin::pin!(loaded.gateway.execute_prepared(prepared, context));
     tokio::select! {
         biased;
         answer = execution => {
