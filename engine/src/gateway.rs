@@ -107,7 +107,7 @@ impl std::fmt::Debug for Gateway {
 /// A request whose document was looked up once ([`Gateway::prepare`]).
 #[derive(Debug)]
 pub struct Prepared {
-    request: async_graphql::Request,
+    request: Box<async_graphql::Request>,
     document: Option<crate::plan::CachedDocument>,
     operation_type: OperationType,
 }
@@ -197,14 +197,18 @@ impl Gateway {
         cx: RequestContext,
     ) -> crate::plan::RenderedResponse {
         let document = self.plan.as_ref().and_then(|plan| plan.document(&request));
-        self.run_rendered(request, document, cx).await
+        self.run_rendered(Box::new(request), document, cx).await
     }
 
     /// Looks a request's document up once, for its operation type and its execution: the
     /// server refuses what may not run (a mutation over GET) before executing it with
     /// [`Gateway::execute_prepared`]. A request that selects no operation is an error here
     /// (the message async-graphql's parser gives, or which selection failed).
-    pub fn prepare(&self, mut request: async_graphql::Request) -> Result<Prepared, NotRunnable> {
+    pub fn prepare(
+        &self,
+        request: impl Into<Box<async_graphql::Request>>,
+    ) -> Result<Prepared, NotRunnable> {
+        let mut request = request.into();
         let document = self.plan.as_ref().and_then(|plan| plan.document(&request));
         let operation_type = match &document {
             Some(document) => document.operation_type(),
@@ -240,7 +244,7 @@ impl Gateway {
 
     async fn run_rendered(
         &self,
-        request: async_graphql::Request,
+        request: Box<async_graphql::Request>,
         document: Option<crate::plan::CachedDocument>,
         cx: RequestContext,
     ) -> crate::plan::RenderedResponse {
@@ -249,7 +253,7 @@ impl Gateway {
                 crate::plan::Outcome::Done(rendered) => return rendered,
                 crate::plan::Outcome::Fallback(request) => *request,
             },
-            None => request,
+            None => *request,
         };
         // Boxed: async-graphql's executor future is large and rarely needed here.
         let answer = Box::pin(self.execute(request, cx)).await;

@@ -349,22 +349,22 @@ impl PlanExecutor {
     pub async fn execute(
         self: &Arc<Self>,
         schema: &async_graphql::dynamic::Schema,
-        request: async_graphql::Request,
+        mut request: Box<async_graphql::Request>,
         document: Option<CachedDocument>,
         cx: &RequestContext,
     ) -> Outcome {
         let Some(CachedDocument(entry)) = document else {
-            return Outcome::Fallback(Box::new(request));
+            return Outcome::Fallback(request);
         };
         let Some(op) = compile::operation(&entry.doc, entry.operation_name.as_deref()) else {
-            return Outcome::Fallback(Box::new(request));
+            return Outcome::Fallback(request);
         };
         // A required variable that is missing is reported by async-graphql when it executes.
         let missing_variable = op.node.variable_definitions.iter().any(|d| {
             d.node.default_value().is_none() && !request.variables.contains_key(&d.node.name.node)
         });
         if missing_variable {
-            return Outcome::Fallback(Box::new(request));
+            return Outcome::Fallback(request);
         }
         // Validation, cached per document: for requests without variables, and for requests
         // whose variable values fit their declared types (see `variables.rs`); anything else
@@ -442,9 +442,9 @@ impl PlanExecutor {
             }
         };
         if plan.is_err() {
-            return Outcome::Fallback(Box::new(request));
+            return Outcome::Fallback(request);
         }
-        let variables = request.variables;
+        let variables = std::mem::take(&mut request.variables);
         let request_id = || Arc::<str>::from(cx.request_id.as_str());
         let dedupe =
             self.options.dedupe_operations && plan.as_ref().as_ref().is_ok_and(|p| p.dedupe_safe);
