@@ -352,6 +352,76 @@ async fn a_link_field_reads_its_parent_and_identical_calls_run_once() {
     assert_eq!(hits.get("/users/2"), 1);
 }
 
+/// An upstream host that never answers the connection (its listen queue is full, so the
+/// kernel drops the handshake): the field's timeout still ends the call, with a coded error
+/// on that field only, and the request does not hang.
+#[tokio::test]
+async fn a_connection_that_is_never_accepted_times_out_on_its_field() {
+    let (url, _) = upstream().await;
+    // Backlog 0: one connection fills the queue, and nothing ever accepts it.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let silent = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..2 {
+        let attempt = tokio::net::TcpStream::connect(silent);
+        if let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_millis(100), attempt).await {
+            fillers.push(stream);
+        }
+    }
+    let hangs = tokio::time::timeout(
+        Duration::from_millis(300),
+        tokio::net::TcpStream::connect(silent),
+    )
+    .await;
+    assert!(hangs.is_err(), "a new connection must hang for this test");
+
+    let sdl = r#"
+schema
+  @source(name: "api", rest: {baseUrl: "{{env.UPSTREAM}}"})
+  @source(name: "silent", rest: {baseUrl: "{{env.SILENT}}"})
+{ query: Query }
+type Query {
+  user(id: ID!): User @rest(source: "api", path: "/users/{{args.id}}")
+  stuck: User @rest(source: "silent", path: "/users/1", timeout: 300)
+}
+type User { id: ID! name: String }
+"#;
+    let checked = parse_files(&[SdlFile::new("silent.graphql", sdl)]);
+    let catalog = checked
+        .catalog
+        .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics));
+    let silent_url = format!("http://{silent}");
+    let env = move |name: &str| match name {
+        "UPSTREAM" => Some(url.clone()),
+        "SILENT" => Some(silent_url.clone()),
+        _ => None,
+    };
+    let gw = Gateway::build_with_env(&catalog, GatewayOptions::default(), &env).unwrap();
+    let started = std::time::Instant::now();
+    let rendered = gw
+        .execute_rendered(
+            async_graphql::Request::new(r#"{ user(id: "1") { name } stuck { name } }"#),
+            RequestContext::default(),
+        )
+        .await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    let response: Value = serde_json::from_slice(&rendered.body).unwrap();
+    assert_eq!(
+        response["data"]["user"]["name"],
+        json!("user 1"),
+        "{response}"
+    );
+    assert_eq!(response["data"]["stuck"], Value::Null);
+    assert_eq!(
+        error_codes(&response),
+        vec![("stuck".to_string(), "UPSTREAM_TIMEOUT".to_string())]
+    );
+    drop((fillers, listener));
+}
+
 #[tokio::test]
 async fn failing_fields_give_partial_data_with_coded_errors() {
     let (gw, _) = gateway().await;
