@@ -183,7 +183,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, AppError> {
+async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<Bytes, AppError> {
     let too_large = || {
         AppError::new(
             ErrorCode::PayloadTooLarge,
@@ -200,7 +200,6 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     }
     // Frame by frame rather than through `Limited` and `Collect`: a body is nearly always one
     // frame, kept as it is, and those layers were a measured share of a small request.
-    let mut body = body;
     let mut whole = Bytes::new();
     let mut joined: Option<BytesMut> = None;
     while let Some(frame) = body.frame().await {
