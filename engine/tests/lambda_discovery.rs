@@ -235,6 +235,60 @@ async fn discovery_reads_every_page_and_exposes_tagged_and_allowlisted_functions
     );
 }
 
+/// A `graft.dev/schema` tag naming an http URL: the document is fetched from it; one that
+/// cannot be fetched is a warning and its function keeps JSON types.
+#[tokio::test]
+async fn schema_documents_named_by_url_are_fetched() {
+    let Some(moto) = moto(false).await else {
+        return;
+    };
+    create_role(&moto).await;
+    let app = axum::Router::new().route(
+        "/invoice.json",
+        axum::routing::get(|| async { INVOICE_SCHEMA }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let tagged = |path: &str| json!({"graft.dev/expose": "true", "graft.dev/schema": format!("{served}{path}")});
+    create_function(&moto, "get-invoice", tagged("/invoice.json")).await;
+    create_function(&moto, "get-gone", tagged("/gone.json")).await;
+
+    let options = DescribeOptions {
+        endpoint: Some(moto.url.clone()),
+        ..Default::default()
+    };
+    let described = describe(&options, &keys("AKIDTEST", "secret"))
+        .await
+        .unwrap();
+    let invoice = described
+        .functions
+        .iter()
+        .find(|f| f.name == "get-invoice")
+        .unwrap();
+    let schema = invoice.schema.as_ref().expect("fetched");
+    assert_eq!(schema.location, format!("{served}/invoice.json"));
+    assert_eq!(schema.document["input"]["required"], json!(["id"]));
+    let gone = described
+        .functions
+        .iter()
+        .find(|f| f.name == "get-gone")
+        .unwrap();
+    assert!(gone.schema.is_none());
+    assert_eq!(
+        described.diagnostics.len(),
+        1,
+        "{:#?}",
+        described.diagnostics
+    );
+    assert_eq!(described.diagnostics[0].code, Code::SpecRead);
+    let message = &described.diagnostics[0].message;
+    assert!(
+        message.contains("gone.json") && message.contains("HTTP 404"),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn moto_verifies_invocation_signatures_and_refuses_unknown_keys() {
     let Some(moto) = moto(false).await else {

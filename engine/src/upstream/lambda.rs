@@ -867,7 +867,7 @@ async fn discover(api: &LambdaApi, options: &DescribeOptions) -> Result<Describe
 
     let mut diagnostics = Vec::new();
     for function in &mut functions {
-        match load_schema(api, function, options.schema_dir.as_deref()).await {
+        match load_schema(function, options.schema_dir.as_deref()).await {
             Ok(schema) => function.schema = schema,
             Err(diagnostic) => diagnostics.push(diagnostic),
         }
@@ -883,7 +883,6 @@ async fn discover(api: &LambdaApi, options: &DescribeOptions) -> Result<Describe
 /// Reads a function's schema document (see [`describe`]); a problem is a warning and the
 /// function keeps JSON types.
 async fn load_schema(
-    api: &LambdaApi,
     function: &LambdaFunction,
     dir: Option<&Path>,
 ) -> Result<Option<FunctionSchema>, Diagnostic> {
@@ -892,9 +891,15 @@ async fn load_schema(
     let dir = dir.unwrap_or_else(|| Path::new("."));
     let (location, text) = match function.tags.get(TAG_SCHEMA).map(|v| v.trim()) {
         Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-            let text = fetch_text(&api.client, url).await.map_err(|m| {
-                Diagnostic::warning(Code::SpecRead, &at, format!("{m}; JSON types are used"))
-            })?;
+            let options = super::http::FetchOptions {
+                timeout: SCHEMA_FETCH_TIMEOUT,
+                max_bytes: MAX_SCHEMA_BYTES,
+            };
+            let text = super::http::fetch_spec_with(url, &options)
+                .await
+                .map_err(|e| {
+                    Diagnostic::warning(Code::SpecRead, &at, format!("{e}; JSON types are used"))
+                })?;
             (url.to_string(), text)
         }
         Some(path) => {
@@ -939,27 +944,6 @@ async fn read_file(path: &Path) -> Result<String, String> {
     tokio::fs::read_to_string(path)
         .await
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
-}
-
-async fn fetch_text(client: &HttpClient, url: &str) -> Result<String, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("`{url}`: {e}"))?;
-    let limit = usize::try_from(MAX_SCHEMA_BYTES).unwrap_or(usize::MAX);
-    let send = client.send(Outgoing::get(&parsed), limit);
-    let answer = match tokio::time::timeout(SCHEMA_FETCH_TIMEOUT, send).await {
-        Err(_) => return Err(format!("fetching `{url}` timed out")),
-        Ok(Err(e)) if e.kind == ErrorKind::ResponseTooLarge => {
-            return Err(format!("`{url}` is larger than {MAX_SCHEMA_BYTES} bytes"));
-        }
-        Ok(Err(e)) => return Err(format!("cannot fetch `{url}`: {}", e.detail)),
-        Ok(Ok(answer)) => answer,
-    };
-    if !answer.status.is_success() {
-        return Err(format!(
-            "fetching `{url}` answered HTTP {}",
-            answer.status.as_u16()
-        ));
-    }
-    String::from_utf8(answer.body).map_err(|_| format!("`{url}` is not UTF-8 text"))
 }
 
 #[cfg(test)]
