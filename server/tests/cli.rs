@@ -580,23 +580,31 @@ async fn recording_server(
 #[tokio::test]
 async fn with_a_proxy_configured_plain_http_goes_through_it_unless_no_proxy_names_the_host() {
     let (proxy, seen) = recording_server(PETS_SPEC).await;
-    let url = "http://spec.example.invalid/spec.json";
     let proxy_url = format!("http://{proxy}");
-    let out = graft()
-        .args(["gen", "openapi", url, "--name", "pets"])
-        .env("HTTP_PROXY", &proxy_url)
-        .env("http_proxy", &proxy_url)
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("listPets"));
+    // `graft gen openapi <url>` with the proxy set, and `NO_PROXY` set to `no_proxy` or unset;
+    // it must succeed.
+    let gen_spec = |url: String, no_proxy: Option<&'static str>| {
+        let mut command = graft();
+        command
+            .args(["gen", "openapi", &url, "--name", "pets"])
+            .env("HTTP_PROXY", &proxy_url)
+            .env("http_proxy", &proxy_url);
+        match no_proxy {
+            Some(hosts) => command.env("NO_PROXY", hosts).env("no_proxy", hosts),
+            None => command.env_remove("NO_PROXY").env_remove("no_proxy"),
+        };
+        async move {
+            let out = command.output().await.unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let url = "http://spec.example.invalid/spec.json";
+    assert!(gen_spec(url.to_string(), None).await.contains("listPets"));
     assert_eq!(
         *seen.lock().unwrap(),
         vec![url.to_string()],
@@ -605,20 +613,7 @@ async fn with_a_proxy_configured_plain_http_goes_through_it_unless_no_proxy_name
 
     // NO_PROXY names the hosts reached directly.
     let (direct, asked) = recording_server(PETS_SPEC).await;
-    let out = graft()
-        .args(["gen", "openapi", &format!("http://{direct}/spec.json")])
-        .env("HTTP_PROXY", &proxy_url)
-        .env("http_proxy", &proxy_url)
-        .env("NO_PROXY", "127.0.0.1")
-        .env("no_proxy", "127.0.0.1")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    gen_spec(format!("http://{direct}/spec.json"), Some("127.0.0.1")).await;
     assert_eq!(*asked.lock().unwrap(), vec!["/spec.json".to_string()]);
     assert_eq!(
         seen.lock().unwrap().len(),
