@@ -38,6 +38,7 @@
     )
 )]
 
+pub mod body;
 pub mod build;
 pub mod cache;
 pub mod error;

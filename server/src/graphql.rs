@@ -20,12 +20,12 @@ use async_graphql::parser::types::OperationType;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{Html, IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::time::Sleep;
 
+use engine::body::BodyError;
 use engine::gateway::NotRunnable;
 use engine::plan::RenderedResponse;
 use engine::plan::compile::NoOperation;
@@ -70,7 +70,7 @@ pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Respo
     let read = async {
         accepted.graphql.ok_or_else(not_acceptable)?;
         check_content_type(&parts.headers)?;
-        let bytes = read_body(&parts.headers, body, limit).await?;
+        let bytes = read_body(body, limit).await?;
         Ok((response_type, from_json_body(&bytes)?))
     };
     // One timer for the whole request: the body read counts against the request timeout
@@ -183,50 +183,19 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<Bytes, AppError> {
-    let too_large = || {
-        AppError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the request body is larger than {limit} bytes"),
-        )
-    };
-    // A declared length over the limit is refused before reading anything.
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(too_large());
-    }
-    // Frame by frame rather than through `Limited` and `Collect`: a body is nearly always one
-    // frame, kept as it is, and those layers were a measured share of a small request.
-    let mut whole = Bytes::new();
-    let mut joined: Option<BytesMut> = None;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            AppError::new(
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, AppError> {
+    engine::body::read_limited(body, limit)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => AppError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the request body is larger than {limit} bytes"),
+            ),
+            BodyError::Read(e) => AppError::new(
                 ErrorCode::BadRequest,
                 format!("the request body could not be read: {e}"),
-            )
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        let read = joined.as_ref().map_or(whole.len(), BytesMut::len);
-        if read + data.len() > limit {
-            return Err(too_large());
-        }
-        if let Some(joined) = &mut joined {
-            joined.extend_from_slice(&data);
-        } else if whole.is_empty() {
-            whole = data;
-        } else {
-            let mut both = BytesMut::from(&whole[..]);
-            both.extend_from_slice(&data);
-            joined = Some(both);
-        }
-    }
-    Ok(joined.map_or(whole, BytesMut::freeze))
+            ),
+        })
 }
 
 fn bad_request(message: impl Into<String>) -> AppError {

@@ -20,11 +20,12 @@ use bytes::Bytes;
 use http::header::{ACCEPT, HOST};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::Full;
-use hyper::body::Body as _;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::body::{BodyError, read_limited};
 use crate::error::ErrorKind;
 
 /// Idle connections older than this are closed rather than reused. Servers close theirs
@@ -62,7 +63,7 @@ impl<'a> Outgoing<'a> {
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    pub body: Bytes,
 }
 
 /// Why an exchange failed: `kind` is `Timeout`, `Unreachable`, `Transport` or
@@ -138,21 +139,18 @@ impl HttpClient {
         if !body.is_empty() {
             request = request.body(body);
         }
-        let mut response = request.send().await.map_err(|e| reqwest_error(&e))?;
-        let status = response.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| SendError {
-            status: Some(status.as_u16()),
-            ..reqwest_error(&e)
-        })? {
-            if body.len() + chunk.len() > limit {
-                return Err(too_large(limit, status));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let response = request.send().await.map_err(|e| reqwest_error(&e))?;
+        let (head, body) = http::Response::from(response).into_parts();
+        let body = read_limited(body, limit).await.map_err(|e| match e {
+            BodyError::TooLarge => too_large(limit, head.status),
+            BodyError::Read(e) => SendError {
+                status: Some(head.status.as_u16()),
+                ..reqwest_error(&e)
+            },
+        })?;
         Ok(Answer {
-            status,
-            headers: std::mem::take(response.headers_mut()),
+            status: head.status,
+            headers: head.headers,
             body,
         })
     }
@@ -240,6 +238,32 @@ impl Conn {
         // One poll notices a close the server sent meanwhile, and readies the handle.
         let _ = self.poll_with(&mut cx, |_| Poll::Ready(()));
         self.driver.is_some() && self.sender.is_ready()
+    }
+}
+
+/// An answer's body read through its connection: each poll for a frame first drives the
+/// connection, which is what reads the socket (no task of its own does).
+struct Driven<'c> {
+    conn: &'c mut Conn,
+    body: Incoming,
+}
+
+impl hyper::body::Body for Driven<'_> {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let body = &mut this.body;
+        this.conn
+            .poll_with(cx, |cx| Pin::new(&mut *body).poll_frame(cx))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -373,28 +397,21 @@ impl Pool {
         let response = poll_fn(|cx| conn.poll_with(cx, |cx| answer.as_mut().poll(cx)))
             .await
             .map_err(|e| failed(e, false))?;
-        let (head, mut incoming) = response.into_parts();
-        let mut body = Vec::new();
-        while let Some(frame) =
-            poll_fn(|cx| conn.poll_with(cx, |cx| Pin::new(&mut incoming).poll_frame(cx))).await
-        {
-            let frame = frame.map_err(|e| Failed {
-                error: SendError {
+        let (head, incoming) = response.into_parts();
+        let driven = Driven {
+            conn: &mut conn,
+            body: incoming,
+        };
+        let body = read_limited(driven, limit).await.map_err(|e| Failed {
+            error: match e {
+                BodyError::TooLarge => too_large(limit, head.status),
+                BodyError::Read(e) => SendError {
                     status: Some(head.status.as_u16()),
                     ..failed(e, true).error
                 },
-                answered: true,
-            })?;
-            if let Ok(data) = frame.into_data() {
-                if body.len() + data.len() > limit {
-                    return Err(Failed {
-                        error: too_large(limit, head.status),
-                        answered: true,
-                    });
-                }
-                body.extend_from_slice(&data);
-            }
-        }
+            },
+            answered: true,
+        })?;
         self.checkin(authority, conn);
         Ok(Answer {
             status: head.status,
@@ -449,7 +466,7 @@ mod tests {
     async fn idle_connections_of_a_host_no_longer_called_are_closed() {
         let pool = Pool::new(Duration::from_millis(100));
         let (first, second) = (server().await, server().await);
-        assert_eq!(get(&pool, &first).await.body, b"ok");
+        assert_eq!(get(&pool, &first).await.body, &b"ok"[..]);
         let hosts = |pool: &Pool| -> Vec<String> {
             let idle = pool.idle.lock().unwrap();
             let mut hosts: Vec<String> = idle.by_host.keys().cloned().collect();
@@ -460,7 +477,7 @@ mod tests {
         assert_eq!(hosts(&pool), vec![authority(&first)]);
 
         tokio::time::sleep(Duration::from_millis(150)).await;
-        assert_eq!(get(&pool, &second).await.body, b"ok");
+        assert_eq!(get(&pool, &second).await.body, &b"ok"[..]);
         assert_eq!(
             hosts(&pool),
             vec![authority(&second)],

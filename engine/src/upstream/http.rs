@@ -609,7 +609,7 @@ async fn fetch_url(location: &str, options: &FetchOptions) -> Result<String, Des
         if !answer.status.is_success() {
             return Err(status_error(answer.status.as_u16()));
         }
-        String::from_utf8(answer.body).map_err(|_| DescribeError::NotText {
+        String::from_utf8(Vec::from(answer.body)).map_err(|_| DescribeError::NotText {
             location: location.to_string(),
         })
     };
