@@ -57,7 +57,7 @@ impl ResponseCache {
         let cache = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &String, entry: &Entry| {
-                u32::try_from(key.len() + approximate_size(&entry.fetched.value))
+                u32::try_from(key.len() + entry.fetched.value.approximate_size())
                     .unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
@@ -233,7 +233,7 @@ mod tests {
 
     fn fetched(value: Value) -> Arc<Fetched> {
         Arc::new(Fetched {
-            value,
+            value: value.into(),
             headers: http::HeaderMap::new(),
         })
     }
@@ -243,10 +243,16 @@ mod tests {
         let cache = ResponseCache::new(1 << 20);
         cache.insert("a".into(), fetched(json!(1)), Duration::from_millis(30));
         cache.insert("b".into(), fetched(json!(2)), Duration::from_secs(60));
-        assert_eq!(cache.get("a").map(|f| f.value.clone()), Some(json!(1)));
+        assert_eq!(
+            cache.get("a").map(|f| f.value.clone()),
+            Some(json!(1).into())
+        );
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get("a").is_none());
-        assert_eq!(cache.get("b").map(|f| f.value.clone()), Some(json!(2)));
+        assert_eq!(
+            cache.get("b").map(|f| f.value.clone()),
+            Some(json!(2).into())
+        );
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

@@ -41,6 +41,7 @@
 pub mod body;
 pub mod build;
 pub mod cache;
+pub mod decoded;
 pub mod error;
 pub mod gateway;
 pub mod limits;

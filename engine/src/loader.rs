@@ -118,7 +118,7 @@ impl Loader {
                     headers.append(name.clone(), value.clone());
                 }
             }
-            Ok(Arc::new(output.value))
+            Ok(Arc::new(output.value.into_json()))
         }
         .boxed())
     }
@@ -149,7 +149,7 @@ mod tests {
             Box::pin(async move {
                 tokio::task::yield_now().await;
                 Ok(CallOutput {
-                    value: Value::from(self.key.len()),
+                    value: Value::from(self.key.len()).into(),
                     headers,
                     ..CallOutput::default()
                 })

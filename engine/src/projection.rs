@@ -18,6 +18,8 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::decoded::{Decoded, Tape, TapeTooLarge};
+
 /// What to keep of a JSON value. Lists are transparent: a projection applies to each item.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Keep {
@@ -97,22 +99,40 @@ impl Keep {
     }
 }
 
+/// What a projected answer is decoded into (see [`crate::decoded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// A `serde_json::Value`: the executor looks into it (links below, batch items).
+    Json,
+    /// A [`Tape`]: only the writer reads it.
+    Tape,
+}
+
 /// A call node's projection, ready to decode with and to key by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Projection {
     keep: Keep,
+    form: Form,
     fingerprint: String,
 }
 
 impl Projection {
-    /// `None` when everything is kept (decode as usual, key as usual).
-    pub fn new(keep: Keep) -> Option<Projection> {
-        if keep == Keep::All {
+    /// `None` when everything is kept into a `Value` (decode as usual, key as usual).
+    pub fn new(keep: Keep, form: Form) -> Option<Projection> {
+        if keep == Keep::All && form == Form::Json {
             return None;
         }
         let mut fingerprint = String::new();
+        if form == Form::Tape {
+            // Equal keeps decoded into different forms are different answers to share.
+            fingerprint.push_str("tape:");
+        }
         keep.write_fingerprint(&mut fingerprint);
-        Some(Projection { keep, fingerprint })
+        Some(Projection {
+            keep,
+            form,
+            fingerprint,
+        })
     }
 
     /// What is kept.
@@ -120,26 +140,41 @@ impl Projection {
         &self.keep
     }
 
-    /// A canonical text of what is kept; equal projections have equal fingerprints.
+    pub fn form(&self) -> Form {
+        self.form
+    }
+
+    /// A canonical text of what is kept, and how; equal projections have equal fingerprints.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
 
     /// Decodes JSON `bytes`, keeping what this projection keeps. Errors are those of
     /// `serde_json::from_slice` (skipped parts must be valid JSON too).
-    pub fn decode(&self, bytes: &[u8]) -> serde_json::Result<Value> {
+    pub fn decode(&self, bytes: &[u8]) -> serde_json::Result<Decoded> {
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let value = Projected(&self.keep).deserialize(&mut deserializer)?;
+        let decoded = match self.form {
+            Form::Json => Decoded::Json(Projected(&self.keep).deserialize(&mut deserializer)?),
+            Form::Tape => {
+                let mut tape = Tape::with_capacity(bytes.len());
+                Recorded {
+                    tape: &mut tape,
+                    keep: &self.keep,
+                }
+                .deserialize(&mut deserializer)?;
+                Decoded::Tape(tape)
+            }
+        };
         deserializer.end()?;
-        Ok(value)
+        Ok(decoded)
     }
 }
 
 /// Decodes with an optional projection: the one decode step of JSON-answering transports.
-pub fn decode(bytes: &[u8], projection: Option<&Projection>) -> serde_json::Result<Value> {
+pub fn decode(bytes: &[u8], projection: Option<&Projection>) -> serde_json::Result<Decoded> {
     match projection {
         Some(projection) => projection.decode(bytes),
-        None => serde_json::from_slice(bytes),
+        None => serde_json::from_slice(bytes).map(Decoded::Json),
     }
 }
 
@@ -225,7 +260,7 @@ impl<'de> Visitor<'de> for Shaped<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::with_capacity(self.fields.len());
         while let Some(name) = map.next_key_seed(KeyName)? {
-            match self.field(&name) {
+            match kept(self.fields, &name) {
                 Some((name, keep)) => {
                     let value = map.next_value_seed(Projected(keep))?;
                     object.insert(name.clone(), value);
@@ -239,18 +274,16 @@ impl<'de> Visitor<'de> for Shaped<'_> {
     }
 }
 
-impl<'k> Shaped<'k> {
-    /// The kept property named by `name` (a property name's bytes, escapes decoded).
-    fn field(&self, name: &[u8]) -> Option<(&'k String, &'k Keep)> {
-        // Few properties are kept per object: comparing bytes beats checking the name's UTF-8
-        // first (a name that matches is valid UTF-8, being one of ours).
-        if self.fields.len() <= 8 {
-            return self.fields.iter().find(|(kept, _)| kept.as_bytes() == name);
-        }
-        std::str::from_utf8(name)
-            .ok()
-            .and_then(|name| self.fields.get_key_value(name))
+/// The kept property named by `name` (a property name's bytes, escapes decoded).
+fn kept<'k>(fields: &'k BTreeMap<String, Keep>, name: &[u8]) -> Option<(&'k String, &'k Keep)> {
+    // Few properties are kept per object: comparing bytes beats checking the name's UTF-8
+    // first (a name that matches is valid UTF-8, being one of ours).
+    if fields.len() <= 8 {
+        return fields.iter().find(|(kept, _)| kept.as_bytes() == name);
     }
+    std::str::from_utf8(name)
+        .ok()
+        .and_then(|name| fields.get_key_value(name))
 }
 
 /// A property name as bytes, borrowed from the input when it has no escapes: skipped
@@ -290,6 +323,119 @@ impl<'de> Visitor<'de> for KeyName {
     }
 }
 
+/// A value recorded onto a tape through `Keep` (the [`Form::Tape`] counterpart of
+/// [`Projected`]).
+struct Recorded<'t, 'k> {
+    tape: &'t mut Tape,
+    keep: &'k Keep,
+}
+
+/// A tape's limit, as a decode error.
+fn fits<T, E: serde::de::Error>(result: Result<T, TapeTooLarge>) -> Result<T, E> {
+    result.map_err(|TapeTooLarge| E::custom("the answer is too large to decode"))
+}
+
+impl<'de> DeserializeSeed<'de> for Recorded<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Recorded<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.tape.bool(v);
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.tape.number(v.into());
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.tape.number(v.into());
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        // As `Value::from(f64)`: a number JSON cannot spell becomes null.
+        match serde_json::Number::from_f64(v) {
+            Some(n) => self.tape.number(n),
+            None => self.tape.null(),
+        }
+        Ok(())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        fits(self.tape.string(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.tape.null();
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.tape.null();
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let at = fits(self.tape.open(false))?;
+        let mut count = 0;
+        while seq
+            .next_element_seed(Recorded {
+                tape: &mut *self.tape,
+                keep: self.keep,
+            })?
+            .is_some()
+        {
+            count += 1;
+        }
+        fits(self.tape.close(at, count))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let at = fits(self.tape.open(true))?;
+        let mut count = 0;
+        while let Some(name) = map.next_key_seed(KeyName)? {
+            let keep = match self.keep {
+                Keep::All => {
+                    let name = std::str::from_utf8(&name).map_err(|_| {
+                        serde::de::Error::custom("a property name is not valid UTF-8")
+                    })?;
+                    fits(self.tape.key(name))?;
+                    self.keep
+                }
+                Keep::Fields(fields) => match kept(fields, &name) {
+                    Some((name, keep)) => {
+                        fits(self.tape.key(name))?;
+                        keep
+                    }
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                },
+            };
+            map.next_value_seed(Recorded {
+                tape: &mut *self.tape,
+                keep,
+            })?;
+            count += 1;
+        }
+        fits(self.tape.close(at, count))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -305,14 +451,33 @@ mod tests {
         )
     }
 
+    /// Decodes `bytes` into both forms; the tape must read back as the same value.
+    fn decode(keep: &Keep, bytes: &[u8]) -> serde_json::Result<Value> {
+        let json = Projection::new(keep.clone(), Form::Json).map_or_else(
+            || serde_json::from_slice(bytes),
+            |p| p.decode(bytes).map(Decoded::into_json),
+        );
+        let tape = Projection::new(keep.clone(), Form::Tape)
+            .unwrap()
+            .decode(bytes);
+        match (&json, tape) {
+            (Ok(value), Ok(tape)) => {
+                assert!(matches!(tape, Decoded::Tape(_)));
+                assert_eq!(&tape.into_json(), value);
+            }
+            (Err(_), Err(_)) => {}
+            (json, tape) => panic!("the forms disagree: {json:?} against {tape:?}"),
+        }
+        json
+    }
+
     #[test]
     fn keeps_only_the_named_properties_of_every_list_item() {
         let keep = fields(&[("id", Keep::All), ("title", Keep::All)]);
-        let projection = Projection::new(keep).unwrap();
         let bytes = br#"[{"id":1,"userId":7,"title":"a","body":"long \"text\"","x":{"y":[1,2]}},
                          {"id":2,"title":"b\u00e9"}, null, 3]"#;
         assert_eq!(
-            projection.decode(bytes).unwrap(),
+            decode(&keep, bytes).unwrap(),
             json!([{"id": 1, "title": "a"}, {"id": 2, "title": "bé"}, null, 3])
         );
     }
@@ -323,30 +488,31 @@ mod tests {
             ("user", fields(&[("name", Keep::All)])),
             ("meta", Keep::All),
         ]);
-        let projection = Projection::new(keep).unwrap();
-        let value = projection
-            .decode(br#"{"user":{"name":"Ada","email":"a@x"},"meta":{"a":{"b":1}},"skip":[{}]}"#)
-            .unwrap();
+        let value = decode(
+            &keep,
+            br#"{"user":{"name":"Ada","email":"a@x"},"meta":{"a":{"b":1}},"skip":[{}]}"#,
+        )
+        .unwrap();
         assert_eq!(
             value,
             json!({"user": {"name": "Ada"}, "meta": {"a": {"b": 1}}})
         );
         // A projected property whose value is not an object stays as it is.
         assert_eq!(
-            projection.decode(br#"{"user":"text"}"#).unwrap(),
+            decode(&keep, br#"{"user":"text"}"#).unwrap(),
             json!({"user": "text"})
         );
     }
 
     #[test]
     fn escaped_property_names_match_and_invalid_json_is_an_error_even_when_skipped() {
-        let projection = Projection::new(fields(&[("a\"b", Keep::All)])).unwrap();
+        let keep = fields(&[("a\"b", Keep::All)]);
         assert_eq!(
-            projection.decode(br#"{"a\"b":1,"c":2}"#).unwrap(),
+            decode(&keep, br#"{"a\"b":1,"c":2}"#).unwrap(),
             json!({"a\"b": 1})
         );
-        assert!(projection.decode(br#"{"c":[1,}"#).is_err());
-        assert!(projection.decode(br#"{"a\"b":1} trailing"#).is_err());
+        assert!(decode(&keep, br#"{"c":[1,}"#).is_err());
+        assert!(decode(&keep, br#"{"a\"b":1} trailing"#).is_err());
     }
 
     #[test]
@@ -365,7 +531,8 @@ mod tests {
         );
         keep.merge(Keep::All);
         assert_eq!(keep, Keep::All);
-        assert_eq!(Projection::new(Keep::All), None);
+        assert_eq!(Projection::new(Keep::All, Form::Json), None);
+        assert!(Projection::new(Keep::All, Form::Tape).is_some());
     }
 
     #[test]
@@ -380,24 +547,29 @@ mod tests {
             ])
         );
         let wrapped = fields(&[("id", Keep::All)]).under(&["data".into(), "items".into()]);
-        let projection = Projection::new(wrapped).unwrap();
         assert_eq!(
-            projection
-                .decode(br#"{"data":{"items":[{"id":1,"n":2}],"next":null},"x":1}"#)
-                .unwrap(),
+            decode(
+                &wrapped,
+                br#"{"data":{"items":[{"id":1,"n":2}],"next":null},"x":1}"#
+            )
+            .unwrap(),
             json!({"data": {"items": [{"id": 1}]}})
         );
     }
 
     #[test]
     fn fingerprints_are_canonical_and_distinguish_projections() {
-        let a = Projection::new(fields(&[("b", Keep::All), ("a", Keep::All)])).unwrap();
-        let b = Projection::new(fields(&[("a", Keep::All), ("b", Keep::All)])).unwrap();
-        let c = Projection::new(fields(&[("a", Keep::All)])).unwrap();
-        let nested = Projection::new(fields(&[("a", fields(&[("b", Keep::All)]))])).unwrap();
+        let json = |keep: Keep| Projection::new(keep, Form::Json).unwrap();
+        let a = json(fields(&[("b", Keep::All), ("a", Keep::All)]));
+        let b = json(fields(&[("a", Keep::All), ("b", Keep::All)]));
+        let c = json(fields(&[("a", Keep::All)]));
+        let nested = json(fields(&[("a", fields(&[("b", Keep::All)]))]));
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
         assert_ne!(nested.fingerprint(), a.fingerprint());
         assert_eq!(a.fingerprint(), r#"{"a","b"}"#);
+        // The same keep decoded into a tape is a different answer to share.
+        let tape = Projection::new(fields(&[("a", Keep::All), ("b", Keep::All)]), Form::Tape);
+        assert_eq!(tape.unwrap().fingerprint(), r#"tape:{"a","b"}"#);
     }
 }

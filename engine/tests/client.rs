@@ -131,7 +131,10 @@ async fn send(
         body: Bytes::from_static(b"{}"),
     };
     let answer = client.send(out, limit).await?;
-    Ok((answer.status, String::from_utf8(answer.body.to_vec()).unwrap()))
+    Ok((
+        answer.status,
+        String::from_utf8(answer.body.to_vec()).unwrap(),
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use indexmap::IndexMap;
 use schema_gen::catalog::{Catalog, TypeKind, TypeRef};
 
 use super::PreparedField;
-use crate::projection::{Keep, Projection};
+use crate::projection::{Form, Keep, Projection};
 
 /// A compiled operation.
 #[derive(Debug)]
@@ -458,9 +458,15 @@ impl<'a> Compiler<'a> {
                 node.batch_projection = node.field.batch.as_ref().and_then(|batch| {
                     let mut items = keep.clone();
                     items.keep_path(std::slice::from_ref(&batch.item_key));
-                    Projection::new(items.under(&batch.items)).map(Arc::new)
+                    Projection::new(items.under(&batch.items), Form::Json).map(Arc::new)
                 });
-                node.projection = Projection::new(keep).map(Arc::new);
+                // An answer the executor never looks into is decoded for the writer alone.
+                let form = if node.field.batch.is_none() && !calls_below(&sub) {
+                    Form::Tape
+                } else {
+                    Form::Json
+                };
+                node.projection = Projection::new(keep, form).map(Arc::new);
             }
             out.push(FieldPlan {
                 key: key.to_string(),
@@ -500,11 +506,24 @@ fn keep_of(sub: &Sub) -> Keep {
     keep
 }
 
+/// Whether a field below `sub` calls an upstream: the executor then looks into the answer
+/// to find those calls' parents.
+fn calls_below(sub: &Sub) -> bool {
+    sub.selections().into_iter().any(|selection| {
+        selection
+            .fields
+            .iter()
+            .any(|f| matches!(f.source, FieldSource::Call(_)) || calls_below(&f.sub))
+    })
+}
+
 /// Gives every call node of the same field the union of their projections, so that calls
 /// rendered alike (`author { id }` and `again: author { name }` for one post) keep one key
 /// and still run once per request.
 fn unify_projections(root: &mut Selection) {
-    type Keeps = HashMap<*const PreparedField, (Keep, Keep)>;
+    /// Per field: what its calls keep, what its batch calls keep, and the form of its
+    /// answers (a tape only when no call of the field has links below).
+    type Keeps = HashMap<*const PreparedField, (Keep, Keep, Form)>;
     fn keep_of_projection(projection: &Option<Arc<Projection>>) -> Keep {
         projection.as_ref().map_or(Keep::All, |p| p.keep().clone())
     }
@@ -514,11 +533,15 @@ fn unify_projections(root: &mut Selection) {
                 let mine = (
                     keep_of_projection(&node.projection),
                     keep_of_projection(&node.batch_projection),
+                    node.projection.as_ref().map_or(Form::Json, |p| p.form()),
                 );
                 match keeps.get_mut(&Arc::as_ptr(&node.field)) {
-                    Some((keep, batch)) => {
+                    Some((keep, batch, form)) => {
                         keep.merge(mine.0);
                         batch.merge(mine.1);
+                        if mine.2 == Form::Json {
+                            *form = Form::Json;
+                        }
                     }
                     None => {
                         keeps.insert(Arc::as_ptr(&node.field), mine);
@@ -533,11 +556,12 @@ fn unify_projections(root: &mut Selection) {
     fn assign(selection: &mut Selection, keeps: &Keeps) {
         for field in &mut selection.fields {
             if let FieldSource::Call(node) = &mut field.source
-                && let Some((keep, batch)) = keeps.get(&Arc::as_ptr(&node.field))
+                && let Some((keep, batch, form)) = keeps.get(&Arc::as_ptr(&node.field))
             {
-                node.projection = Projection::new(keep.clone()).map(Arc::new);
+                node.projection = Projection::new(keep.clone(), *form).map(Arc::new);
                 if node.batch_projection.is_some() {
-                    node.batch_projection = Projection::new(batch.clone()).map(Arc::new);
+                    node.batch_projection =
+                        Projection::new(batch.clone(), Form::Json).map(Arc::new);
                 }
             }
             for member in field.sub.selections_mut() {

@@ -24,6 +24,7 @@ use serde_json::{Map, Value};
 use super::PreparedField;
 use super::compile::{CallNode, FieldSource, Plan, Selection, Sub};
 use crate::cache::{self, ResponseCache};
+use crate::decoded::{Decoded, Val};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::resolve::Wire;
 use crate::upstream::{self, CallInput, Rendered, SendContext, value_text};
@@ -31,7 +32,7 @@ use crate::upstream::{self, CallInput, Rendered, SendContext, value_text};
 /// One upstream answer as every sharer sees it.
 #[derive(Debug)]
 pub struct Fetched {
-    pub value: Value,
+    pub value: Decoded,
     /// Response headers the source passes back (already filtered by the transport).
     pub headers: HeaderMap,
 }
@@ -60,12 +61,23 @@ pub enum Resolved {
 }
 
 impl Resolved {
+    /// The value as the executor looks into it. An answer decoded into a tape has none: no
+    /// call is below it (`compile.rs` decides the form).
     pub fn value(&self) -> Option<&Value> {
         match self {
-            Resolved::Value(f) => Some(&f.value),
+            Resolved::Value(f) => f.value.as_json(),
             Resolved::Item(f, path, i) => {
                 batch_items(&f.value, path).and_then(|items| items.get(*i))
             }
+            Resolved::Null | Resolved::Error(_) => None,
+        }
+    }
+
+    /// The value as the writer reads it.
+    pub fn view(&self) -> Option<Val<'_>> {
+        match self {
+            Resolved::Value(f) => Some(f.value.view()),
+            Resolved::Item(..) => self.value().map(Val::Json),
             Resolved::Null | Resolved::Error(_) => None,
         }
     }
@@ -573,8 +585,8 @@ fn field_type_of<'p>(p: &Pending<'p, '_>) -> &'p str {
 }
 
 /// The list of items in a batch answer: the list at `path` (empty: the answer itself).
-fn batch_items<'v>(answer: &'v Value, path: &[String]) -> Option<&'v Vec<Value>> {
-    lookup_path(answer, path)?.as_array()
+fn batch_items<'v>(answer: &'v Decoded, path: &[String]) -> Option<&'v Vec<Value>> {
+    lookup_path(answer.as_json()?, path)?.as_array()
 }
 
 fn index_items(items: Option<&Vec<Value>>, item_key: &str) -> HashMap<String, usize> {

@@ -11,12 +11,13 @@ use std::fmt::Write as _;
 
 use async_graphql::Pos;
 use schema_gen::catalog::TypeRef;
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 use super::compile::{FieldPlan, FieldSource, Kind, Selection, Sub};
-use super::exec::{Resolved, Results, addr};
+use super::exec::{Resolved, Results};
+use crate::decoded::Val;
 use crate::error::{ErrorKind, UpstreamError};
-use crate::resolve::{Wire, int64_from_str, is_int64, json_kind};
+use crate::resolve::{Wire, int64_from_str};
 
 /// One segment of an error path.
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +86,7 @@ impl<'r> Writer<'r> {
         (self.out, has_errors)
     }
 
-    fn object(&mut self, selection: &'r Selection, parent: Option<&'r Value>) -> Result<(), ()> {
+    fn object(&mut self, selection: &'r Selection, parent: Option<Val<'r>>) -> Result<(), ()> {
         self.out.push(b'{');
         // Siblings of a field that nulls this object still run: their errors are reported
         // too (as async-graphql reports them).
@@ -104,20 +105,20 @@ impl<'r> Writer<'r> {
     }
 
     /// Writes one field's value; `Err` when it is null in a non-null position.
-    fn field(&mut self, field: &'r FieldPlan, parent: Option<&'r Value>) -> Result<(), ()> {
+    fn field(&mut self, field: &'r FieldPlan, parent: Option<Val<'r>>) -> Result<(), ()> {
         let start = self.out.len();
         let errors_before = (self.errors.len(), self.error_count);
         let mut source = None;
-        let value: Option<&'r Value> = match &field.source {
+        let value: Option<Val<'r>> = match &field.source {
             FieldSource::Typename(name) => {
                 write_str(&mut self.out, name);
                 return Ok(());
             }
             FieldSource::Null => None,
-            FieldSource::Property(property) => parent.and_then(|p| property_of(p, property)),
+            FieldSource::Property(property) => parent.and_then(|p| p.property(property)),
             FieldSource::Call(node) => {
                 source = Some(node.field.invoke.source_name());
-                match self.results.get(&(node.id, addr(parent))) {
+                match self.results.get(&(node.id, parent.map_or(0, Val::addr))) {
                     Some(Resolved::Error(e)) => {
                         self.upstream_error(field.pos, e);
                         self.out.extend_from_slice(b"null");
@@ -127,8 +128,8 @@ impl<'r> Writer<'r> {
                             Ok(())
                         };
                     }
-                    Some(resolved) => Some(resolved.value().unwrap_or(&Value::Null)),
-                    None => Some(&Value::Null),
+                    Some(resolved) => Some(resolved.view().unwrap_or_else(Val::null)),
+                    None => Some(Val::null()),
                 }
             }
         };
@@ -171,27 +172,37 @@ impl<'r> Writer<'r> {
     fn value(
         &mut self,
         ty: &TypeRef,
-        value: Option<&'r Value>,
+        value: Option<Val<'r>>,
         sub: &'r Sub,
         kind: Kind,
     ) -> Result<(), Fail> {
         match ty {
             TypeRef::NonNull(inner) => match value {
                 None => Err(Fail::Absent),
-                Some(Value::Null) => Err(Fail::Shape(format!(
+                Some(v) if v.is_null() => Err(Fail::Shape(format!(
                     "the upstream sent null for the non-null type {ty}"
                 ))),
                 Some(v) => self.value(inner, Some(v), sub, kind),
             },
             TypeRef::List(inner) => match value {
-                None | Some(Value::Null) => {
+                None => {
                     self.out.extend_from_slice(b"null");
                     Ok(())
                 }
-                Some(Value::Array(items)) => {
+                Some(v) if v.is_null() => {
+                    self.out.extend_from_slice(b"null");
+                    Ok(())
+                }
+                Some(v) => {
+                    let Some(items) = v.items() else {
+                        return Err(Fail::Shape(format!(
+                            "expected a list for {ty}, the upstream sent {}",
+                            v.kind()
+                        )));
+                    };
                     self.out.push(b'[');
                     let mut nulled = false;
-                    for (i, item) in items.iter().enumerate() {
+                    for (i, item) in items.enumerate() {
                         if i > 0 {
                             self.out.push(b',');
                         }
@@ -214,74 +225,75 @@ impl<'r> Writer<'r> {
                     self.out.push(b']');
                     if nulled { Err(Fail::Propagate) } else { Ok(()) }
                 }
-                Some(other) => Err(Fail::Shape(format!(
-                    "expected a list for {ty}, the upstream sent {}",
-                    json_kind(other)
-                ))),
             },
             TypeRef::Named(name) => match value {
-                None | Some(Value::Null) => {
+                Some(v) if !v.is_null() => self.named(name, v, sub, kind),
+                _ => {
                     self.out.extend_from_slice(b"null");
                     Ok(())
                 }
-                Some(v) => self.named(name, v, sub, kind),
             },
         }
     }
 
-    fn named(
-        &mut self,
-        name: &str,
-        value: &'r Value,
-        sub: &'r Sub,
-        kind: Kind,
-    ) -> Result<(), Fail> {
-        let mismatch = |value: &Value| {
+    fn named(&mut self, name: &str, value: Val<'r>, sub: &'r Sub, kind: Kind) -> Result<(), Fail> {
+        let mismatch = |value: Val<'_>| {
             Fail::Shape(format!(
                 "expected {name}, the upstream sent {}",
-                json_kind(value)
+                value.kind()
             ))
         };
         match kind {
-            Kind::Text => match value {
-                Value::String(s) => write_str(&mut self.out, s),
-                Value::Number(n) => write_str(&mut self.out, &n.to_string()),
-                Value::Bool(b) => write_str(&mut self.out, if *b { "true" } else { "false" }),
-                other => return Err(mismatch(other)),
-            },
-            Kind::Int => match value.as_i64().map(i32::try_from) {
+            Kind::Text => {
+                if let Some(s) = value.as_str() {
+                    write_str(&mut self.out, s);
+                } else if let Some(n) = value.as_number() {
+                    write_str(&mut self.out, &n.to_string());
+                } else if let Some(b) = value.as_bool() {
+                    write_str(&mut self.out, if b { "true" } else { "false" });
+                } else {
+                    return Err(mismatch(value));
+                }
+            }
+            Kind::Int => match value
+                .as_number()
+                .and_then(Number::as_i64)
+                .map(i32::try_from)
+            {
                 Some(Ok(int)) => self
                     .out
                     .extend_from_slice(itoa::Buffer::new().format(int).as_bytes()),
                 _ => return Err(mismatch(value)),
             },
-            Kind::Float => match value {
-                Value::Number(_) => write_json(&mut self.out, value),
-                other => return Err(mismatch(other)),
+            Kind::Float => match value.as_number() {
+                Some(n) => write_json(&mut self.out, n),
+                None => return Err(mismatch(value)),
             },
-            Kind::Boolean => match value {
-                Value::Bool(_) => write_json(&mut self.out, value),
-                other => return Err(mismatch(other)),
+            Kind::Boolean => match value.as_bool() {
+                Some(b) => self
+                    .out
+                    .extend_from_slice(if b { b"true" } else { b"false" }),
+                None => return Err(mismatch(value)),
             },
-            Kind::Int64 => match value {
-                v if is_int64(v) => write_json(&mut self.out, v),
-                Value::String(s) => match int64_from_str(s) {
+            Kind::Int64 => match (value.as_number(), value.as_str()) {
+                (Some(n), _) if n.is_i64() || n.is_u64() => write_json(&mut self.out, n),
+                (_, Some(s)) => match int64_from_str(s) {
                     Some(n) => write_json(&mut self.out, &n),
                     None => return Err(mismatch(value)),
                 },
-                other => return Err(mismatch(other)),
+                _ => return Err(mismatch(value)),
             },
-            Kind::Enum => match value {
-                Value::String(s) => {
+            Kind::Enum => match value.as_str() {
+                Some(s) => {
                     let graphql = self.wire.enum_name(name, s).map_err(|e| Fail::Shape(e.0))?;
                     write_str(&mut self.out, graphql);
                 }
-                other => return Err(mismatch(other)),
+                None => return Err(mismatch(value)),
             },
             Kind::Union => {
                 let member = self
                     .wire
-                    .union_member(name, value)
+                    .union_member(name, &value.to_json())
                     .map_err(|e| Fail::Shape(e.0))?;
                 let selection = sub
                     .for_member(member)
@@ -289,18 +301,18 @@ impl<'r> Writer<'r> {
                 self.object(selection, Some(value))
                     .map_err(|()| Fail::Propagate)?;
             }
-            Kind::Object => match value {
-                Value::Object(_) => {
-                    let Some(selection) = sub.for_member(name) else {
-                        return Err(mismatch(value));
-                    };
-                    self.object(selection, Some(value))
-                        .map_err(|()| Fail::Propagate)?;
+            Kind::Object => {
+                if !value.is_object() {
+                    return Err(mismatch(value));
                 }
-                other => return Err(mismatch(other)),
-            },
+                let Some(selection) = sub.for_member(name) else {
+                    return Err(mismatch(value));
+                };
+                self.object(selection, Some(value))
+                    .map_err(|()| Fail::Propagate)?;
+            }
             // JSON and other custom scalars pass through.
-            Kind::Json => write_json(&mut self.out, value),
+            Kind::Json => write_json(&mut self.out, &*value.to_json()),
         }
         Ok(())
     }
@@ -410,7 +422,7 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-fn write_json(out: &mut Vec<u8>, value: &Value) {
+fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 

@@ -995,7 +995,7 @@ impl CallTarget {
             )
         })?;
         Ok(CallOutput {
-            value,
+            value: value.into(),
             headers,
             freshness,
         })

@@ -498,7 +498,7 @@ impl RestRequest {
         if body.iter().all(u8::is_ascii_whitespace) {
             // 204 No Content, HEAD, or an empty 200: the field is null, not an error.
             return Ok(CallOutput {
-                value: Value::Null,
+                value: Value::Null.into(),
                 headers,
                 freshness,
             });
