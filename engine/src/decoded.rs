@@ -95,10 +95,12 @@ enum Node {
         len: u32,
         end: u32,
     },
-    /// An object of `len` properties, each a `Key` followed by its value.
+    /// An object of `len` properties, each a `Key` followed by its value; `unique` when no
+    /// name repeats (a lookup may stop at the first match).
     Object {
         len: u32,
         end: u32,
+        unique: bool,
     },
     Key(Span),
 }
@@ -168,25 +170,49 @@ impl Tape {
         self.next_index()?;
         let (len, end) = (0, 0);
         self.nodes.push(if object {
-            Node::Object { len, end }
+            Node::Object {
+                len,
+                end,
+                unique: false,
+            }
         } else {
             Node::List { len, end }
         });
         Ok(self.nodes.len() - 1)
     }
 
-    /// Closes the list or object opened at `at`, which holds `count` items or properties.
-    pub(crate) fn close(&mut self, at: usize, count: usize) -> Result<(), TapeTooLarge> {
+    /// Closes the list or object opened at `at`, which holds `count` items or properties;
+    /// `unique` when the object's property names are known to be distinct.
+    pub(crate) fn close(
+        &mut self,
+        at: usize,
+        count: usize,
+        unique: bool,
+    ) -> Result<(), TapeTooLarge> {
         let len = u32::try_from(count).map_err(|_| TapeTooLarge)?;
         let end = self.next_index()?;
-        if let Some(Node::List { len: l, end: e } | Node::Object { len: l, end: e }) =
-            self.nodes.get_mut(at)
-        {
-            (*l, *e) = (len, end);
+        match self.nodes.get_mut(at) {
+            Some(Node::List { len: l, end: e }) => (*l, *e) = (len, end),
+            Some(Node::Object {
+                len: l,
+                end: e,
+                unique: u,
+            }) => (*l, *e, *u) = (len, end, unique),
+            _ => {}
         }
         Ok(())
     }
 
+    #[inline]
+    fn bytes(&self, span: Span) -> &[u8] {
+        let start = span.start as usize;
+        self.text
+            .as_bytes()
+            .get(start..start + span.len as usize)
+            .unwrap_or_default()
+    }
+
+    #[inline]
     fn text(&self, span: Span) -> &str {
         let start = span.start as usize;
         self.text
@@ -195,6 +221,7 @@ impl Tape {
     }
 
     /// The index after the value at `at` (and everything inside it).
+    #[inline]
     fn after(&self, at: usize) -> usize {
         match self.nodes.get(at) {
             Some(Node::List { end, .. } | Node::Object { end, .. }) => *end as usize,
@@ -218,6 +245,7 @@ impl<'a> Val<'a> {
         Val::Json(&NULL)
     }
 
+    #[inline]
     fn node(self) -> Option<(&'a Tape, &'a Node)> {
         match self {
             Val::Tape(tape, at) => tape.nodes.get(at).map(|node| (tape, node)),
@@ -225,6 +253,7 @@ impl<'a> Val<'a> {
         }
     }
 
+    #[inline]
     pub fn is_null(self) -> bool {
         match self {
             Val::Json(value) => value.is_null(),
@@ -232,6 +261,7 @@ impl<'a> Val<'a> {
         }
     }
 
+    #[inline]
     pub fn is_object(self) -> bool {
         match self {
             Val::Json(value) => value.is_object(),
@@ -239,6 +269,7 @@ impl<'a> Val<'a> {
         }
     }
 
+    #[inline]
     pub fn as_str(self) -> Option<&'a str> {
         match self {
             Val::Json(value) => value.as_str(),
@@ -249,6 +280,7 @@ impl<'a> Val<'a> {
         }
     }
 
+    #[inline]
     pub fn as_number(self) -> Option<&'a Number> {
         match self {
             Val::Json(Value::Number(n)) => Some(n),
@@ -260,6 +292,7 @@ impl<'a> Val<'a> {
         }
     }
 
+    #[inline]
     pub fn as_bool(self) -> Option<bool> {
         match self {
             Val::Json(value) => value.as_bool(),
@@ -291,16 +324,19 @@ impl<'a> Val<'a> {
         match self {
             Val::Json(value) => crate::plan::write::property_of(value, name).map(Val::Json),
             Val::Tape(tape, at) => {
-                let Some(Node::Object { len, .. }) = tape.nodes.get(at) else {
+                let Some(Node::Object { len, unique, .. }) = tape.nodes.get(at) else {
                     return None;
                 };
                 let mut found = None;
                 let mut key = at + 1;
                 for _ in 0..*len {
                     if let Some(Node::Key(span)) = tape.nodes.get(key)
-                        && tape.text(*span) == name
+                        && tape.bytes(*span) == name.as_bytes()
                     {
                         found = Some(Val::Tape(tape, key + 1));
+                        if *unique {
+                            break;
+                        }
                     }
                     key = tape.after(key + 1);
                 }
@@ -455,6 +491,25 @@ mod tests {
         let tape = tape_of(text);
         same(tape.view(), Val::Json(&value));
         assert_eq!(tape.json().as_ref(), &value);
+    }
+
+    #[test]
+    fn a_repeated_kept_name_reads_its_last_value_and_distinct_names_their_own() {
+        let keep = Keep::Fields(
+            ["a", "b"]
+                .into_iter()
+                .map(|n| (n.to_string(), Keep::All))
+                .collect(),
+        );
+        let projection = Projection::new(keep, Form::Tape).unwrap();
+        let text = r#"[{"a":1,"x":0,"a":2,"b":3},{"b":4,"a":5}]"#;
+        let tape = projection.decode(text.as_bytes()).unwrap();
+        let read = |item: Val<'_>, name| item.property(name).and_then(Val::as_number).cloned();
+        let items: Vec<Val<'_>> = tape.view().items().unwrap().collect();
+        assert_eq!(read(items[0], "a"), Some(2.into()));
+        assert_eq!(read(items[0], "b"), Some(3.into()));
+        assert_eq!(read(items[1], "a"), Some(5.into()));
+        assert_eq!(read(items[1], "x"), None);
     }
 
     #[test]

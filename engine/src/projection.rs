@@ -112,8 +112,31 @@ pub enum Form {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Projection {
     keep: Keep,
+    shape: Shape,
     form: Form,
     fingerprint: String,
+}
+
+/// A [`Keep`] as the decoders read it: an object's kept properties as a list in name order
+/// (searched by bytes, where a map would be walked or hashed per property).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shape {
+    All,
+    Fields(Vec<(String, Shape)>),
+}
+
+impl Shape {
+    fn of(keep: &Keep) -> Shape {
+        match keep {
+            Keep::All => Shape::All,
+            Keep::Fields(fields) => Shape::Fields(
+                fields
+                    .iter()
+                    .map(|(name, keep)| (name.clone(), Shape::of(keep)))
+                    .collect(),
+            ),
+        }
+    }
 }
 
 impl Projection {
@@ -129,6 +152,7 @@ impl Projection {
         }
         keep.write_fingerprint(&mut fingerprint);
         Some(Projection {
+            shape: Shape::of(&keep),
             keep,
             form,
             fingerprint,
@@ -154,12 +178,12 @@ impl Projection {
     pub fn decode(&self, bytes: &[u8]) -> serde_json::Result<Decoded> {
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let decoded = match self.form {
-            Form::Json => Decoded::Json(Projected(&self.keep).deserialize(&mut deserializer)?),
+            Form::Json => Decoded::Json(Projected(&self.shape).deserialize(&mut deserializer)?),
             Form::Tape => {
                 let mut tape = Tape::with_capacity(bytes.len());
                 Recorded {
                     tape: &mut tape,
-                    keep: &self.keep,
+                    shape: &self.shape,
                 }
                 .deserialize(&mut deserializer)?;
                 Decoded::Tape(tape)
@@ -187,17 +211,17 @@ pub fn mark_key(key: &mut String, projection: Option<&Projection>) {
     }
 }
 
-/// A value decoded through `Keep`.
-struct Projected<'k>(&'k Keep);
+/// A value decoded through its `Shape`.
+struct Projected<'k>(&'k Shape);
 
 impl<'de> DeserializeSeed<'de> for Projected<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         match self.0 {
-            Keep::All => serde::Deserialize::deserialize(deserializer),
-            Keep::Fields(fields) => deserializer.deserialize_any(Shaped {
-                keep: self.0,
+            Shape::All => serde::Deserialize::deserialize(deserializer),
+            Shape::Fields(fields) => deserializer.deserialize_any(Shaped {
+                shape: self.0,
                 fields,
             }),
         }
@@ -206,8 +230,8 @@ impl<'de> DeserializeSeed<'de> for Projected<'_> {
 
 /// Decodes a value whose projection names properties (lists pass it on to their items).
 struct Shaped<'k> {
-    keep: &'k Keep,
-    fields: &'k BTreeMap<String, Keep>,
+    shape: &'k Shape,
+    fields: &'k [(String, Shape)],
 }
 
 impl<'de> Visitor<'de> for Shaped<'_> {
@@ -251,7 +275,7 @@ impl<'de> Visitor<'de> for Shaped<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(Projected(self.keep))? {
+        while let Some(item) = seq.next_element_seed(Projected(self.shape))? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -261,8 +285,8 @@ impl<'de> Visitor<'de> for Shaped<'_> {
         let mut object = Map::with_capacity(self.fields.len());
         while let Some(name) = map.next_key_seed(KeyName)? {
             match kept(self.fields, &name) {
-                Some((name, keep)) => {
-                    let value = map.next_value_seed(Projected(keep))?;
+                Some((_, name, shape)) => {
+                    let value = map.next_value_seed(Projected(shape))?;
                     object.insert(name.clone(), value);
                 }
                 None => {
@@ -274,16 +298,17 @@ impl<'de> Visitor<'de> for Shaped<'_> {
     }
 }
 
-/// The kept property named by `name` (a property name's bytes, escapes decoded).
-fn kept<'k>(fields: &'k BTreeMap<String, Keep>, name: &[u8]) -> Option<(&'k String, &'k Keep)> {
-    // Few properties are kept per object: comparing bytes beats checking the name's UTF-8
-    // first (a name that matches is valid UTF-8, being one of ours).
-    if fields.len() <= 8 {
-        return fields.iter().find(|(kept, _)| kept.as_bytes() == name);
-    }
-    std::str::from_utf8(name)
-        .ok()
-        .and_then(|name| fields.get_key_value(name))
+/// The kept property named by `name` (a property name's bytes, escapes decoded), with its
+/// index. Names are compared as bytes: one that matches is valid UTF-8, being one of ours.
+fn kept<'k>(fields: &'k [(String, Shape)], name: &[u8]) -> Option<(usize, &'k String, &'k Shape)> {
+    let index = if fields.len() <= 8 {
+        fields.iter().position(|(kept, _)| kept.as_bytes() == name)
+    } else {
+        fields
+            .binary_search_by(|(kept, _)| kept.as_bytes().cmp(name))
+            .ok()
+    }?;
+    fields.get(index).map(|(name, shape)| (index, name, shape))
 }
 
 /// A property name as bytes, borrowed from the input when it has no escapes: skipped
@@ -327,7 +352,7 @@ impl<'de> Visitor<'de> for KeyName {
 /// [`Projected`]).
 struct Recorded<'t, 'k> {
     tape: &'t mut Tape,
-    keep: &'k Keep,
+    shape: &'k Shape,
 }
 
 /// A tape's limit, as a decode error.
@@ -394,31 +419,38 @@ impl<'de> Visitor<'de> for Recorded<'_, '_> {
         while seq
             .next_element_seed(Recorded {
                 tape: &mut *self.tape,
-                keep: self.keep,
+                shape: self.shape,
             })?
             .is_some()
         {
             count += 1;
         }
-        fits(self.tape.close(at, count))
+        fits(self.tape.close(at, count, false))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let at = fits(self.tape.open(true))?;
         let mut count = 0;
+        // Kept names seen, by index: a repeated one makes lookups read to the end, where
+        // the last counts (as in a decoded `Value`). Wholly kept objects are not tracked.
+        let mut seen = 0u64;
+        let mut unique = matches!(self.shape, Shape::Fields(fields) if fields.len() <= 64);
         while let Some(name) = map.next_key_seed(KeyName)? {
-            let keep = match self.keep {
-                Keep::All => {
+            let shape = match self.shape {
+                Shape::All => {
                     let name = std::str::from_utf8(&name).map_err(|_| {
                         serde::de::Error::custom("a property name is not valid UTF-8")
                     })?;
                     fits(self.tape.key(name))?;
-                    self.keep
+                    self.shape
                 }
-                Keep::Fields(fields) => match kept(fields, &name) {
-                    Some((name, keep)) => {
+                Shape::Fields(fields) => match kept(fields, &name) {
+                    Some((index, name, shape)) => {
+                        let bit = 1u64.checked_shl(index as u32).unwrap_or(0);
+                        unique &= seen & bit == 0;
+                        seen |= bit;
                         fits(self.tape.key(name))?;
-                        keep
+                        shape
                     }
                     None => {
                         map.next_value::<IgnoredAny>()?;
@@ -428,11 +460,11 @@ impl<'de> Visitor<'de> for Recorded<'_, '_> {
             };
             map.next_value_seed(Recorded {
                 tape: &mut *self.tape,
-                keep,
+                shape,
             })?;
             count += 1;
         }
-        fits(self.tape.close(at, count))
+        fits(self.tape.close(at, count, unique))
     }
 }
 
