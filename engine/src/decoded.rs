@@ -1,12 +1,13 @@
-//! An upstream answer as decoded, and the one view the plan's writer reads it through.
+//! An upstream answer as decoded, and the one view ([`Val`]) the plan executor reads it
+//! through.
 //!
-//! Answers are decoded into a `serde_json::Value` where the executor looks into them (to
-//! find the links below, to match batch items) and where async-graphql resolves. An answer
-//! that only the writer reads — a call with no links below it — is decoded into a [`Tape`]
-//! instead: its nodes in one list and its text in one string. A `Value` costs an
-//! insertion-ordered map (two allocations and a SipHash per property) and a `String` per kept
-//! property name and string; building, reading and dropping those was most of a shared
-//! `{posts{id title}}` execution (docs/performance.md, "Sixth session").
+//! The plan executor decodes a JSON answer into a [`Tape`]: its nodes in one list and its
+//! text in one string. A `serde_json::Value` costs an insertion-ordered map per object (two
+//! allocations and a SipHash per property) and a `String` per kept property name and string;
+//! building, reading and dropping those was most of a shared `{posts{id title}}` execution
+//! (docs/performance.md, "Sixth session"). Answers stay `Value`s where async-graphql
+//! resolves, where a transport builds them (gRPC messages), and for batch calls, whose items
+//! are matched to their parents by key.
 
 use std::borrow::Cow;
 
@@ -361,12 +362,15 @@ impl<'a> Val<'a> {
         }
     }
 
-    /// Identifies a value of a `Value` answer while the answer lives: the executor records
-    /// the calls below it by this address (tapes have no calls below them).
+    /// Identifies a value while its answer lives (its address): the executor records the
+    /// calls below a value by it.
     pub fn addr(self) -> usize {
         match self {
             Val::Json(value) => value as *const Value as usize,
-            Val::Tape(tape, at) => tape.nodes.as_ptr() as usize + at,
+            Val::Tape(tape, at) => tape
+                .nodes
+                .get(at)
+                .map_or(0, |node| node as *const Node as usize),
         }
     }
 

@@ -102,9 +102,9 @@ impl Keep {
 /// What a projected answer is decoded into (see [`crate::decoded`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
-    /// A `serde_json::Value`: the executor looks into it (links below, batch items).
+    /// A `serde_json::Value`: batch answers, whose items are matched by key.
     Json,
-    /// A [`Tape`]: only the writer reads it.
+    /// A [`Tape`]: every other answer of the plan executor.
     Tape,
 }
 

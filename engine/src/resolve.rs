@@ -60,7 +60,7 @@ impl FieldCall {
         let input = CallInput {
             args,
             wire_args: &wire_args,
-            parent,
+            parent: parent.map(crate::decoded::Val::Json),
             headers: &state.headers,
             // async-graphql's resolvers read whole values.
             projection: None,

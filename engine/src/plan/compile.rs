@@ -460,8 +460,8 @@ impl<'a> Compiler<'a> {
                     items.keep_path(std::slice::from_ref(&batch.item_key));
                     Projection::new(items.under(&batch.items), Form::Json).map(Arc::new)
                 });
-                // An answer the executor never looks into is decoded for the writer alone.
-                let form = if node.field.batch.is_none() && !calls_below(&sub) {
+                // Batch answers stay `Value`s: their items are matched to parents by key.
+                let form = if node.field.batch.is_none() {
                     Form::Tape
                 } else {
                     Form::Json
@@ -506,23 +506,12 @@ fn keep_of(sub: &Sub) -> Keep {
     keep
 }
 
-/// Whether a field below `sub` calls an upstream: the executor then looks into the answer
-/// to find those calls' parents.
-fn calls_below(sub: &Sub) -> bool {
-    sub.selections().into_iter().any(|selection| {
-        selection
-            .fields
-            .iter()
-            .any(|f| matches!(f.source, FieldSource::Call(_)) || calls_below(&f.sub))
-    })
-}
-
 /// Gives every call node of the same field the union of their projections, so that calls
 /// rendered alike (`author { id }` and `again: author { name }` for one post) keep one key
 /// and still run once per request.
 fn unify_projections(root: &mut Selection) {
     /// Per field: what its calls keep, what its batch calls keep, and the form of its
-    /// answers (a tape only when no call of the field has links below).
+    /// answers (a tape unless one of its calls is batched).
     type Keeps = HashMap<*const PreparedField, (Keep, Keep, Form)>;
     fn keep_of_projection(projection: &Option<Arc<Projection>>) -> Keep {
         projection.as_ref().map_or(Keep::All, |p| p.keep().clone())

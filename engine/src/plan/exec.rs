@@ -3,8 +3,9 @@
 //! A round takes every call node instance of one level (node × parent value), renders them,
 //! runs each distinct request once (per-request dedupe), turns batched links into
 //! ⌈keys / maxSize⌉ calls, and descends into the answers to find the next level's calls.
-//! Answers stay shared `Arc<Value>`s: results are recorded by (node id, parent address) and
-//! the writer (`write.rs`) reads them in place.
+//! Answers stay shared (`Arc<Fetched>`, a tape or a `Value`, read through
+//! [`crate::decoded::Val`]): results are recorded by (node id, parent address) and the writer
+//! (`write.rs`) reads them in place.
 //!
 //! Below the per-request layer every read goes through the response cache (when the field
 //! caches: `cacheTtl` or the source's `httpCache`; the TTL is [`crate::cache::ttl`]) and
@@ -27,7 +28,7 @@ use crate::cache::{self, ResponseCache};
 use crate::decoded::{Decoded, Val};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::resolve::Wire;
-use crate::upstream::{self, CallInput, Rendered, SendContext, value_text};
+use crate::upstream::{self, CallInput, Rendered, SendContext};
 
 /// One upstream answer as every sharer sees it.
 #[derive(Debug)]
@@ -61,23 +62,13 @@ pub enum Resolved {
 }
 
 impl Resolved {
-    /// The value as the executor looks into it. An answer decoded into a tape has none: no
-    /// call is below it (`compile.rs` decides the form).
-    pub fn value(&self) -> Option<&Value> {
-        match self {
-            Resolved::Value(f) => f.value.as_json(),
-            Resolved::Item(f, path, i) => {
-                batch_items(&f.value, path).and_then(|items| items.get(*i))
-            }
-            Resolved::Null | Resolved::Error(_) => None,
-        }
-    }
-
-    /// The value as the writer reads it.
+    /// The value, as the executor and the writer read it.
     pub fn view(&self) -> Option<Val<'_>> {
         match self {
             Resolved::Value(f) => Some(f.value.view()),
-            Resolved::Item(..) => self.value().map(Val::Json),
+            Resolved::Item(f, path, i) => batch_items(&f.value, path)
+                .and_then(|items| items.get(*i))
+                .map(Val::Json),
             Resolved::Null | Resolved::Error(_) => None,
         }
     }
@@ -88,15 +79,15 @@ impl Resolved {
 pub type Results = rustc_hash::FxHashMap<(usize, usize), Resolved>;
 
 /// Address of a parent value, identifying it while the answers holding it are alive.
-pub fn addr(parent: Option<&Value>) -> usize {
-    parent.map_or(0, |p| p as *const Value as usize)
+pub fn addr(parent: Option<Val<'_>>) -> usize {
+    parent.map_or(0, Val::addr)
 }
 
 /// One call node instance waiting for its round.
 struct Pending<'p, 'v> {
     node: &'p CallNode,
     sub: &'p Sub,
-    parent: Option<&'v Value>,
+    parent: Option<Val<'v>>,
 }
 
 /// How a pending instance gets its value from the round's jobs.
@@ -116,11 +107,11 @@ struct BatchKeys {
 }
 
 impl BatchKeys {
-    fn add(&mut self, text: String, value: &Value) -> usize {
+    fn add(&mut self, text: String, value: Val<'_>) -> usize {
         if let Some(&i) = self.index.get(&text) {
             return i;
         }
-        self.keys.push((text.clone(), value.clone()));
+        self.keys.push((text.clone(), value.to_json().into_owned()));
         self.index.insert(text, self.keys.len() - 1);
         self.keys.len() - 1
     }
@@ -262,7 +253,7 @@ impl<'p> Run<'p> {
     fn render(
         &mut self,
         node: &CallNode,
-        parent: Option<&Value>,
+        parent: Option<Val<'_>>,
         batch_keys: Option<Vec<Value>>,
     ) -> Result<Box<dyn Rendered>, UpstreamError> {
         let args = self.wire_args(node)?;
@@ -321,31 +312,30 @@ impl<'p> Run<'p> {
 
 /// The key text of a value for matching batch items to parents. A float with an integral
 /// value is spelled as the integer (`1.0` and `1` are the same key).
-fn key_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
-        Value::Number(n) if n.is_f64() => {
-            let f = n.as_f64()?;
+fn key_text(value: Val<'_>) -> Option<String> {
+    if let Some(n) = value.as_number() {
+        return Some(match n.as_f64() {
             // Exactly representable integers only (|f| < 2^53).
-            Some(if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
                 (f as i64).to_string()
-            } else {
-                n.to_string()
-            })
-        }
-        other => Some(value_text(other).into_owned()),
+            }
+            _ => n.to_string(),
+        });
     }
+    if let Some(s) = value.as_str() {
+        return Some(s.to_owned());
+    }
+    value.as_bool().map(|b| b.to_string())
 }
 
-fn lookup_path<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter()
-        .try_fold(value, |v, key| super::write::property_of(v, key))
+fn lookup_path<'v>(value: Val<'v>, path: &[String]) -> Option<Val<'v>> {
+    path.iter().try_fold(value, |v, key| v.property(key))
 }
 
 /// Walks `value` through `selection` and records the call nodes it reaches.
 fn collect<'p, 'v>(
     selection: &'p Selection,
-    parent: Option<&'v Value>,
+    parent: Option<Val<'v>>,
     wire: &Wire,
     out: &mut Vec<Pending<'p, 'v>>,
 ) {
@@ -360,7 +350,7 @@ fn collect<'p, 'v>(
                 if matches!(field.sub, Sub::Leaf) {
                     continue;
                 }
-                if let Some(child) = parent.and_then(|p| super::write::property_of(p, property)) {
+                if let Some(child) = parent.and_then(|p| p.property(property)) {
                     descend(&field.sub, field.ty.base(), child, wire, out);
                 }
             }
@@ -373,29 +363,25 @@ fn collect<'p, 'v>(
 fn descend<'p, 'v>(
     sub: &'p Sub,
     type_name: &str,
-    value: &'v Value,
+    value: Val<'v>,
     wire: &Wire,
     out: &mut Vec<Pending<'p, 'v>>,
 ) {
-    match value {
-        Value::Array(items) => {
-            for item in items {
-                descend(sub, type_name, item, wire, out);
-            }
+    if let Some(items) = value.items() {
+        for item in items {
+            descend(sub, type_name, item, wire, out);
         }
-        Value::Object(_) => {
-            let selection = match sub {
-                Sub::Union(_) => wire
-                    .union_member(type_name, value)
-                    .ok()
-                    .and_then(|m| sub.for_member(m)),
-                _ => sub.for_member(type_name),
-            };
-            if let Some(selection) = selection {
-                collect(selection, Some(value), wire, out);
-            }
+    } else if value.is_object() {
+        let selection = match sub {
+            Sub::Union(_) => wire
+                .union_member(type_name, &value.to_json())
+                .ok()
+                .and_then(|m| sub.for_member(m)),
+            _ => sub.for_member(type_name),
+        };
+        if let Some(selection) = selection {
+            collect(selection, Some(value), wire, out);
         }
-        _ => {}
     }
 }
 
@@ -568,7 +554,7 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
             if matches!(p.sub, Sub::Leaf) {
                 continue;
             }
-            if let Some(value) = resolved.value() {
+            if let Some(value) = resolved.view() {
                 descend(p.sub, field_type_of(p), value, &run.shared.wire, &mut next);
             }
         }
@@ -586,13 +572,16 @@ fn field_type_of<'p>(p: &Pending<'p, '_>) -> &'p str {
 
 /// The list of items in a batch answer: the list at `path` (empty: the answer itself).
 fn batch_items<'v>(answer: &'v Decoded, path: &[String]) -> Option<&'v Vec<Value>> {
-    lookup_path(answer.as_json()?, path)?.as_array()
+    match lookup_path(Val::Json(answer.as_json()?), path)? {
+        Val::Json(Value::Array(items)) => Some(items),
+        _ => None,
+    }
 }
 
 fn index_items(items: Option<&Vec<Value>>, item_key: &str) -> HashMap<String, usize> {
     let mut index = HashMap::new();
     for (i, item) in items.into_iter().flatten().enumerate() {
-        if let Some(text) = item.get(item_key).and_then(key_text) {
+        if let Some(text) = Val::Json(item).property(item_key).and_then(key_text) {
             index.entry(text).or_insert(i);
         }
     }
@@ -717,7 +706,7 @@ mod tests {
 
     #[test]
     fn batch_keys_match_across_number_spellings_but_not_across_values() {
-        let text = |v: Value| key_text(&v);
+        let text = |v: Value| key_text(Val::Json(&v));
         assert_eq!(text(json!(1.0)), text(json!(1)));
         assert_eq!(text(json!(-7.0)), Some("-7".to_string()));
         assert_ne!(text(json!(1.5)), text(json!(1)));
@@ -732,9 +721,9 @@ mod tests {
     fn batch_keys_keep_first_seen_order_and_index_duplicates_once() {
         let mut keys = BatchKeys::default();
         let (a, b) = (json!(3), json!(1));
-        assert_eq!(keys.add("3".into(), &a), 0);
-        assert_eq!(keys.add("1".into(), &b), 1);
-        assert_eq!(keys.add("3".into(), &a), 0);
+        assert_eq!(keys.add("3".into(), Val::Json(&a)), 0);
+        assert_eq!(keys.add("1".into(), Val::Json(&b)), 1);
+        assert_eq!(keys.add("3".into(), Val::Json(&a)), 0);
         let texts: Vec<&str> = keys.keys.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(texts, ["3", "1"]);
     }

@@ -14,7 +14,7 @@ use schema_gen::catalog::TypeRef;
 use serde_json::{Number, Value};
 
 use super::compile::{FieldPlan, FieldSource, Kind, Selection, Sub};
-use super::exec::{Resolved, Results};
+use super::exec::{Resolved, Results, addr};
 use crate::decoded::Val;
 use crate::error::{ErrorKind, UpstreamError};
 use crate::resolve::{Wire, int64_from_str};
@@ -118,7 +118,7 @@ impl<'r> Writer<'r> {
             FieldSource::Property(property) => parent.and_then(|p| p.property(property)),
             FieldSource::Call(node) => {
                 source = Some(node.field.invoke.source_name());
-                match self.results.get(&(node.id, parent.map_or(0, Val::addr))) {
+                match self.results.get(&(node.id, addr(parent))) {
                     Some(Resolved::Error(e)) => {
                         self.upstream_error(field.pos, e);
                         self.out.extend_from_slice(b"null");

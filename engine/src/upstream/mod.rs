@@ -41,7 +41,7 @@ pub struct CallInput<'a> {
     pub wire_args: &'a Map<String, Value>,
     /// The parent value for links (`{{parent.x}}`), as the parent's upstream sent it; `None`
     /// on root fields.
-    pub parent: Option<&'a Value>,
+    pub parent: Option<crate::decoded::Val<'a>>,
     /// The client's request headers. Transports forward only the source's allowlist
     /// (`SourcePolicy::forward_headers`); `{{headers.x}}` may read any of them.
     pub headers: &'a HeaderMap,
@@ -429,7 +429,16 @@ pub fn lookup<'a>(var: &Var, input: &CallInput<'a>) -> Option<Cow<'a, Value>> {
             let (first, rest) = var.path.split_first()?;
             (input.args.get(first)?, rest)
         }
-        Scope::Parent => (input.parent?, var.path.as_slice()),
+        Scope::Parent => {
+            let mut value = input.parent?;
+            for key in &var.path {
+                value = match value.items() {
+                    Some(mut items) => items.nth(key.parse::<usize>().ok()?)?,
+                    None => value.property(key)?,
+                };
+            }
+            return Some(value.to_json());
+        }
         Scope::Headers => {
             let name = var.path.join(".");
             let value = input.headers.get(name.as_str())?.to_str().ok()?;
@@ -604,7 +613,7 @@ type User { id: Int }
         let input = CallInput {
             args,
             wire_args: args,
-            parent: Some(&parent),
+            parent: Some(crate::decoded::Val::Json(&parent)),
             headers: &headers,
             projection: None,
         };
