@@ -149,6 +149,9 @@ pub struct CallNode {
     pub projection: Option<Arc<Projection>>,
     /// The same for the answer of the call's batch form (its items, keyed).
     pub batch_projection: Option<Arc<Projection>>,
+    /// Whether a field below this call calls an upstream too: only then does the executor
+    /// look into the answer for the next level's calls.
+    pub calls_below: bool,
 }
 
 /// Why an operation is left to async-graphql's executor.
@@ -431,6 +434,7 @@ impl<'a> Compiler<'a> {
                             .collect(),
                         projection: None,
                         batch_projection: None,
+                        calls_below: false,
                     })
                 }
                 None if is_root => FieldSource::Null,
@@ -467,6 +471,7 @@ impl<'a> Compiler<'a> {
                     Form::Json
                 };
                 node.projection = Projection::new(keep, form).map(Arc::new);
+                node.calls_below = calls_below(&sub);
             }
             out.push(FieldPlan {
                 key: key.to_string(),
@@ -504,6 +509,16 @@ fn keep_of(sub: &Sub) -> Keep {
         }
     }
     keep
+}
+
+/// Whether a field below `sub` calls an upstream.
+fn calls_below(sub: &Sub) -> bool {
+    sub.selections().into_iter().any(|selection| {
+        selection
+            .fields
+            .iter()
+            .any(|f| matches!(f.source, FieldSource::Call(_)) || calls_below(&f.sub))
+    })
 }
 
 /// Gives every call node of the same field the union of their projections, so that calls

@@ -551,7 +551,7 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
         // this frame) keeps them alive while the next rounds borrow them.
         let mut next: Vec<Pending<'p, '_>> = Vec::new();
         for (p, resolved) in pending.iter().zip(&resolved_here) {
-            if matches!(p.sub, Sub::Leaf) {
+            if !p.node.calls_below {
                 continue;
             }
             if let Some(value) = resolved.view() {
