@@ -96,12 +96,79 @@ impl<'r> Writer<'r> {
                 self.out.push(b',');
             }
             self.out.extend_from_slice(&field.key_json);
+            if self.present_scalar(field, parent) {
+                continue;
+            }
             self.path.push(Seg::Key(&field.key));
             nulled |= self.field(field, parent).is_err();
             self.path.pop();
         }
         self.out.push(b'}');
         if nulled { Err(()) } else { Ok(()) }
+    }
+
+    /// Writes a scalar property that is present and fits its type: most fields, written
+    /// without the general path's bookkeeping. Anything else (absent, null, a mismatch, a
+    /// list, an object) returns false having written nothing; the general path then writes
+    /// it and reports its errors.
+    fn present_scalar(&mut self, field: &'r FieldPlan, parent: Option<Val<'r>>) -> bool {
+        let (FieldSource::Property(property), Sub::Leaf) = (&field.source, &field.sub) else {
+            return false;
+        };
+        let single = match &field.ty {
+            TypeRef::Named(_) => true,
+            TypeRef::NonNull(inner) => matches!(**inner, TypeRef::Named(_)),
+            TypeRef::List(_) => false,
+        };
+        match parent.and_then(|p| p.property(property)) {
+            Some(value) if single && !value.is_null() => self.scalar(field.kind, value),
+            _ => false,
+        }
+    }
+
+    /// Writes a built-in scalar (`String`/`ID`, `Int`, `Float`, `Boolean`, `Int64`) when the
+    /// value fits it; false, having written nothing, when it does not or the kind is another.
+    fn scalar(&mut self, kind: Kind, value: Val<'r>) -> bool {
+        let out = &mut self.out;
+        match kind {
+            Kind::Text => {
+                if let Some(s) = value.as_str() {
+                    write_str(out, s);
+                } else if let Some(n) = value.as_number() {
+                    write_str(out, &n.to_string());
+                } else if let Some(b) = value.as_bool() {
+                    write_str(out, if b { "true" } else { "false" });
+                } else {
+                    return false;
+                }
+            }
+            Kind::Int => match value
+                .as_number()
+                .and_then(Number::as_i64)
+                .map(i32::try_from)
+            {
+                Some(Ok(int)) => out.extend_from_slice(itoa::Buffer::new().format(int).as_bytes()),
+                _ => return false,
+            },
+            Kind::Float => match value.as_number() {
+                Some(n) => write_json(out, n),
+                None => return false,
+            },
+            Kind::Boolean => match value.as_bool() {
+                Some(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+                None => return false,
+            },
+            Kind::Int64 => match (value.as_number(), value.as_str()) {
+                (Some(n), _) if n.is_i64() || n.is_u64() => write_json(out, n),
+                (_, Some(s)) => match int64_from_str(s) {
+                    Some(n) => write_json(out, &n),
+                    None => return false,
+                },
+                _ => return false,
+            },
+            Kind::Enum | Kind::Union | Kind::Object | Kind::Json => return false,
+        }
+        true
     }
 
     /// Writes one field's value; `Err` when it is null in a non-null position.
@@ -244,45 +311,11 @@ impl<'r> Writer<'r> {
             ))
         };
         match kind {
-            Kind::Text => {
-                if let Some(s) = value.as_str() {
-                    write_str(&mut self.out, s);
-                } else if let Some(n) = value.as_number() {
-                    write_str(&mut self.out, &n.to_string());
-                } else if let Some(b) = value.as_bool() {
-                    write_str(&mut self.out, if b { "true" } else { "false" });
-                } else {
+            Kind::Text | Kind::Int | Kind::Float | Kind::Boolean | Kind::Int64 => {
+                if !self.scalar(kind, value) {
                     return Err(mismatch(value));
                 }
             }
-            Kind::Int => match value
-                .as_number()
-                .and_then(Number::as_i64)
-                .map(i32::try_from)
-            {
-                Some(Ok(int)) => self
-                    .out
-                    .extend_from_slice(itoa::Buffer::new().format(int).as_bytes()),
-                _ => return Err(mismatch(value)),
-            },
-            Kind::Float => match value.as_number() {
-                Some(n) => write_json(&mut self.out, n),
-                None => return Err(mismatch(value)),
-            },
-            Kind::Boolean => match value.as_bool() {
-                Some(b) => self
-                    .out
-                    .extend_from_slice(if b { b"true" } else { b"false" }),
-                None => return Err(mismatch(value)),
-            },
-            Kind::Int64 => match (value.as_number(), value.as_str()) {
-                (Some(n), _) if n.is_i64() || n.is_u64() => write_json(&mut self.out, n),
-                (_, Some(s)) => match int64_from_str(s) {
-                    Some(n) => write_json(&mut self.out, &n),
-                    None => return Err(mismatch(value)),
-                },
-                _ => return Err(mismatch(value)),
-            },
             Kind::Enum => match value.as_str() {
                 Some(s) => {
                     let graphql = self.wire.enum_name(name, s).map_err(|e| Fail::Shape(e.0))?;
