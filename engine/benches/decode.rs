@@ -1,13 +1,12 @@
 //! Criterion bench of decoding an upstream answer: the jsonplaceholder-shaped `/posts` of the
-//! load kit (100 posts, 33 KB) decoded whole, and through the projection a query like
-//! `{posts{id title}}` compiles to (engine/src/projection.rs), into a `serde_json::Value`
-//! and into a tape (engine/src/decoded.rs). Each iteration drops what it decoded, as the
-//! executor does.
+//! load kit (100 posts, 33 KB) decoded whole into a `serde_json::Value`, and into a tape
+//! (engine/src/decoded.rs) through the projection a query like `{posts{id title}}` compiles
+//! to (engine/src/projection.rs). Each iteration drops what it decoded, as the executor does.
 //!
 //! `cargo bench -p engine --bench decode`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use engine::projection::{Form, Keep, Projection};
+use engine::projection::{Keep, Projection};
 use serde_json::{Value, json};
 
 fn posts() -> Vec<u8> {
@@ -31,18 +30,14 @@ fn decode(c: &mut Criterion) {
             .map(|n| (n.to_string(), Keep::All))
             .collect(),
     );
-    let json = Projection::new(keep.clone(), Form::Json);
-    let tape = Projection::new(keep, Form::Tape);
+    let projection = Projection::new(keep);
     let mut group = c.benchmark_group("decode_posts");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("whole", |b| {
         b.iter(|| engine::projection::decode(&bytes, None))
     });
     group.bench_function("projected_id_title", |b| {
-        b.iter(|| engine::projection::decode(&bytes, json.as_ref()))
-    });
-    group.bench_function("projected_id_title_tape", |b| {
-        b.iter(|| engine::projection::decode(&bytes, tape.as_ref()))
+        b.iter(|| engine::projection::decode(&bytes, Some(&projection)))
     });
     group.finish();
 }

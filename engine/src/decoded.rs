@@ -6,8 +6,7 @@
 //! allocations and a SipHash per property) and a `String` per kept property name and string;
 //! building, reading and dropping those was most of a shared `{posts{id title}}` execution
 //! (docs/performance.md, "Sixth session"). Answers stay `Value`s where async-graphql
-//! resolves, where a transport builds them (gRPC messages), and for batch calls, whose items
-//! are matched to their parents by key.
+//! resolves and where a transport builds them (gRPC messages).
 
 use std::borrow::Cow;
 
@@ -21,23 +20,6 @@ pub enum Decoded {
 }
 
 impl Decoded {
-    /// The answer as a `Value`: borrowed when it is one (every answer the executor looks
-    /// into is), built from the tape otherwise.
-    pub fn json(&self) -> Cow<'_, Value> {
-        match self {
-            Decoded::Json(value) => Cow::Borrowed(value),
-            Decoded::Tape(tape) => Cow::Owned(tape.root().to_json().into_owned()),
-        }
-    }
-
-    /// The `Value`, when the answer was decoded into one.
-    pub fn as_json(&self) -> Option<&Value> {
-        match self {
-            Decoded::Json(value) => Some(value),
-            Decoded::Tape(_) => None,
-        }
-    }
-
     pub fn into_json(self) -> Value {
         match self {
             Decoded::Json(value) => value,
@@ -50,6 +32,30 @@ impl Decoded {
         match self {
             Decoded::Json(value) => Val::Json(value),
             Decoded::Tape(tape) => tape.root(),
+        }
+    }
+
+    /// The items of the list at `path` (a batch answer's), each with the spot that
+    /// [`Decoded::item`] reaches it by again, at once.
+    pub fn items_at(&self, path: &[String]) -> Option<impl Iterator<Item = (usize, Val<'_>)>> {
+        let list = path
+            .iter()
+            .try_fold(self.view(), |v, key| v.property(key))?;
+        Some(list.items()?.enumerate().map(|(i, item)| match item {
+            Val::Tape(_, at) => (at, item),
+            Val::Json(_) => (i, item),
+        }))
+    }
+
+    /// The item at `spot` of the list at `path` (a spot from [`Decoded::items_at`]).
+    pub fn item(&self, path: &[String], spot: usize) -> Option<Val<'_>> {
+        match self {
+            Decoded::Tape(tape) => tape.nodes.get(spot).map(|_| Val::Tape(tape, spot)),
+            Decoded::Json(_) => path
+                .iter()
+                .try_fold(self.view(), |v, key| v.property(key))?
+                .items()?
+                .nth(spot),
         }
     }
 
@@ -422,6 +428,18 @@ pub enum Items<'a> {
 impl<'a> Iterator for Items<'a> {
     type Item = Val<'a>;
 
+    fn nth(&mut self, n: usize) -> Option<Val<'a>> {
+        match self {
+            Items::Json(items) => items.nth(n).map(Val::Json),
+            Items::Tape { .. } => {
+                for _ in 0..n {
+                    self.next()?;
+                }
+                self.next()
+            }
+        }
+    }
+
     fn next(&mut self) -> Option<Val<'a>> {
         match self {
             Items::Json(items) => items.next().map(Val::Json),
@@ -443,10 +461,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::projection::{Form, Keep, Projection};
+    use crate::projection::{Keep, Projection};
 
     fn tape_of(text: &str) -> Decoded {
-        let projection = Projection::new(Keep::All, Form::Tape).unwrap();
+        let projection = Projection::new(Keep::All);
         projection.decode(text.as_bytes()).unwrap()
     }
 
@@ -494,7 +512,7 @@ mod tests {
         assert_eq!(value, json!({"a": {"c": 2}, "b": [1, 2]}));
         let tape = tape_of(text);
         same(tape.view(), Val::Json(&value));
-        assert_eq!(tape.json().as_ref(), &value);
+        assert_eq!(tape.into_json(), value);
     }
 
     #[test]
@@ -505,7 +523,7 @@ mod tests {
                 .map(|n| (n.to_string(), Keep::All))
                 .collect(),
         );
-        let projection = Projection::new(keep, Form::Tape).unwrap();
+        let projection = Projection::new(keep);
         let text = r#"[{"a":1,"x":0,"a":2,"b":3},{"b":4,"a":5}]"#;
         let tape = projection.decode(text.as_bytes()).unwrap();
         let read = |item: Val<'_>, name| item.property(name).and_then(Val::as_number).cloned();

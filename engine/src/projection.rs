@@ -1,6 +1,6 @@
 //! Decoding only what an operation reads: a [`Projection`] names the properties a call's
-//! answer must keep, and [`Projection::decode`] builds the `serde_json::Value` with just
-//! those, skipping the rest of the bytes without allocating for them.
+//! answer must keep, and [`Projection::decode`] records just those onto a tape
+//! ([`crate::decoded`]), skipping the rest of the bytes without allocating for them.
 //!
 //! The plan compiler derives one projection per call node from its selection (`compile.rs`):
 //! the wire names of the selected fields, the parent properties that the links below read
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::decoded::{Decoded, Tape, TapeTooLarge};
 
@@ -99,21 +99,11 @@ impl Keep {
     }
 }
 
-/// What a projected answer is decoded into (see [`crate::decoded`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Form {
-    /// A `serde_json::Value`: batch answers, whose items are matched by key.
-    Json,
-    /// A [`Tape`]: every other answer of the plan executor.
-    Tape,
-}
-
 /// A call node's projection, ready to decode with and to key by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Projection {
     keep: Keep,
     shape: Shape,
-    form: Form,
     fingerprint: String,
 }
 
@@ -140,23 +130,14 @@ impl Shape {
 }
 
 impl Projection {
-    /// `None` when everything is kept into a `Value` (decode as usual, key as usual).
-    pub fn new(keep: Keep, form: Form) -> Option<Projection> {
-        if keep == Keep::All && form == Form::Json {
-            return None;
-        }
+    pub fn new(keep: Keep) -> Projection {
         let mut fingerprint = String::new();
-        if form == Form::Tape {
-            // Equal keeps decoded into different forms are different answers to share.
-            fingerprint.push_str("tape:");
-        }
         keep.write_fingerprint(&mut fingerprint);
-        Some(Projection {
+        Projection {
             shape: Shape::of(&keep),
             keep,
-            form,
             fingerprint,
-        })
+        }
     }
 
     /// What is kept.
@@ -164,37 +145,28 @@ impl Projection {
         &self.keep
     }
 
-    pub fn form(&self) -> Form {
-        self.form
-    }
-
-    /// A canonical text of what is kept, and how; equal projections have equal fingerprints.
+    /// A canonical text of what is kept; equal projections have equal fingerprints.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
 
-    /// Decodes JSON `bytes`, keeping what this projection keeps. Errors are those of
-    /// `serde_json::from_slice` (skipped parts must be valid JSON too).
+    /// Decodes JSON `bytes` into a tape, keeping what this projection keeps. Errors are those
+    /// of `serde_json::from_slice` (skipped parts must be valid JSON too).
     pub fn decode(&self, bytes: &[u8]) -> serde_json::Result<Decoded> {
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let decoded = match self.form {
-            Form::Json => Decoded::Json(Projected(&self.shape).deserialize(&mut deserializer)?),
-            Form::Tape => {
-                let mut tape = Tape::with_capacity(bytes.len());
-                Recorded {
-                    tape: &mut tape,
-                    shape: &self.shape,
-                }
-                .deserialize(&mut deserializer)?;
-                Decoded::Tape(tape)
-            }
-        };
+        let mut tape = Tape::with_capacity(bytes.len());
+        Recorded {
+            tape: &mut tape,
+            shape: &self.shape,
+        }
+        .deserialize(&mut deserializer)?;
         deserializer.end()?;
-        Ok(decoded)
+        Ok(Decoded::Tape(tape))
     }
 }
 
-/// Decodes with an optional projection: the one decode step of JSON-answering transports.
+/// Decodes with an optional projection (the plan executor's), else whole into a `Value` (for
+/// async-graphql's resolvers): the one decode step of JSON-answering transports.
 pub fn decode(bytes: &[u8], projection: Option<&Projection>) -> serde_json::Result<Decoded> {
     match projection {
         Some(projection) => projection.decode(bytes),
@@ -208,93 +180,6 @@ pub fn mark_key(key: &mut String, projection: Option<&Projection>) {
     if let Some(projection) = projection {
         key.push_str("\nkeep:");
         key.push_str(projection.fingerprint());
-    }
-}
-
-/// A value decoded through its `Shape`.
-struct Projected<'k>(&'k Shape);
-
-impl<'de> DeserializeSeed<'de> for Projected<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        match self.0 {
-            Shape::All => serde::Deserialize::deserialize(deserializer),
-            Shape::Fields(fields) => deserializer.deserialize_any(Shaped {
-                shape: self.0,
-                fields,
-            }),
-        }
-    }
-}
-
-/// Decodes a value whose projection names properties (lists pass it on to their items).
-struct Shaped<'k> {
-    shape: &'k Shape,
-    fields: &'k [(String, Shape)],
-}
-
-impl<'de> Visitor<'de> for Shaped<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(Projected(self.shape))? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::with_capacity(self.fields.len());
-        while let Some(name) = map.next_key_seed(KeyName)? {
-            match kept(self.fields, &name) {
-                Some((_, name, shape)) => {
-                    let value = map.next_value_seed(Projected(shape))?;
-                    object.insert(name.clone(), value);
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Value::Object(object))
     }
 }
 
@@ -348,8 +233,7 @@ impl<'de> Visitor<'de> for KeyName {
     }
 }
 
-/// A value recorded onto a tape through `Keep` (the [`Form::Tape`] counterpart of
-/// [`Projected`]).
+/// A value recorded onto a tape through its `Shape` (lists pass it on to their items).
 struct Recorded<'t, 'k> {
     tape: &'t mut Tape,
     shape: &'k Shape,
@@ -483,24 +367,11 @@ mod tests {
         )
     }
 
-    /// Decodes `bytes` into both forms; the tape must read back as the same value.
+    /// Decodes `bytes` through `keep` and reads the tape back as a value.
     fn decode(keep: &Keep, bytes: &[u8]) -> serde_json::Result<Value> {
-        let json = Projection::new(keep.clone(), Form::Json).map_or_else(
-            || serde_json::from_slice(bytes),
-            |p| p.decode(bytes).map(Decoded::into_json),
-        );
-        let tape = Projection::new(keep.clone(), Form::Tape)
-            .unwrap()
-            .decode(bytes);
-        match (&json, tape) {
-            (Ok(value), Ok(tape)) => {
-                assert!(matches!(tape, Decoded::Tape(_)));
-                assert_eq!(&tape.into_json(), value);
-            }
-            (Err(_), Err(_)) => {}
-            (json, tape) => panic!("the forms disagree: {json:?} against {tape:?}"),
-        }
-        json
+        Projection::new(keep.clone())
+            .decode(bytes)
+            .map(Decoded::into_json)
     }
 
     #[test]
@@ -563,8 +434,7 @@ mod tests {
         );
         keep.merge(Keep::All);
         assert_eq!(keep, Keep::All);
-        assert_eq!(Projection::new(Keep::All, Form::Json), None);
-        assert!(Projection::new(Keep::All, Form::Tape).is_some());
+        assert_eq!(Projection::new(Keep::All).fingerprint(), "*");
     }
 
     #[test]
@@ -591,17 +461,13 @@ mod tests {
 
     #[test]
     fn fingerprints_are_canonical_and_distinguish_projections() {
-        let json = |keep: Keep| Projection::new(keep, Form::Json).unwrap();
-        let a = json(fields(&[("b", Keep::All), ("a", Keep::All)]));
-        let b = json(fields(&[("a", Keep::All), ("b", Keep::All)]));
-        let c = json(fields(&[("a", Keep::All)]));
-        let nested = json(fields(&[("a", fields(&[("b", Keep::All)]))]));
+        let a = Projection::new(fields(&[("b", Keep::All), ("a", Keep::All)]));
+        let b = Projection::new(fields(&[("a", Keep::All), ("b", Keep::All)]));
+        let c = Projection::new(fields(&[("a", Keep::All)]));
+        let nested = Projection::new(fields(&[("a", fields(&[("b", Keep::All)]))]));
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
         assert_ne!(nested.fingerprint(), a.fingerprint());
         assert_eq!(a.fingerprint(), r#"{"a","b"}"#);
-        // The same keep decoded into a tape is a different answer to share.
-        let tape = Projection::new(fields(&[("a", Keep::All), ("b", Keep::All)]), Form::Tape);
-        assert_eq!(tape.unwrap().fingerprint(), r#"tape:{"a","b"}"#);
     }
 }

@@ -20,7 +20,7 @@ use indexmap::IndexMap;
 use schema_gen::catalog::{Catalog, TypeKind, TypeRef};
 
 use super::PreparedField;
-use crate::projection::{Form, Keep, Projection};
+use crate::projection::{Keep, Projection};
 
 /// A compiled operation.
 #[derive(Debug)]
@@ -459,18 +459,12 @@ impl<'a> Compiler<'a> {
             let mut source = source;
             if let FieldSource::Call(node) = &mut source {
                 let keep = keep_of(&sub);
-                node.batch_projection = node.field.batch.as_ref().and_then(|batch| {
+                node.batch_projection = node.field.batch.as_ref().map(|batch| {
                     let mut items = keep.clone();
                     items.keep_path(std::slice::from_ref(&batch.item_key));
-                    Projection::new(items.under(&batch.items), Form::Json).map(Arc::new)
+                    Arc::new(Projection::new(items.under(&batch.items)))
                 });
-                // Batch answers stay `Value`s: their items are matched to parents by key.
-                let form = if node.field.batch.is_none() {
-                    Form::Tape
-                } else {
-                    Form::Json
-                };
-                node.projection = Projection::new(keep, form).map(Arc::new);
+                node.projection = Some(Arc::new(Projection::new(keep)));
                 node.calls_below = calls_below(&sub);
             }
             out.push(FieldPlan {
@@ -525,9 +519,7 @@ fn calls_below(sub: &Sub) -> bool {
 /// rendered alike (`author { id }` and `again: author { name }` for one post) keep one key
 /// and still run once per request.
 fn unify_projections(root: &mut Selection) {
-    /// Per field: what its calls keep, what its batch calls keep, and the form of its
-    /// answers (a tape unless one of its calls is batched).
-    type Keeps = HashMap<*const PreparedField, (Keep, Keep, Form)>;
+    type Keeps = HashMap<*const PreparedField, (Keep, Keep)>;
     fn keep_of_projection(projection: &Option<Arc<Projection>>) -> Keep {
         projection.as_ref().map_or(Keep::All, |p| p.keep().clone())
     }
@@ -537,15 +529,11 @@ fn unify_projections(root: &mut Selection) {
                 let mine = (
                     keep_of_projection(&node.projection),
                     keep_of_projection(&node.batch_projection),
-                    node.projection.as_ref().map_or(Form::Json, |p| p.form()),
                 );
                 match keeps.get_mut(&Arc::as_ptr(&node.field)) {
-                    Some((keep, batch, form)) => {
+                    Some((keep, batch)) => {
                         keep.merge(mine.0);
                         batch.merge(mine.1);
-                        if mine.2 == Form::Json {
-                            *form = Form::Json;
-                        }
                     }
                     None => {
                         keeps.insert(Arc::as_ptr(&node.field), mine);
@@ -560,12 +548,11 @@ fn unify_projections(root: &mut Selection) {
     fn assign(selection: &mut Selection, keeps: &Keeps) {
         for field in &mut selection.fields {
             if let FieldSource::Call(node) = &mut field.source
-                && let Some((keep, batch, form)) = keeps.get(&Arc::as_ptr(&node.field))
+                && let Some((keep, batch)) = keeps.get(&Arc::as_ptr(&node.field))
             {
-                node.projection = Projection::new(keep.clone(), *form).map(Arc::new);
+                node.projection = Some(Arc::new(Projection::new(keep.clone())));
                 if node.batch_projection.is_some() {
-                    node.batch_projection =
-                        Projection::new(batch.clone(), Form::Json).map(Arc::new);
+                    node.batch_projection = Some(Arc::new(Projection::new(batch.clone())));
                 }
             }
             for member in field.sub.selections_mut() {

@@ -66,9 +66,7 @@ impl Resolved {
     pub fn view(&self) -> Option<Val<'_>> {
         match self {
             Resolved::Value(f) => Some(f.value.view()),
-            Resolved::Item(f, path, i) => batch_items(&f.value, path)
-                .and_then(|items| items.get(*i))
-                .map(Val::Json),
+            Resolved::Item(f, path, spot) => f.value.item(path, *spot),
             Resolved::Null | Resolved::Error(_) => None,
         }
     }
@@ -520,10 +518,9 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
                         Some(slot) => match slot.pick(&answers, &ready) {
                             Some(Ok(fetched)) => match &p.node.field.batch {
                                 Some(batch) => {
-                                    let items = batch_items(&fetched.value, &batch.items);
                                     let index = indexes
                                         .entry(slot)
-                                        .or_insert_with(|| index_items(items, &batch.item_key));
+                                        .or_insert_with(|| index_items(&fetched.value, batch));
                                     match index.get(text) {
                                         Some(&i) => Resolved::Item(
                                             Arc::clone(fetched),
@@ -531,7 +528,10 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
                                             i,
                                         ),
                                         None => Resolved::Error(missing_item(
-                                            source, items, batch, text,
+                                            source,
+                                            &fetched.value,
+                                            batch,
+                                            text,
                                         )),
                                     }
                                 }
@@ -571,18 +571,13 @@ fn field_type_of<'p>(p: &Pending<'p, '_>) -> &'p str {
 }
 
 /// The list of items in a batch answer: the list at `path` (empty: the answer itself).
-fn batch_items<'v>(answer: &'v Decoded, path: &[String]) -> Option<&'v Vec<Value>> {
-    match lookup_path(Val::Json(answer.as_json()?), path)? {
-        Val::Json(Value::Array(items)) => Some(items),
-        _ => None,
-    }
-}
-
-fn index_items(items: Option<&Vec<Value>>, item_key: &str) -> HashMap<String, usize> {
+/// A batch answer's items by key text (the first item with a key wins), each as the spot
+/// [`Decoded::item`] reaches it by.
+fn index_items(answer: &Decoded, batch: &upstream::BatchInvoke) -> HashMap<String, usize> {
     let mut index = HashMap::new();
-    for (i, item) in items.into_iter().flatten().enumerate() {
-        if let Some(text) = Val::Json(item).property(item_key).and_then(key_text) {
-            index.entry(text).or_insert(i);
+    for (spot, item) in answer.items_at(&batch.items).into_iter().flatten() {
+        if let Some(text) = item.property(&batch.item_key).and_then(key_text) {
+            index.entry(text).or_insert(spot);
         }
     }
     index
@@ -590,12 +585,12 @@ fn index_items(items: Option<&Vec<Value>>, item_key: &str) -> HashMap<String, us
 
 fn missing_item(
     source: &str,
-    items: Option<&Vec<Value>>,
+    answer: &Decoded,
     batch: &upstream::BatchInvoke,
     key: &str,
 ) -> UpstreamError {
     let item_key = &batch.item_key;
-    let message = match items {
+    let message = match answer.items_at(&batch.items) {
         Some(_) => {
             format!("the batch answer of `{source}` has no item whose `{item_key}` is `{key}`")
         }
