@@ -38,24 +38,23 @@ impl Decoded {
     /// The items of the list at `path` (a batch answer's), each with the spot that
     /// [`Decoded::item`] reaches it by again, at once.
     pub fn items_at(&self, path: &[String]) -> Option<impl Iterator<Item = (usize, Val<'_>)>> {
-        let list = path
-            .iter()
-            .try_fold(self.view(), |v, key| v.property(key))?;
-        Some(list.items()?.enumerate().map(|(i, item)| match item {
-            Val::Tape(_, at) => (at, item),
-            Val::Json(_) => (i, item),
-        }))
+        Some(
+            self.view()
+                .at_path(path)?
+                .items()?
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Val::Tape(_, at) => (at, item),
+                    Val::Json(_) => (i, item),
+                }),
+        )
     }
 
     /// The item at `spot` of the list at `path` (a spot from [`Decoded::items_at`]).
     pub fn item(&self, path: &[String], spot: usize) -> Option<Val<'_>> {
         match self {
             Decoded::Tape(tape) => tape.nodes.get(spot).map(|_| Val::Tape(tape, spot)),
-            Decoded::Json(_) => path
-                .iter()
-                .try_fold(self.view(), |v, key| v.property(key))?
-                .items()?
-                .nth(spot),
+            Decoded::Json(_) => self.view().at_path(path)?.items()?.nth(spot),
         }
     }
 
@@ -125,8 +124,8 @@ pub struct TapeTooLarge;
 
 impl Tape {
     pub(crate) fn with_capacity(bytes: usize) -> Tape {
-        // A rough guess from the answer's size (a node per ~16 bytes kept) spares most of
-        // the regrowth; too much is harmless and short-lived.
+        // A rough guess from the answer's size (a node per 64 bytes, a quarter of the bytes
+        // as kept text) spares most of the regrowth; too much is harmless and short-lived.
         Tape {
             nodes: Vec::with_capacity(bytes / 64),
             text: String::with_capacity(bytes / 4),
@@ -237,7 +236,8 @@ impl Tape {
     }
 }
 
-/// A value the writer reads: part of a `serde_json::Value`, or a node of a [`Tape`].
+/// A value the executor and the writer read: part of a `serde_json::Value`, or a node of a
+/// [`Tape`].
 #[derive(Debug, Clone, Copy)]
 pub enum Val<'a> {
     Json(&'a Value),
@@ -352,6 +352,11 @@ impl<'a> Val<'a> {
         }
     }
 
+    /// The value at a path of nested properties.
+    pub fn at_path(self, path: &[String]) -> Option<Val<'a>> {
+        path.iter().try_fold(self, |v, key| v.property(key))
+    }
+
     /// A list's items.
     pub fn items(self) -> Option<Items<'a>> {
         match self {
@@ -380,7 +385,8 @@ impl<'a> Val<'a> {
         }
     }
 
-    /// The value as a `Value` (built for a tape: for JSON scalars and union members only).
+    /// The value as a `Value`: borrowed, or built from a tape (for what is needed as a whole:
+    /// `JSON` scalars, union members, `{{parent.x}}` values, batch keys).
     pub fn to_json(self) -> Cow<'a, Value> {
         match self {
             Val::Json(value) => Cow::Borrowed(value),

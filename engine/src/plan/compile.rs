@@ -145,7 +145,8 @@ pub struct CallNode {
     pub args: Vec<(Name, GqlValue)>,
     /// The parent properties the call's templates read (`{{parent.userId}}`).
     pub parent_reads: Vec<Vec<String>>,
-    /// What of the call's answer the operation reads; `None` keeps all of it.
+    /// What of the call's answer the operation reads (set once the selection below is
+    /// compiled).
     pub projection: Option<Arc<Projection>>,
     /// The same for the answer of the call's batch form (its items, keyed).
     pub batch_projection: Option<Arc<Projection>>,

@@ -326,10 +326,6 @@ fn key_text(value: Val<'_>) -> Option<String> {
     value.as_bool().map(|b| b.to_string())
 }
 
-fn lookup_path<'v>(value: Val<'v>, path: &[String]) -> Option<Val<'v>> {
-    path.iter().try_fold(value, |v, key| v.property(key))
-}
-
 /// Walks `value` through `selection` and records the call nodes it reaches.
 fn collect<'p, 'v>(
     selection: &'p Selection,
@@ -398,7 +394,7 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
             if let Some(batch) = &p.node.field.batch {
                 let key = p
                     .parent
-                    .and_then(|parent| lookup_path(parent, &batch.parent_key));
+                    .and_then(|parent| parent.at_path(&batch.parent_key));
                 match key.and_then(|k| key_text(k).map(|t| (t, k))) {
                     None => assigns.push(Assign::Done(Resolved::Null)),
                     Some((text, value)) => {

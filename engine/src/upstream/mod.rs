@@ -64,8 +64,9 @@ pub struct SendContext {
 /// A successful call.
 #[derive(Debug, Clone, Default)]
 pub struct CallOutput {
-    /// The decoded response (JSON for every transport; gRPC messages as their JSON mapping),
-    /// in the form the call's projection asks for.
+    /// The decoded response: a JSON answer as a tape when the call has a projection (the plan
+    /// executor's), else as a whole `Value`; gRPC messages as the `Value` of their JSON
+    /// mapping.
     pub value: crate::decoded::Decoded,
     /// Response headers to pass back to the client: only those the source names in
     /// `SourcePolicy::response_headers`, already filtered by the transport.
