@@ -329,7 +329,7 @@ impl<'a> Val<'a> {
     /// counts.
     pub fn property(self, name: &str) -> Option<Val<'a>> {
         match self {
-            Val::Json(value) => crate::plan::write::property_of(value, name).map(Val::Json),
+            Val::Json(value) => property_of(value, name).map(Val::Json),
             Val::Tape(tape, at) => {
                 let Some(Node::Object { len, unique, .. }) = tape.nodes.get(at) else {
                     return None;
@@ -392,6 +392,18 @@ impl<'a> Val<'a> {
             Val::Json(value) => Cow::Borrowed(value),
             Val::Tape(tape, at) => Cow::Owned(build(tape, at)),
         }
+    }
+}
+
+/// A property of a JSON object. Small objects (the common case) are scanned: comparing a
+/// few short keys is cheaper than hashing the name.
+fn property_of<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
+    match value {
+        Value::Object(map) if map.len() <= 12 => {
+            map.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+        }
+        Value::Object(map) => map.get(name),
+        _ => None,
     }
 }
 

@@ -11,6 +11,7 @@
 //! caches: `cacheTtl` or the source's `httpCache`; the TTL is [`crate::cache::ttl`]) and
 //! the cross-request in-flight table (when the source allows dedupe).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -28,7 +29,7 @@ use crate::cache::{self, ResponseCache};
 use crate::decoded::{Decoded, Val};
 use crate::error::{ErrorKind, UpstreamError};
 use crate::resolve::Wire;
-use crate::upstream::{self, CallInput, Rendered, SendContext};
+use crate::upstream::{self, CallInput, Rendered, SendContext, value_text};
 
 /// One upstream answer as every sharer sees it.
 #[derive(Debug)]
@@ -105,11 +106,11 @@ struct BatchKeys {
 }
 
 impl BatchKeys {
-    fn add(&mut self, text: String, value: Val<'_>) -> usize {
+    fn add(&mut self, text: String, value: Cow<'_, Value>) -> usize {
         if let Some(&i) = self.index.get(&text) {
             return i;
         }
-        self.keys.push((text.clone(), value.to_json().into_owned()));
+        self.keys.push((text.clone(), value.into_owned()));
         self.index.insert(text, self.keys.len() - 1);
         self.keys.len() - 1
     }
@@ -310,20 +311,20 @@ impl<'p> Run<'p> {
 
 /// The key text of a value for matching batch items to parents. A float with an integral
 /// value is spelled as the integer (`1.0` and `1` are the same key).
-fn key_text(value: Val<'_>) -> Option<String> {
-    if let Some(n) = value.as_number() {
-        return Some(match n.as_f64() {
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64()?;
             // Exactly representable integers only (|f| < 2^53).
-            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+            Some(if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
                 (f as i64).to_string()
-            }
-            _ => n.to_string(),
-        });
+            } else {
+                n.to_string()
+            })
+        }
+        other => Some(value_text(other).into_owned()),
     }
-    if let Some(s) = value.as_str() {
-        return Some(s.to_owned());
-    }
-    value.as_bool().map(|b| b.to_string())
 }
 
 /// Walks `value` through `selection` and records the call nodes it reaches.
@@ -395,7 +396,10 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
                 let key = p
                     .parent
                     .and_then(|parent| parent.at_path(&batch.parent_key));
-                match key.and_then(|k| key_text(k).map(|t| (t, k))) {
+                match key
+                    .map(Val::to_json)
+                    .and_then(|k| key_text(&k).map(|t| (t, k)))
+                {
                     None => assigns.push(Assign::Done(Resolved::Null)),
                     Some((text, value)) => {
                         let keys = batches.entry(p.node.id).or_default();
@@ -572,7 +576,8 @@ fn field_type_of<'p>(p: &Pending<'p, '_>) -> &'p str {
 fn index_items(answer: &Decoded, batch: &upstream::BatchInvoke) -> HashMap<String, usize> {
     let mut index = HashMap::new();
     for (spot, item) in answer.items_at(&batch.items).into_iter().flatten() {
-        if let Some(text) = item.property(&batch.item_key).and_then(key_text) {
+        let key = item.property(&batch.item_key).map(Val::to_json);
+        if let Some(text) = key.as_deref().and_then(key_text) {
             index.entry(text).or_insert(spot);
         }
     }
@@ -697,7 +702,7 @@ mod tests {
 
     #[test]
     fn batch_keys_match_across_number_spellings_but_not_across_values() {
-        let text = |v: Value| key_text(Val::Json(&v));
+        let text = |v: Value| key_text(&v);
         assert_eq!(text(json!(1.0)), text(json!(1)));
         assert_eq!(text(json!(-7.0)), Some("-7".to_string()));
         assert_ne!(text(json!(1.5)), text(json!(1)));
@@ -712,9 +717,9 @@ mod tests {
     fn batch_keys_keep_first_seen_order_and_index_duplicates_once() {
         let mut keys = BatchKeys::default();
         let (a, b) = (json!(3), json!(1));
-        assert_eq!(keys.add("3".into(), Val::Json(&a)), 0);
-        assert_eq!(keys.add("1".into(), Val::Json(&b)), 1);
-        assert_eq!(keys.add("3".into(), Val::Json(&a)), 0);
+        assert_eq!(keys.add("3".into(), Cow::Borrowed(&a)), 0);
+        assert_eq!(keys.add("1".into(), Cow::Borrowed(&b)), 1);
+        assert_eq!(keys.add("3".into(), Cow::Borrowed(&a)), 0);
         let texts: Vec<&str> = keys.keys.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(texts, ["3", "1"]);
     }

@@ -426,18 +426,6 @@ impl<'r> Writer<'r> {
     }
 }
 
-/// A property of a JSON object. Small objects (the common case) are scanned: comparing a
-/// few short keys is cheaper than hashing the name.
-pub fn property_of<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
-    match value {
-        Value::Object(map) if map.len() <= 12 => {
-            map.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
-        }
-        Value::Object(map) => map.get(name),
-        _ => None,
-    }
-}
-
 fn write_str(out: &mut Vec<u8>, s: &str) {
     // Most strings need no escape and are copied whole: checked by a fold without early exit,
     // which vectorizes, this costs a third of serde_json's escaping writer per string.
