@@ -1,12 +1,15 @@
-//! The in-process upstream response cache: memory-bounded, with a TTL per entry, and the one
-//! rule deciding that TTL ([`ttl`]).
+//! The upstream response cache: an in-process tier, memory-bounded with a TTL per entry, and
+//! optionally a shared tier in Redis behind it ([`shared`], for several replicas); and the one
+//! rule deciding an answer's TTL ([`ttl`]).
 //!
 //! Entries are keyed by the rendered request's key ([`crate::upstream::Rendered::key`]),
 //! which holds the source, the method, the URL and every header sent upstream — forwarded
 //! credentials included — so one caller's credentialed answer is only ever served to a
 //! request that would have sent the same credentials. Only successful reads are cached.
 //!
-//! Values are kept decoded (`Arc`), so a hit costs no parsing and cannot fail to decode.
+//! In-process values are kept decoded (`Arc`), so a hit costs no parsing and cannot fail to
+//! decode. The shared tier is read only after an in-process miss, inside the in-flight
+//! sharing of the upstream call it may save; its hits fill the in-process tier.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -18,6 +21,10 @@ use moka::sync::Cache;
 use serde_json::Value;
 
 use crate::plan::exec::Fetched;
+
+pub mod shared;
+
+pub use shared::{SharedCache, SharedCacheOptions};
 
 /// A cached answer and how long it lives.
 #[derive(Clone)]
@@ -38,21 +45,27 @@ impl Expiry<String, Entry> for PerEntryTtl {
 #[derive(Clone)]
 pub struct ResponseCache {
     inner: Option<Cache<String, Entry>>,
+    shared: Option<SharedCache>,
 }
 
 impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseCache")
             .field("entries", &self.inner.as_ref().map(Cache::entry_count))
+            .field("shared", &self.shared)
             .finish()
     }
 }
 
 impl ResponseCache {
-    /// A cache holding at most about `max_bytes` of answers; `0` disables caching.
-    pub fn new(max_bytes: u64) -> Self {
+    /// A cache holding at most about `max_bytes` of answers in process (`0`: none), in front
+    /// of the `shared` tier if there is one.
+    pub fn new(max_bytes: u64, shared: Option<SharedCache>) -> Self {
         if max_bytes == 0 {
-            return ResponseCache { inner: None };
+            return ResponseCache {
+                inner: None,
+                shared,
+            };
         }
         let cache = Cache::builder()
             .max_capacity(max_bytes)
@@ -62,18 +75,41 @@ impl ResponseCache {
             })
             .expire_after(PerEntryTtl)
             .build();
-        ResponseCache { inner: Some(cache) }
+        ResponseCache {
+            inner: Some(cache),
+            shared,
+        }
     }
 
     pub fn enabled(&self) -> bool {
-        self.inner.is_some()
+        self.inner.is_some() || self.shared.is_some()
     }
 
+    /// The in-process tier's answer.
     pub fn get(&self, key: &str) -> Option<Arc<Fetched>> {
         self.inner.as_ref()?.get(key).map(|e| e.fetched)
     }
 
+    /// The shared tier's answer (after an in-process miss), kept in process for the rest of
+    /// its lifetime.
+    pub async fn get_shared(&self, key: &str) -> Option<Arc<Fetched>> {
+        let (fetched, ttl) = self.shared.as_ref()?.get(key).await?;
+        self.insert_local(key.to_string(), Arc::clone(&fetched), ttl);
+        Some(fetched)
+    }
+
+    /// Keeps an upstream answer in both tiers for `ttl`.
     pub fn insert(&self, key: String, fetched: Arc<Fetched>, ttl: Duration) {
+        if ttl.is_zero() {
+            return;
+        }
+        if let Some(shared) = &self.shared {
+            shared.put(&key, &fetched, ttl);
+        }
+        self.insert_local(key, fetched, ttl);
+    }
+
+    fn insert_local(&self, key: String, fetched: Arc<Fetched>, ttl: Duration) {
         if let Some(cache) = &self.inner
             && !ttl.is_zero()
         {
@@ -240,7 +276,7 @@ mod tests {
 
     #[test]
     fn entries_expire_after_their_own_ttl() {
-        let cache = ResponseCache::new(1 << 20);
+        let cache = ResponseCache::new(1 << 20, None);
         cache.insert("a".into(), fetched(json!(1)), Duration::from_millis(30));
         cache.insert("b".into(), fetched(json!(2)), Duration::from_secs(60));
         assert_eq!(
@@ -384,7 +420,7 @@ mod tests {
 
     #[test]
     fn a_disabled_cache_stores_nothing() {
-        let cache = ResponseCache::new(0);
+        let cache = ResponseCache::new(0, None);
         cache.insert("a".into(), fetched(json!(1)), Duration::from_secs(60));
         assert!(!cache.enabled());
         assert!(cache.get("a").is_none());

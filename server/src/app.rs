@@ -54,11 +54,21 @@ pub struct AppState {
     pub discovery: ArcSwapOption<crate::discovery::DiscoveryReport>,
     /// The last probe of each source, shown in `/readyz`; absent until the first round.
     pub probes: ArcSwapOption<crate::probe::Probes>,
+    /// The response cache's shared tier, one connection for every gateway built.
+    pub shared_cache: Option<engine::cache::SharedCache>,
 }
 
 impl AppState {
+    /// Needs a Tokio runtime when the config has a shared cache (it connects in the
+    /// background).
     pub fn new(config: Config) -> Arc<Self> {
+        let shared_cache = config.execution.shared_cache.as_ref().and_then(|shared| {
+            engine::cache::SharedCache::connect(&shared.options())
+                .inspect_err(|e| tracing::error!(error = %e, "the shared response cache is off"))
+                .ok()
+        });
         Arc::new(AppState {
+            shared_cache,
             graph: ArcSwapOption::empty(),
             config,
             metrics: telemetry::prometheus(),

@@ -181,6 +181,41 @@ pub struct ExecutionConfig {
     pub response_cache_mib: u64,
     /// Memory bound of the cache of parsed, validated and planned documents, in MiB.
     pub plan_cache_mib: u64,
+    /// A response cache shared by every replica, in Redis, behind the in-process one. Off
+    /// unless set.
+    pub shared_cache: Option<SharedCacheConfig>,
+}
+
+/// The response cache's shared tier: answers one replica fetched are served by all of them.
+/// Redis is never required: while it is unreachable or slow, lookups are misses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedCacheConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub redis_url: String,
+    /// Prepended to every key (several gateways can share one Redis).
+    #[serde(default = "SharedCacheConfig::default_key_prefix")]
+    pub key_prefix: String,
+    /// Bound of each Redis command and connection attempt, in milliseconds; a lookup that
+    /// takes longer is a miss.
+    #[serde(default = "SharedCacheConfig::default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl SharedCacheConfig {
+    fn default_key_prefix() -> String {
+        "graft:".to_string()
+    }
+    fn default_timeout_ms() -> u64 {
+        50
+    }
+    pub fn options(&self) -> engine::cache::SharedCacheOptions {
+        engine::cache::SharedCacheOptions {
+            url: self.redis_url.clone(),
+            key_prefix: self.key_prefix.clone(),
+            timeout: Duration::from_millis(self.timeout_ms),
+        }
+    }
 }
 
 impl Default for ExecutionConfig {
@@ -191,6 +226,7 @@ impl Default for ExecutionConfig {
             dedupe_operations: engine.dedupe_operations,
             response_cache_mib: engine.response_cache_bytes >> 20,
             plan_cache_mib: engine.plan_cache_bytes >> 20,
+            shared_cache: None,
         }
     }
 }
@@ -285,6 +321,15 @@ impl Config {
                 ));
             }
         }
+        if let Some(shared) = &self.execution.shared_cache {
+            if shared.timeout_ms == 0 {
+                return Err("execution.shared_cache.timeout_ms must be at least 1".to_string());
+            }
+            shared
+                .options()
+                .check()
+                .map_err(|e| format!("execution.shared_cache.redis_url: {e}"))?;
+        }
         let t = &self.timeouts;
         for (name, value) in [
             ("timeouts.request_ms", t.request_ms),
@@ -330,6 +375,8 @@ impl Config {
             dedupe_operations: self.execution.dedupe_operations,
             response_cache_bytes: self.execution.response_cache_mib << 20,
             plan_cache_bytes: self.execution.plan_cache_mib << 20,
+            // A connection, not configuration: the server's state holds it across reloads.
+            shared_cache: None,
         }
     }
 }
@@ -363,6 +410,32 @@ mod tests {
         assert!(!config.introspection);
         assert_eq!(config.limits.max_depth, 4);
         assert_eq!(config.limits.max_body_bytes, 2 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_shared_cache_needs_a_redis_url_and_a_positive_timeout() {
+        let config =
+            Config::from_yaml("execution:\n  shared_cache:\n    redis_url: redis://cache:6379\n")
+                .unwrap();
+        let shared = config.execution.shared_cache.unwrap();
+        assert_eq!(
+            (shared.key_prefix.as_str(), shared.timeout_ms),
+            ("graft:", 50)
+        );
+        for (yaml, named) in [
+            (
+                "execution:\n  shared_cache:\n    redis_url: http://cache\n",
+                "redis_url",
+            ),
+            (
+                "execution:\n  shared_cache:\n    redis_url: redis://cache\n    timeout_ms: 0\n",
+                "timeout_ms",
+            ),
+            ("execution:\n  shared_cache: {}\n", "redis_url"),
+        ] {
+            let err = Config::from_yaml(yaml).unwrap_err();
+            assert!(err.contains(named), "{yaml}: {err}");
+        }
     }
 
     #[test]

@@ -221,8 +221,7 @@ impl Reloader {
                 metrics::counter!(metric::RELOADS, "outcome" => "unchanged").increment(1);
             }
             Some(catalog) => {
-                let built = match crate::commands::serve::build(catalog.clone(), &self.state.config)
-                {
+                let built = match crate::commands::serve::build(catalog.clone(), &self.state) {
                     Ok(loaded) => Ok((catalog, loaded)),
                     Err(message) => {
                         tracing::warn!(
@@ -438,7 +437,7 @@ impl Reloader {
         let try_build = |files: &[SdlFile]| -> Result<(Catalog, crate::app::Loaded), String> {
             let checked = parse_files(files);
             let catalog = checked.catalog.ok_or_else(|| quote(&checked.diagnostics))?;
-            let loaded = crate::commands::serve::build(catalog.clone(), &self.state.config)?;
+            let loaded = crate::commands::serve::build(catalog.clone(), &self.state)?;
             Ok((catalog, loaded))
         };
         let statics = self.static_files.len().min(files.len());

@@ -373,7 +373,7 @@ async fn graft_probing(base_url: &str, require_sources: bool) -> common::Graft {
     config.readiness.probe_interval_ms = 100;
     config.readiness.require_sources = require_sources;
     let state = AppState::new(config);
-    state.swap(graft::commands::serve::build(catalog, &state.config).unwrap());
+    state.swap(graft::commands::serve::build(catalog, &state).unwrap());
     graft::probe::spawn(std::sync::Arc::clone(&state));
     start_with(state).await
 }
@@ -673,7 +673,7 @@ async fn a_swapped_graph_serves_the_next_request() {
     let upstream = common::upstream().await;
     let files = graft::commands::demo::schema_files(upstream).unwrap();
     let catalog = schema_gen::parse::parse_files(&files).catalog.unwrap();
-    let loaded = graft::commands::serve::build(catalog, &graft.state.config).unwrap();
+    let loaded = graft::commands::serve::build(catalog, &graft.state).unwrap();
     graft.state.swap(loaded);
     let after = post(
         &graft,

@@ -667,6 +667,13 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
     let store = cacheable.then(|| shared.cache.clone());
     let prepared = Arc::clone(&field);
     let send = move |rendered: Box<dyn Rendered>, key: String| async move {
+        // Boxed: the Redis lookup's future is large, and most calls are not cached.
+        if let Some(hit) = match &store {
+            Some(store) => Box::pin(store.get_shared(&key)).await,
+            None => None,
+        } {
+            return Ok(hit);
+        }
         let output = rendered.send(cx).await?;
         let ttl = store
             .as_ref()

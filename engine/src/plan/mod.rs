@@ -60,6 +60,8 @@ pub struct PlanOptions {
     pub response_cache_bytes: u64,
     /// Memory bound of the plan cache (parsed documents and their plans).
     pub plan_cache_bytes: u64,
+    /// The response cache's shared tier (Redis), behind the in-process one; none by default.
+    pub shared_cache: Option<crate::cache::SharedCache>,
 }
 
 impl Default for PlanOptions {
@@ -69,6 +71,7 @@ impl Default for PlanOptions {
             dedupe_operations: true,
             response_cache_bytes: 64 << 20,
             plan_cache_bytes: 32 << 20,
+            shared_cache: None,
         }
     }
 }
@@ -325,7 +328,10 @@ impl PlanExecutor {
         Ok(PlanExecutor {
             common: Common {
                 in_flight: Arc::default(),
-                cache: ResponseCache::new(options.response_cache_bytes),
+                cache: ResponseCache::new(
+                    options.response_cache_bytes,
+                    options.shared_cache.clone(),
+                ),
                 dedupe_requests: options.dedupe_requests,
                 max_calls: gateway.limits.max_upstream_calls,
                 wire: Wire::new(&catalog),

@@ -86,7 +86,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
 /// Builds the gateway for `catalog` and serves it until a shutdown signal.
 pub async fn serve_catalog(catalog: Catalog, config: Config) -> ExitCode {
     let state = AppState::new(config);
-    let loaded = match build(catalog, &state.config) {
+    let loaded = match build(catalog, &state) {
         Ok(loaded) => loaded,
         Err(message) => return fail(&message),
     };
@@ -140,7 +140,8 @@ pub async fn serve_state(state: Arc<AppState>) -> ExitCode {
 }
 
 /// Applies the config's header defaults to every source and builds the gateway.
-pub fn build(mut catalog: Catalog, config: &Config) -> Result<Loaded, String> {
+pub fn build(mut catalog: Catalog, state: &AppState) -> Result<Loaded, String> {
+    let config = &state.config;
     for source in catalog.sources.values_mut() {
         merge_lower(&mut source.policy.forward_headers, &config.headers.forward);
         merge_lower(
@@ -152,7 +153,10 @@ pub fn build(mut catalog: Catalog, config: &Config) -> Result<Loaded, String> {
     let built = engine::gateway::Gateway::build_with_plan(
         &catalog,
         config.gateway_options(),
-        Some(config.plan_options()),
+        Some(engine::plan::PlanOptions {
+            shared_cache: state.shared_cache.clone(),
+            ..config.plan_options()
+        }),
         &env,
     );
     match built {

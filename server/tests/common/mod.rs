@@ -118,13 +118,18 @@ impl Drop for Graft {
 
 /// Starts graft in-process with `config`, serving the test graph over a fresh upstream.
 pub async fn start(config: Config) -> Graft {
-    let upstream = upstream().await;
+    start_over(upstream().await, config).await
+}
+
+/// Starts graft in-process with `config`, serving the test graph over the upstream at
+/// `upstream` (several grafts can share one, as replicas do).
+pub async fn start_over(upstream: SocketAddr, config: Config) -> Graft {
     let checked = schema_gen::parse::parse_files(&schema_files(upstream));
     let catalog = checked
         .catalog
         .unwrap_or_else(|| panic!("test schema does not compile: {:?}", checked.diagnostics));
     let state = AppState::new(config);
-    let loaded = graft::commands::serve::build(catalog, &state.config).unwrap();
+    let loaded = graft::commands::serve::build(catalog, &state).unwrap();
     state.swap(loaded);
     start_with(state).await
 }

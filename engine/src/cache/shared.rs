@@ -1,0 +1,296 @@
+//! The response cache's shared tier: answers kept in Redis, so that every replica of a
+//! gateway serves what one of them fetched. The in-process tier stays in front of it.
+//!
+//! - Keys are `{prefix}{SHA-256 of the rendered request's key}`. The request key holds the
+//!   forwarded credentials, which must not be readable in Redis; equal hashes still mean
+//!   equal requests, so one caller's credentialed answer reaches only the same credentials.
+//! - Values are JSON, `{"value": <the decoded answer>, "headers": [[name, value], …]}`,
+//!   stored with the answer's TTL (`PX`). A hit carries its remaining lifetime (`PTTL`)
+//!   into the in-process tier, so no replica extends an answer's life.
+//! - Redis speeds things up and is never needed: every command runs under a timeout, and an
+//!   unreachable Redis, a timeout or an entry that does not decode is a miss (counted in
+//!   [`SHARED_CACHE_METRIC`]), never an error of the request.
+//! - Writes go out in the background, at most [`MAX_PENDING_WRITES`] at once; beyond that
+//!   they are dropped (counted), so a slow Redis holds neither answers nor memory.
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::plan::exec::Fetched;
+
+/// `graft_shared_cache_total{result}`: shared-tier lookups (`hit`, `miss`, `error`: Redis
+/// failed or timed out, `invalid`: an entry that does not decode) and dropped writes
+/// (`write_dropped`, `write_error`).
+pub const SHARED_CACHE_METRIC: &str = "graft_shared_cache_total";
+
+/// Background writes in flight at most; more are dropped.
+pub const MAX_PENDING_WRITES: usize = 256;
+
+/// How to reach the shared tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedCacheOptions {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+    /// Prepended to every key, so several gateways (or other users) can share one Redis.
+    pub key_prefix: String,
+    /// Bound of each command, and of each connection attempt.
+    pub timeout: Duration,
+}
+
+impl SharedCacheOptions {
+    /// Whether the URL is one Redis can be reached by (nothing is contacted).
+    pub fn check(&self) -> Result<(), redis::RedisError> {
+        redis::Client::open(self.url.as_str()).map(|_| ())
+    }
+}
+
+/// A cheaply cloneable handle on the shared tier. Connects in the background and reconnects
+/// by itself; until a connection stands, every lookup is a miss.
+#[derive(Clone)]
+pub struct SharedCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: ArcSwapOption<ConnectionManager>,
+    key_prefix: String,
+    timeout: Duration,
+    writes: Arc<Semaphore>,
+}
+
+impl fmt::Debug for SharedCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedCache")
+            .field("key_prefix", &self.inner.key_prefix)
+            .field("connected", &self.inner.connection.load().is_some())
+            .finish()
+    }
+}
+
+/// Handles are equal when they are the same tier.
+impl PartialEq for SharedCache {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// What is stored per answer.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    value: Value,
+    headers: Vec<(String, String)>,
+}
+
+impl SharedCache {
+    /// Checks the URL now and connects in the background, on the current Tokio runtime (an
+    /// error without one): a Redis that is down at start-up delays nothing, and is used
+    /// once it answers.
+    pub fn connect(options: &SharedCacheOptions) -> Result<SharedCache, redis::RedisError> {
+        let client = redis::Client::open(options.url.as_str())?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| redis::RedisError::from(std::io::Error::other(e)))?;
+        let cache = SharedCache {
+            inner: Arc::new(Inner {
+                connection: ArcSwapOption::empty(),
+                key_prefix: options.key_prefix.clone(),
+                timeout: options.timeout,
+                writes: Arc::new(Semaphore::new(MAX_PENDING_WRITES)),
+            }),
+        };
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout))
+            .set_response_timeout(Some(options.timeout));
+        let inner = Arc::downgrade(&cache.inner);
+        runtime.spawn(async move {
+            let mut pause = Duration::from_millis(250);
+            loop {
+                match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                    Ok(connection) => {
+                        if let Some(inner) = inner.upgrade() {
+                            inner.connection.store(Some(Arc::new(connection)));
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the shared response cache (Redis) is not reachable yet");
+                    }
+                }
+                // Retried while some gateway still holds the tier.
+                if inner.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+        });
+        Ok(cache)
+    }
+
+    /// Whether a connection stands (it may still fail; lookups then miss).
+    pub fn connected(&self) -> bool {
+        self.inner.connection.load().is_some()
+    }
+
+    /// The answer stored under `key` and its remaining lifetime, if any.
+    pub async fn get(&self, key: &str) -> Option<(Arc<Fetched>, Duration)> {
+        let Some(connection) = self.inner.connection.load_full() else {
+            record("miss");
+            return None;
+        };
+        let mut connection = (*connection).clone();
+        let key = self.key(key);
+        let mut pipe = redis::pipe();
+        pipe.get(&key).pttl(&key);
+        let reply: Result<(Option<Vec<u8>>, i64), _> =
+            tokio::time::timeout(self.inner.timeout, pipe.query_async(&mut connection))
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
+        match reply {
+            // A key without an expiry (-1) was not written by graft: not trusted.
+            Ok((Some(bytes), ttl)) if ttl > 0 => match decode(&bytes) {
+                Some(fetched) => {
+                    record("hit");
+                    Some((Arc::new(fetched), Duration::from_millis(ttl.unsigned_abs())))
+                }
+                None => {
+                    record("invalid");
+                    tracing::warn!(
+                        key,
+                        "a shared response cache entry does not decode; ignored"
+                    );
+                    None
+                }
+            },
+            Ok(_) => {
+                record("miss");
+                None
+            }
+            Err(e) => {
+                record("error");
+                tracing::debug!(error = %e, "shared response cache lookup failed");
+                None
+            }
+        }
+    }
+
+    /// Stores `fetched` under `key` for `ttl`, in the background.
+    pub fn put(&self, key: &str, fetched: &Fetched, ttl: Duration) {
+        let Some(connection) = self.inner.connection.load_full() else {
+            return;
+        };
+        let Ok(permit) = Arc::clone(&self.inner.writes).try_acquire_owned() else {
+            record("write_dropped");
+            return;
+        };
+        let Ok(bytes) = serde_json::to_vec(&encode(fetched)) else {
+            return;
+        };
+        let key = self.key(key);
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let timeout = self.inner.timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut connection = (*connection).clone();
+            let mut command = redis::cmd("SET");
+            command.arg(&key).arg(bytes).arg("PX").arg(millis);
+            let written: Result<(), _> =
+                tokio::time::timeout(timeout, command.query_async(&mut connection))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out()));
+            if let Err(e) = written {
+                record("write_error");
+                tracing::debug!(error = %e, "shared response cache write failed");
+            }
+        });
+    }
+
+    fn key(&self, key: &str) -> String {
+        let digest = Sha256::digest(key.as_bytes());
+        let mut text = String::with_capacity(self.inner.key_prefix.len() + 64);
+        text.push_str(&self.inner.key_prefix);
+        for byte in digest.iter() {
+            let _ = write!(text, "{byte:02x}");
+        }
+        text
+    }
+}
+
+fn timed_out() -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "the shared response cache did not answer in time",
+    ))
+}
+
+fn record(result: &'static str) {
+    metrics::counter!(SHARED_CACHE_METRIC, "result" => result).increment(1);
+}
+
+fn encode(fetched: &Fetched) -> Stored {
+    Stored {
+        value: fetched.value.view().to_json().into_owned(),
+        headers: fetched
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+            .collect(),
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<Fetched> {
+    let stored: Stored = serde_json::from_slice(bytes).ok()?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in stored.headers {
+        headers.append(
+            HeaderName::try_from(name).ok()?,
+            HeaderValue::try_from(value).ok()?,
+        );
+    }
+    Some(Fetched {
+        value: stored.value.into(),
+        headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_entry_reads_back_as_it_was_stored_and_garbage_does_not_decode() {
+        let mut headers = HeaderMap::new();
+        headers.append("cache-control", HeaderValue::from_static("max-age=5"));
+        let fetched = Fetched {
+            value: json!({"id": 1, "tags": ["a"]}).into(),
+            headers,
+        };
+        let bytes = serde_json::to_vec(&encode(&fetched)).unwrap();
+        let back = decode(&bytes).unwrap();
+        assert_eq!(
+            back.value.view().to_json().into_owned(),
+            json!({"id": 1, "tags": ["a"]})
+        );
+        assert_eq!(back.headers["cache-control"], "max-age=5");
+        for garbage in [
+            &b"not json"[..],
+            br#"{"value": 1}"#,
+            br#"{"value": 1, "headers": [["bad name", "x"]]}"#,
+        ] {
+            assert!(
+                decode(garbage).is_none(),
+                "{}",
+                String::from_utf8_lossy(garbage)
+            );
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The response cache's shared tier against a real `redis-server` on 127.0.0.1: gateways
+//! built apart (as replicas are) share answers through it, credentials stay apart, and a
+//! Redis that is down, stopped or holding garbage never costs a correct answer.
+//!
+//! Needs `redis-server` (Debian `redis-server`): without it the tests are skipped with a
+//! printed reason, except under `CI=true`, where they fail.
+
+mod common_plan;
+mod redis_server;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common_plan::{Hits, gateway_for, run, run_as, upstream};
+use engine::cache::{SharedCache, SharedCacheOptions};
+use engine::plan::PlanOptions;
+use engine::{Gateway, GatewayOptions, RequestContext};
+use redis_server::Redis;
+use serde_json::{Value, json};
+
+const SDL: &str = r#"
+schema
+  @source(name: "plain", rest: {baseUrl: "{{env.UP}}"}, forwardHeaders: ["authorization"])
+  @source(name: "shown", rest: {baseUrl: "{{env.UP}}"}, httpCache: true, responseHeaders: ["cache-control"])
+  { query: Query }
+
+type Query {
+  long(tag: String!): Answer @rest(source: "plain", path: "/cc/{{args.tag}}", cacheTtl: 60)
+  shown(tag: String!, cc: String): Answer
+    @rest(source: "shown", path: "/cc/{{args.tag}}", query: [{name: "cc", value: "{{args.cc}}"}])
+}
+
+type Answer { n: Int! auth: String }
+"#;
+
+/// A shared tier on `url`, as each replica opens its own; waits for the connection when
+/// `reachable`.
+async fn tier(url: &str, reachable: bool) -> SharedCache {
+    let shared = SharedCache::connect(&SharedCacheOptions {
+        url: url.to_string(),
+        key_prefix: "test:".to_string(),
+        timeout: Duration::from_millis(200),
+    })
+    .unwrap();
+    for _ in 0..100 {
+        if !reachable || shared.connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(shared.connected(), reachable);
+    shared
+}
+
+/// A gateway (a replica) with its own in-process cache in front of `shared`.
+fn replica(base: &str, shared: SharedCache) -> Gateway {
+    let plan = PlanOptions {
+        shared_cache: Some(shared),
+        ..PlanOptions::default()
+    };
+    gateway_for(SDL, base, GatewayOptions::default(), Some(plan))
+}
+
+async fn execute(gateway: &Gateway, query: &str) -> engine::plan::RenderedResponse {
+    let request = async_graphql::Request::new(query);
+    gateway
+        .execute_rendered(request, RequestContext::default())
+        .await
+}
+
+fn parse(body: &str) -> Value {
+    serde_json::from_str(body).unwrap()
+}
+
+async fn start(test: &str) -> Option<(Redis, String, Hits)> {
+    let redis = Redis::start(test)?;
+    let (base, hits) = upstream().await;
+    Some((redis, base, hits))
+}
+
+#[tokio::test]
+async fn a_replica_serves_what_another_fetched_and_credentials_stay_apart() {
+    let Some((redis, base, hits)) = start("shared_answers").await else {
+        return;
+    };
+    let a = replica(&base, tier(&redis.url(), true).await);
+    let b = replica(&base, tier(&redis.url(), true).await);
+    let q = r#"{ long(tag: "s") { n auth } }"#;
+    let first = parse(&run_as(&a, q, json!({}), Some("Bearer one")).await);
+    assert_eq!(
+        first,
+        json!({"data": {"long": {"n": 1, "auth": "Bearer one"}}})
+    );
+    let keys = redis.wait_for_keys(1).await;
+    // Keys are hashes: the forwarded credential is not readable in Redis.
+    assert!(
+        keys.iter()
+            .all(|k| k.len() == "test:".len() + 64 && !k.contains("Bearer")),
+        "{keys:?}"
+    );
+    let ttl = redis.pttl(&keys[0]).await;
+    assert!(
+        ttl > 0 && ttl <= 60_000,
+        "stored with the field's TTL: {ttl}"
+    );
+
+    let second = parse(&run_as(&b, q, json!({}), Some("Bearer one")).await);
+    assert_eq!(second, first, "the other replica's answer");
+    assert_eq!(hits.get("/cc/s"), 1);
+
+    let other = parse(&run_as(&b, q, json!({}), Some("Bearer two")).await);
+    assert_eq!(
+        other,
+        json!({"data": {"long": {"n": 2, "auth": "Bearer two"}}})
+    );
+    assert_eq!(hits.get("/cc/s"), 2, "another credential is another entry");
+}
+
+#[tokio::test]
+async fn passed_back_headers_and_the_upstream_lifetime_travel_with_the_entry() {
+    let Some((redis, base, hits)) = start("shared_headers").await else {
+        return;
+    };
+    let a = replica(&base, tier(&redis.url(), true).await);
+    let b = replica(&base, tier(&redis.url(), true).await);
+    let q = r#"{ shown(tag: "h", cc: "max-age=30") { n } }"#;
+    let first = execute(&a, q).await;
+    let keys = redis.wait_for_keys(1).await;
+    let ttl = redis.pttl(&keys[0]).await;
+    assert!(
+        ttl > 0 && ttl <= 30_000,
+        "stored for the upstream's max-age: {ttl}"
+    );
+    let second = execute(&b, q).await;
+    assert_eq!(second.body, first.body);
+    assert_eq!(second.headers.get("cache-control").unwrap(), "max-age=30");
+    assert_eq!(hits.get("/cc/h"), 1);
+}
+
+#[tokio::test]
+async fn an_entry_that_does_not_decode_is_a_miss_and_the_upstream_answers() {
+    let Some((redis, base, hits)) = start("shared_garbage").await else {
+        return;
+    };
+    let a = replica(&base, tier(&redis.url(), true).await);
+    let q = r#"{ long(tag: "g") { n } }"#;
+    run(&a, q, json!({})).await;
+    let keys = redis.wait_for_keys(1).await;
+    for (garbage, label) in [
+        (&b"not json"[..], "not JSON"),
+        (br#"{"value": {"n": 99}}"#, "no headers"),
+        (
+            br#"{"value": {"n": 99}, "headers": [["bad name", "x"]]}"#,
+            "a bad header name",
+        ),
+    ] {
+        let _: () = redis::cmd("SET")
+            .arg(&keys[0])
+            .arg(garbage)
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut redis.connection().await)
+            .await
+            .unwrap();
+        let before = hits.get("/cc/g");
+        // A new replica: its in-process tier is empty, so it reads Redis.
+        let fresh = replica(&base, tier(&redis.url(), true).await);
+        let answer = parse(&run(&fresh, q, json!({})).await);
+        assert_eq!(
+            answer,
+            json!({"data": {"long": {"n": before + 1}}}),
+            "{label}: the upstream's answer, without errors"
+        );
+        assert_eq!(hits.get("/cc/g"), before + 1, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn without_redis_every_replica_still_answers_from_the_upstream() {
+    let Some((redis, base, hits)) = start("shared_down").await else {
+        return;
+    };
+    // Never reachable: a port nothing listens on.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("redis://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let lonely = replica(&base, tier(&closed_url, false).await);
+    let q = r#"{ long(tag: "d") { n } }"#;
+    let answer = tokio::time::timeout(Duration::from_secs(5), run(&lonely, q, json!({})))
+        .await
+        .expect("answered although Redis is unreachable");
+    assert_eq!(parse(&answer), json!({"data": {"long": {"n": 1}}}));
+    assert_eq!(hits.get("/cc/d"), 1);
+
+    // Reachable, then stopped while replicas run: lookups miss, answers stay correct.
+    let shared = tier(&redis.url(), true).await;
+    drop(redis);
+    let q = r#"{ long(tag: "e") { n } }"#;
+    for expected in 1..=2 {
+        let fresh = replica(&base, shared.clone());
+        let answer = tokio::time::timeout(Duration::from_secs(5), run(&fresh, q, json!({})))
+            .await
+            .expect("answered although Redis stopped");
+        assert_eq!(parse(&answer), json!({"data": {"long": {"n": expected}}}));
+    }
+}

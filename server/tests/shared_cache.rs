@@ -1,0 +1,65 @@
+//! Replicas configured with one Redis (`execution.shared_cache`) share cached answers: two
+//! in-process grafts over one upstream, a real `redis-server`, and the metrics that show it.
+
+mod common;
+#[path = "../../engine/tests/redis_server/mod.rs"]
+mod redis_server;
+
+use std::time::Duration;
+
+use common::{GQL, client, start_over, upstream};
+use graft::config::{Config, SharedCacheConfig};
+use redis_server::Redis;
+use serde_json::{Value, json};
+
+/// The request id the upstream saw, as `{ cachedHeaders }` answers it (cached for 60 s).
+async fn seen_request_id(graft: &common::Graft, id: &str) -> Value {
+    let answer = client()
+        .post(graft.graphql())
+        .header("content-type", "application/json")
+        .header("accept", GQL)
+        .header("x-request-id", id)
+        .body(json!({ "query": "{ cachedHeaders }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let body: Value = answer.json().await.unwrap();
+    body["data"]["cachedHeaders"]["x-request-id"].clone()
+}
+
+#[tokio::test]
+async fn replicas_configured_with_one_redis_serve_each_others_cached_answers() {
+    let Some(redis) = Redis::start("replicas_share") else {
+        return;
+    };
+    let mut config = Config::default();
+    config.execution.shared_cache = Some(SharedCacheConfig {
+        redis_url: redis.url(),
+        key_prefix: "graft:".to_string(),
+        timeout_ms: 200,
+    });
+    let upstream = upstream().await;
+    let a = start_over(upstream, config.clone()).await;
+    let b = start_over(upstream, config).await;
+    for graft in [&a, &b] {
+        let shared = graft.state.shared_cache.as_ref().expect("configured");
+        for _ in 0..100 {
+            if shared.connected() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(shared.connected());
+    }
+    assert_eq!(seen_request_id(&a, "asked-a").await, json!("asked-a"));
+    redis.wait_for_keys(1).await;
+    // B's own call would show B's request id: this answer is the one A fetched.
+    assert_eq!(seen_request_id(&b, "asked-b").await, json!("asked-a"));
+
+    let metrics = client().get(b.url("/metrics")).send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("graft_shared_cache_total{result=\"hit\"}"),
+        "{text}"
+    );
+}
