@@ -33,13 +33,14 @@ type Query {
 type Answer { n: Int! auth: String }
 "#;
 
-/// A shared tier on `url`, as each replica opens its own; waits for the connection when
-/// `reachable`.
-async fn tier(url: &str, reachable: bool) -> SharedCache {
+/// A shared tier on `url` (trusting `certificate` for TLS), as each replica opens its own;
+/// waits for the connection when `reachable`.
+async fn tier_trusting(url: &str, certificate: Option<Vec<u8>>, reachable: bool) -> SharedCache {
     let shared = SharedCache::connect(&SharedCacheOptions {
         url: url.to_string(),
         key_prefix: "test:".to_string(),
         timeout: Duration::from_millis(200),
+        root_certificates: certificate,
     })
     .unwrap();
     for _ in 0..100 {
@@ -50,6 +51,10 @@ async fn tier(url: &str, reachable: bool) -> SharedCache {
     }
     assert_eq!(shared.connected(), reachable);
     shared
+}
+
+async fn tier(url: &str, reachable: bool) -> SharedCache {
+    tier_trusting(url, None, reachable).await
 }
 
 /// A gateway (a replica) with its own in-process cache in front of `shared`.
@@ -203,4 +208,49 @@ async fn without_redis_every_replica_still_answers_from_the_upstream() {
             .expect("answered although Redis stopped");
         assert_eq!(parse(&answer), json!({"data": {"long": {"n": expected}}}));
     }
+}
+
+#[tokio::test]
+async fn a_tls_redis_is_shared_when_its_ca_is_trusted_and_only_missed_otherwise() {
+    let dir = std::env::temp_dir().join(format!("graft-redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(redis) = Redis::start_tls("shared_tls", &dir) else {
+        return;
+    };
+    let (base, hits) = upstream().await;
+    let url = redis.url();
+    let a = replica(
+        &base,
+        tier_trusting(&url, redis.tls_certificate(), true).await,
+    );
+    let b = replica(
+        &base,
+        tier_trusting(&url, redis.tls_certificate(), true).await,
+    );
+    let q = r#"{ long(tag: "t") { n } }"#;
+    assert_eq!(
+        parse(&run(&a, q, json!({})).await),
+        json!({"data": {"long": {"n": 1}}})
+    );
+    redis.wait_for_keys(1).await;
+    assert_eq!(
+        parse(&run(&b, q, json!({})).await),
+        json!({"data": {"long": {"n": 1}}})
+    );
+    assert_eq!(
+        hits.get("/cc/t"),
+        1,
+        "served over TLS from the other replica's entry"
+    );
+
+    // The system's roots do not know the test CA: the handshake fails, lookups miss.
+    let untrusted = tier(&url, false).await;
+    let untrusting = replica(&base, untrusted.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!untrusted.connected());
+    assert_eq!(
+        parse(&run(&untrusting, q, json!({})).await),
+        json!({"data": {"long": {"n": 2}}})
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

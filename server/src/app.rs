@@ -63,7 +63,11 @@ impl AppState {
     /// background).
     pub fn new(config: Config) -> Arc<Self> {
         let shared_cache = config.execution.shared_cache.as_ref().and_then(|shared| {
-            engine::cache::SharedCache::connect(&shared.options())
+            shared
+                .options()
+                .and_then(|options| {
+                    engine::cache::SharedCache::connect(&options).map_err(|e| e.to_string())
+                })
                 .inspect_err(|e| tracing::error!(error = %e, "the shared response cache is off"))
                 .ok()
         });

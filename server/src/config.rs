@@ -5,7 +5,7 @@
 //! in `schemas/config.schema.json` is checked against it by a drift test.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -200,6 +200,10 @@ pub struct SharedCacheConfig {
     /// takes longer is a miss.
     #[serde(default = "SharedCacheConfig::default_timeout_ms")]
     pub timeout_ms: u64,
+    /// For `rediss://` (TLS): a PEM file of the CA certificates to trust instead of the
+    /// system's roots (which also honour `SSL_CERT_FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl SharedCacheConfig {
@@ -209,12 +213,29 @@ impl SharedCacheConfig {
     fn default_timeout_ms() -> u64 {
         50
     }
-    pub fn options(&self) -> engine::cache::SharedCacheOptions {
-        engine::cache::SharedCacheOptions {
+    /// The engine's options; reads `tls_ca_file`.
+    pub fn options(&self) -> Result<engine::cache::SharedCacheOptions, String> {
+        let root_certificates = match &self.tls_ca_file {
+            Some(path) => {
+                let shown = path.display();
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("execution.shared_cache.tls_ca_file {shown}: {e}"))?;
+                // An empty trust store would only fail each connection later.
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(format!(
+                        "execution.shared_cache.tls_ca_file {shown} holds no PEM certificate"
+                    ));
+                }
+                Some(pem)
+            }
+            None => None,
+        };
+        Ok(engine::cache::SharedCacheOptions {
             url: self.redis_url.clone(),
             key_prefix: self.key_prefix.clone(),
             timeout: Duration::from_millis(self.timeout_ms),
-        }
+            root_certificates,
+        })
     }
 }
 
@@ -326,9 +347,12 @@ impl Config {
                 return Err("execution.shared_cache.timeout_ms must be at least 1".to_string());
             }
             shared
-                .options()
+                .options()?
                 .check()
-                .map_err(|e| format!("execution.shared_cache.redis_url: {e}"))?;
+                .map_err(|e| match shared.tls_ca_file {
+                    None => format!("execution.shared_cache.redis_url: {e}"),
+                    Some(_) => format!("execution.shared_cache.redis_url or tls_ca_file: {e}"),
+                })?;
         }
         let t = &self.timeouts;
         for (name, value) in [
@@ -432,6 +456,14 @@ mod tests {
                 "timeout_ms",
             ),
             ("execution:\n  shared_cache: {}\n", "redis_url"),
+            (
+                "execution:\n  shared_cache:\n    redis_url: rediss://cache\n    tls_ca_file: /nowhere.pem\n",
+                "tls_ca_file",
+            ),
+            (
+                "execution:\n  shared_cache:\n    redis_url: rediss://cache\n    tls_ca_file: Cargo.toml\n",
+                "holds no PEM certificate",
+            ),
         ] {
             let err = Config::from_yaml(yaml).unwrap_err();
             assert!(err.contains(named), "{yaml}: {err}");

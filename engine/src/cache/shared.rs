@@ -44,12 +44,27 @@ pub struct SharedCacheOptions {
     pub key_prefix: String,
     /// Bound of each command, and of each connection attempt.
     pub timeout: Duration,
+    /// For `rediss://`: the CA certificates (PEM) to trust instead of the system's roots.
+    pub root_certificates: Option<Vec<u8>>,
 }
 
 impl SharedCacheOptions {
-    /// Whether the URL is one Redis can be reached by (nothing is contacted).
+    /// Whether the URL (and the certificates, if any) can reach a Redis; nothing is contacted.
     pub fn check(&self) -> Result<(), redis::RedisError> {
-        redis::Client::open(self.url.as_str()).map(|_| ())
+        self.client().map(|_| ())
+    }
+
+    fn client(&self) -> Result<redis::Client, redis::RedisError> {
+        match &self.root_certificates {
+            None => redis::Client::open(self.url.as_str()),
+            Some(pem) => redis::Client::build_with_tls(
+                self.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
     }
 }
 
@@ -95,7 +110,7 @@ impl SharedCache {
     /// error without one): a Redis that is down at start-up delays nothing, and is used
     /// once it answers.
     pub fn connect(options: &SharedCacheOptions) -> Result<SharedCache, redis::RedisError> {
-        let client = redis::Client::open(options.url.as_str())?;
+        let client = options.client()?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| redis::RedisError::from(std::io::Error::other(e)))?;
         let cache = SharedCache {

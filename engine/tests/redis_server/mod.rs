@@ -12,18 +12,52 @@ use std::time::Duration;
 pub struct Redis {
     child: Child,
     port: u16,
+    /// Set when it serves TLS only: the certificate it presents (its own CA), PEM.
+    tls_certificate: Option<Vec<u8>>,
 }
 
 impl Redis {
     /// Starts one, or explains why it cannot (`None`: skip, except under `CI=true`).
     pub fn start(test: &str) -> Option<Redis> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
+        let port = free_port();
+        Redis::launch(test, port, &["--port", &port.to_string()], None)
+    }
+
+    /// Starts one that speaks TLS only, presenting a self-signed certificate for 127.0.0.1
+    /// whose PEM files are written into `dir`.
+    pub fn start_tls(test: &str, dir: &std::path::Path) -> Option<Redis> {
+        let signed = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let (cert, key) = (dir.join("redis.crt"), dir.join("redis.key"));
+        std::fs::write(&cert, signed.cert.pem()).unwrap();
+        std::fs::write(&key, signed.signing_key.serialize_pem()).unwrap();
+        let port = free_port();
+        let (cert_path, key_path) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let args = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            cert_path,
+            "--tls-key-file",
+            key_path,
+            "--tls-ca-cert-file",
+            cert_path,
+            "--tls-auth-clients",
+            "no",
+        ];
+        Redis::launch(test, port, &args, Some(signed.cert.pem().into_bytes()))
+    }
+
+    fn launch(
+        test: &str,
+        port: u16,
+        args: &[&str],
+        tls_certificate: Option<Vec<u8>>,
+    ) -> Option<Redis> {
         let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -37,7 +71,11 @@ impl Redis {
                 return None;
             }
         };
-        let redis = Redis { child, port };
+        let redis = Redis {
+            child,
+            port,
+            tls_certificate,
+        };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Some(redis);
@@ -48,11 +86,31 @@ impl Redis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_certificate.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The certificate to trust for a TLS server.
+    pub fn tls_certificate(&self) -> Option<Vec<u8>> {
+        self.tls_certificate.clone()
     }
 
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url())
+        let client = match &self.tls_certificate {
+            None => redis::Client::open(self.url()),
+            Some(pem) => redis::Client::build_with_tls(
+                self.url(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        };
+        client
             .unwrap()
             .get_multiplexed_async_connection()
             .await
@@ -98,4 +156,11 @@ impl Drop for Redis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
 }
