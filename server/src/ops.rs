@@ -67,12 +67,22 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     (status, Json(with_discovery(body, &state))).into_response()
 }
 
-/// Adds what discovery found (`graft serve --discover`) under `discovery`.
+/// Adds what discovery found (`graft serve --discover`) under `discovery`, and whether the
+/// shared response cache is connected (shown only: a replica without Redis still serves).
 fn with_discovery(mut body: serde_json::Value, state: &AppState) -> serde_json::Value {
-    if let (Some(report), Some(object)) = (state.discovery.load_full(), body.as_object_mut()) {
+    let Some(object) = body.as_object_mut() else {
+        return body;
+    };
+    if let Some(report) = state.discovery.load_full() {
         object.insert(
             "discovery".into(),
             serde_json::to_value(&*report).unwrap_or_default(),
+        );
+    }
+    if let Some(shared) = &state.shared_cache {
+        object.insert(
+            "shared_cache".into(),
+            json!({ "connected": shared.connected() }),
         );
     }
     body

@@ -57,6 +57,16 @@ async fn replicas_configured_with_one_redis_serve_each_others_cached_answers() {
     // B's own call would show B's request id: this answer is the one A fetched.
     assert_eq!(seen_request_id(&b, "asked-b").await, json!("asked-a"));
 
+    let ready: Value = client()
+        .get(b.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["shared_cache"], json!({"connected": true}), "{ready}");
+
     let metrics = client().get(b.url("/metrics")).send().await.unwrap();
     let text = metrics.text().await.unwrap();
     assert!(
