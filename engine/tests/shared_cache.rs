@@ -12,6 +12,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use common_plan::{Hits, gateway_for, run, run_as, upstream};
+use engine::cache::shared::{FAILURES_TO_SUSPEND, SUSPENSION};
 use engine::cache::{SharedCache, SharedCacheOptions};
 use engine::plan::PlanOptions;
 use engine::{Gateway, GatewayOptions, RequestContext};
@@ -253,4 +254,50 @@ async fn a_tls_redis_is_shared_when_its_ca_is_trusted_and_only_missed_otherwise(
         json!({"data": {"long": {"n": 2}}})
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_hung_redis_is_skipped_after_failures_in_a_row_and_used_again_later() {
+    let Some((redis, base, hits)) = start("shared_hung").await else {
+        return;
+    };
+    let shared = tier(&redis.url(), true).await;
+    let gw = replica(&base, shared.clone());
+    let ask = |tag: &str| format!(r#"{{ long(tag: "{tag}") {{ n }} }}"#);
+    run(&gw, &ask("h0"), json!({})).await;
+    redis.wait_for_keys(1).await;
+    // Connected, but nothing answers: every command times out.
+    redis.pause();
+    for tag in ["h1", "h2", "h3"] {
+        let answer = parse(&run(&gw, &ask(tag), json!({})).await);
+        assert_eq!(answer, json!({"data": {"long": {"n": 1}}}), "{tag}");
+    }
+    assert!(
+        shared.suspended(),
+        "{FAILURES_TO_SUSPEND} timed-out lookups in a row suspend the tier"
+    );
+    assert!(shared.connected());
+    // Suspended, Redis is not asked even once it answers again: a replica with an empty
+    // in-process tier calls the upstream for h0, which Redis holds.
+    redis.resume();
+    let other = replica(&base, shared.clone());
+    let answer = parse(&run(&other, &ask("h0"), json!({})).await);
+    assert_eq!(answer, json!({"data": {"long": {"n": 2}}}));
+    assert!(shared.suspended(), "still within the suspension");
+
+    for _ in 0..100 {
+        if !shared.suspended() {
+            break;
+        }
+        tokio::time::sleep(SUSPENSION / 20).await;
+    }
+    assert!(!shared.suspended(), "a suspension ends");
+    // Used again: what one replica fetches now, a fresh one is served from Redis.
+    let before = redis.keys().await.len();
+    run(&gw, &ask("h5"), json!({})).await;
+    redis.wait_for_keys(before + 1).await;
+    let fresh = replica(&base, tier(&redis.url(), true).await);
+    let answer = parse(&run(&fresh, &ask("h5"), json!({})).await);
+    assert_eq!(answer, json!({"data": {"long": {"n": 1}}}));
+    assert_eq!(hits.get("/cc/h5"), 1);
 }

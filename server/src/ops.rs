@@ -82,7 +82,7 @@ fn with_discovery(mut body: serde_json::Value, state: &AppState) -> serde_json::
     if let Some(shared) = &state.shared_cache {
         object.insert(
             "shared_cache".into(),
-            json!({ "connected": shared.connected() }),
+            json!({ "connected": shared.connected(), "suspended": shared.suspended() }),
         );
     }
     body

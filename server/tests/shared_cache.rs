@@ -65,7 +65,11 @@ async fn replicas_configured_with_one_redis_serve_each_others_cached_answers() {
         .json()
         .await
         .unwrap();
-    assert_eq!(ready["shared_cache"], json!({"connected": true}), "{ready}");
+    assert_eq!(
+        ready["shared_cache"],
+        json!({"connected": true, "suspended": false}),
+        "{ready}"
+    );
 
     let metrics = client().get(b.url("/metrics")).send().await.unwrap();
     let text = metrics.text().await.unwrap();

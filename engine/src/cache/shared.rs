@@ -12,10 +12,13 @@
 //!   [`SHARED_CACHE_METRIC`]), never an error of the request.
 //! - Writes go out in the background, at most [`MAX_PENDING_WRITES`] at once; beyond that
 //!   they are dropped (counted), so a slow Redis holds neither answers nor memory.
+//! - A Redis that keeps failing is left alone for a while: after [`FAILURES_TO_SUSPEND`]
+//!   commands in a row fail or time out, lookups and writes are skipped for [`SUSPENSION`],
+//!   so a hung Redis costs a few requests one timeout each, not every request.
 
 use std::fmt::{self, Write as _};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -28,12 +31,18 @@ use tokio::sync::Semaphore;
 use crate::plan::exec::Fetched;
 
 /// `graft_shared_cache_total{result}`: shared-tier lookups (`hit`, `miss`, `error`: Redis
-/// failed or timed out, `invalid`: an entry that does not decode) and dropped writes
-/// (`write_dropped`, `write_error`).
+/// failed or timed out, `invalid`: an entry that does not decode, `skipped`: suspended) and
+/// failed writes (`write_dropped`, `write_error`).
 pub const SHARED_CACHE_METRIC: &str = "graft_shared_cache_total";
 
 /// Background writes in flight at most; more are dropped.
 pub const MAX_PENDING_WRITES: usize = 256;
+
+/// Commands failed in a row (errors or timeouts) that suspend the tier.
+pub const FAILURES_TO_SUSPEND: u32 = 3;
+
+/// How long a suspension lasts; the first command after it tries Redis again.
+pub const SUSPENSION: Duration = Duration::from_secs(1);
 
 /// How to reach the shared tier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,13 +89,22 @@ struct Inner {
     key_prefix: String,
     timeout: Duration,
     writes: Arc<Semaphore>,
+    health: Mutex<Health>,
+}
+
+/// Consecutive failures, and the end of the current suspension.
+#[derive(Default)]
+struct Health {
+    failures: u32,
+    suspended_until: Option<Instant>,
 }
 
 impl fmt::Debug for SharedCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedCache")
             .field("key_prefix", &self.inner.key_prefix)
-            .field("connected", &self.inner.connection.load().is_some())
+            .field("connected", &self.connected())
+            .field("suspended", &self.suspended())
             .finish()
     }
 }
@@ -119,6 +137,7 @@ impl SharedCache {
                 key_prefix: options.key_prefix.clone(),
                 timeout: options.timeout,
                 writes: Arc::new(Semaphore::new(MAX_PENDING_WRITES)),
+                health: Mutex::default(),
             }),
         };
         let config = ConnectionManagerConfig::new()
@@ -155,10 +174,53 @@ impl SharedCache {
         self.inner.connection.load().is_some()
     }
 
+    /// Whether commands are being skipped after failures in a row ([`SUSPENSION`]).
+    pub fn suspended(&self) -> bool {
+        self.health()
+            .suspended_until
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        // The guarded counters stay consistent whatever panicked while holding them.
+        self.inner
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts a command's outcome; the last of [`FAILURES_TO_SUSPEND`] failures in a row
+    /// suspends the tier.
+    fn outcome(&self, ok: bool) {
+        let mut health = self.health();
+        if ok {
+            health.failures = 0;
+            return;
+        }
+        health.failures += 1;
+        if health.failures >= FAILURES_TO_SUSPEND {
+            health.failures = 0;
+            health.suspended_until = Some(Instant::now() + SUSPENSION);
+            tracing::warn!(
+                failures = FAILURES_TO_SUSPEND,
+                suspension_ms = SUSPENSION.as_millis() as u64,
+                "the shared response cache (Redis) keeps failing; skipping it for a while"
+            );
+        }
+    }
+
+    /// The connection to send a command on: none while unconnected or suspended.
+    fn usable(&self) -> Option<Arc<ConnectionManager>> {
+        if self.suspended() {
+            return None;
+        }
+        self.inner.connection.load_full()
+    }
+
     /// The answer stored under `key` and its remaining lifetime, if any.
     pub async fn get(&self, key: &str) -> Option<(Arc<Fetched>, Duration)> {
-        let Some(connection) = self.inner.connection.load_full() else {
-            record("miss");
+        let Some(connection) = self.usable() else {
+            record(if self.connected() { "skipped" } else { "miss" });
             return None;
         };
         let mut connection = (*connection).clone();
@@ -169,6 +231,7 @@ impl SharedCache {
             tokio::time::timeout(self.inner.timeout, pipe.query_async(&mut connection))
                 .await
                 .unwrap_or_else(|_| Err(timed_out()));
+        self.outcome(reply.is_ok());
         match reply {
             // A key without an expiry (-1) was not written by graft: not trusted.
             Ok((Some(bytes), ttl)) if ttl > 0 => match decode(&bytes) {
@@ -199,7 +262,7 @@ impl SharedCache {
 
     /// Stores `fetched` under `key` for `ttl`, in the background.
     pub fn put(&self, key: &str, fetched: &Fetched, ttl: Duration) {
-        let Some(connection) = self.inner.connection.load_full() else {
+        let Some(connection) = self.usable() else {
             return;
         };
         let Ok(permit) = Arc::clone(&self.inner.writes).try_acquire_owned() else {
@@ -212,6 +275,7 @@ impl SharedCache {
         let key = self.key(key);
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let timeout = self.inner.timeout;
+        let tier = self.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let mut connection = (*connection).clone();
@@ -221,6 +285,7 @@ impl SharedCache {
                 tokio::time::timeout(timeout, command.query_async(&mut connection))
                     .await
                     .unwrap_or_else(|_| Err(timed_out()));
+            tier.outcome(written.is_ok());
             if let Err(e) = written {
                 record("write_error");
                 tracing::debug!(error = %e, "shared response cache write failed");
