@@ -81,6 +81,14 @@ impl ResponseCache {
         }
     }
 
+    /// The same cache without its shared tier (sources with `sharedCache: false`).
+    pub fn in_process_only(&self) -> ResponseCache {
+        ResponseCache {
+            inner: self.inner.clone(),
+            shared: None,
+        }
+    }
+
     pub fn enabled(&self) -> bool {
         self.inner.is_some() || self.shared.is_some()
     }

@@ -23,10 +23,12 @@ const SDL: &str = r#"
 schema
   @source(name: "plain", rest: {baseUrl: "{{env.UP}}"}, forwardHeaders: ["authorization"])
   @source(name: "shown", rest: {baseUrl: "{{env.UP}}"}, httpCache: true, responseHeaders: ["cache-control"])
+  @source(name: "own", rest: {baseUrl: "{{env.UP}}"}, sharedCache: false)
   { query: Query }
 
 type Query {
   long(tag: String!): Answer @rest(source: "plain", path: "/cc/{{args.tag}}", cacheTtl: 60)
+  kept(tag: String!): Answer @rest(source: "own", path: "/cc/{{args.tag}}", cacheTtl: 60)
   shown(tag: String!, cc: String): Answer
     @rest(source: "shown", path: "/cc/{{args.tag}}", query: [{name: "cc", value: "{{args.cc}}"}])
 }
@@ -300,4 +302,33 @@ async fn a_hung_redis_is_skipped_after_failures_in_a_row_and_used_again_later() 
     let answer = parse(&run(&fresh, &ask("h5"), json!({})).await);
     assert_eq!(answer, json!({"data": {"long": {"n": 1}}}));
     assert_eq!(hits.get("/cc/h5"), 1);
+}
+
+#[tokio::test]
+async fn a_source_with_shared_cache_false_keeps_its_answers_in_each_replica() {
+    let Some((redis, base, hits)) = start("shared_opt_out").await else {
+        return;
+    };
+    let a = replica(&base, tier(&redis.url(), true).await);
+    let b = replica(&base, tier(&redis.url(), true).await);
+    let (kept, long) = (r#"{ kept(tag: "k") { n } }"#, r#"{ long(tag: "l") { n } }"#);
+    for _ in 0..2 {
+        let answer = parse(&run(&a, kept, json!({})).await);
+        assert_eq!(
+            answer,
+            json!({"data": {"kept": {"n": 1}}}),
+            "cached in process"
+        );
+    }
+    run(&a, long, json!({})).await;
+    // The shared source's entry arrives; the opted-out one never does.
+    assert_eq!(redis.wait_for_keys(1).await.len(), 1);
+    let answer = parse(&run(&b, kept, json!({})).await);
+    assert_eq!(
+        answer,
+        json!({"data": {"kept": {"n": 2}}}),
+        "not from Redis"
+    );
+    assert_eq!(hits.get("/cc/k"), 2);
+    assert_eq!(redis.keys().await.len(), 1);
 }

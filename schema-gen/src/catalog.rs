@@ -111,6 +111,9 @@ pub struct SourcePolicy {
     /// Whether reads honour the upstream's `Cache-Control` as a shared cache would
     /// (`httpCache`; off by default).
     pub http_cache: bool,
+    /// Whether cached answers may go to the shared (Redis) tier as well as the in-process
+    /// one (`sharedCache`; the engine's default, true, when absent).
+    pub shared_cache: Option<bool>,
 }
 
 /// A named GraphQL type.

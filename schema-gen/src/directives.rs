@@ -22,6 +22,8 @@ directive @source(
   dedupe: Boolean
   "Honour upstream Cache-Control for reads of this source (shared-cache rules: s-maxage, max-age, no-store, no-cache, private)."
   httpCache: Boolean
+  "Let this source's cached answers reach the cache shared by replicas (Redis, when configured); false keeps them in each replica's own memory. Default true."
+  sharedCache: Boolean
 ) repeatable on SCHEMA
 
 "A REST (HTTP + JSON) source."

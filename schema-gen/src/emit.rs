@@ -103,6 +103,9 @@ fn source_directive(out: &mut String, source: &Source) {
     if policy.http_cache {
         args.push("httpCache: true".to_string());
     }
+    if let Some(shared) = policy.shared_cache {
+        args.push(format!("sharedCache: {shared}"));
+    }
     let _ = write!(out, "@source({})", args.join(", "));
 }
 

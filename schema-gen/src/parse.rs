@@ -242,6 +242,7 @@ impl Lowering {
             .collect();
         let dedupe = args.bool("dedupe");
         let http_cache = args.bool("httpCache").unwrap_or(false);
+        let shared_cache = args.bool("sharedCache");
         let mut transports = Vec::new();
         if let Some(rest) = args.object("rest") {
             let base_url = args.nested_template(&rest, "rest", "baseUrl", true);
@@ -306,6 +307,7 @@ impl Lowering {
                 response_headers,
                 dedupe,
                 http_cache,
+                shared_cache,
             },
         })
     }

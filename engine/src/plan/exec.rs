@@ -664,7 +664,13 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
         deadline: tokio::time::Instant::now() + field.timeout,
         request_id: Arc::clone(request_id),
     };
-    let store = cacheable.then(|| shared.cache.clone());
+    let store = cacheable.then(|| {
+        if field.shared_cache {
+            shared.cache.clone()
+        } else {
+            shared.cache.in_process_only()
+        }
+    });
     let prepared = Arc::clone(&field);
     let send = move |rendered: Box<dyn Rendered>, key: String| async move {
         // Boxed: the Redis lookup's future is large, and most calls are not cached.

@@ -168,6 +168,8 @@ pub struct PreparedField {
     pub cache_ttl: Option<Duration>,
     /// The source honours upstream `Cache-Control` (`httpCache`; see [`crate::cache::ttl`]).
     pub http_cache: bool,
+    /// The source's answers may reach the shared cache tier (`sharedCache`).
+    pub shared_cache: bool,
     /// This field's cache lookups (`graft_cache_lookups_total`).
     pub lookups: crate::cache::Lookups,
     /// The named type at the bottom of the field's type.
@@ -310,6 +312,7 @@ impl PlanExecutor {
                     batch,
                     cache_ttl: resolver.policy.cache_ttl_s.map(Duration::from_secs),
                     http_cache: source.policy.http_cache,
+                    shared_cache: source.policy.shared_cache.unwrap_or(true),
                     lookups: crate::cache::Lookups::new(&source.name),
                     type_name: field.ty.base().to_string(),
                 };
