@@ -1,6 +1,7 @@
 //! The response cache's shared tier against a real `redis-server` on 127.0.0.1: gateways
-//! built apart (as replicas are) share answers through it, credentials stay apart, and a
-//! Redis that is down, stopped or holding garbage never costs a correct answer.
+//! built apart (as replicas are) share answers through it, over TLS too; credentials and
+//! `sharedCache: false` sources stay apart; and a Redis that is down, stopped, frozen or
+//! holding garbage never costs a correct answer (a frozen one is left alone for a while).
 //!
 //! Needs `redis-server` (Debian `redis-server`): without it the tests are skipped with a
 //! printed reason, except under `CI=true`, where they fail.
