@@ -17,12 +17,14 @@ KIT="${KIT:-$ROOT/../shared/bench}"
 QUERY="${1:-q1}"
 WORK="${WORK:-/tmp/peers}"
 RUN="$(mktemp -d /tmp/graft-cpu-split.XXXXXX)"
-BIN="$ROOT/target/release/graft"
+BIN="${BIN:-$ROOT/target/release/graft}"
 [ -x "$BIN" ] || cargo build --release -p graft --bin graft --manifest-path "$ROOT/Cargo.toml"
 TAILCALL="$WORK/tailcall/node_modules/@tailcallhq/core-linux-x64-gnu/bin/tailcall"
 GLIBC="$WORK/glibc/usr/lib/x86_64-linux-gnu"
 [ -x "$TAILCALL" ] || { echo "Tailcall is not installed in $WORK; run ../shared/bench/run-peers.sh tailcall" >&2; exit 1; }
 
+# nginx's worker runs as nobody: the data must be readable to it (mktemp makes the dir 0700).
+chmod 755 "$RUN"
 mkdir -p "$RUN/www"
 python3 "$KIT/upstream/gen_data.py" "$RUN/www" >/dev/null
 sed -e "s#@RUN@#$RUN#g" -e "s#@WWW@#$RUN/www#g" "$KIT/upstream/nginx.conf.tmpl" > "$RUN/nginx.conf"
@@ -33,11 +35,16 @@ taskset -c 1 nginx -c "$RUN/nginx.conf" -p "$RUN" > "$RUN/nginx.out" 2>&1 &
 PIDS+=($!)
 
 measure() { # $1 = name; the gateway is already starting on :8000
-  local body='{"query":"{posts{id}}"}' a b rps
+  local body='{"query":"{posts{id}}"}' a b rps answer=""
   for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null -H 'content-type: application/json' -d "$body" http://127.0.0.1:8000/graphql 2>/dev/null && break
+    answer=$(curl -fsS -H 'content-type: application/json' -d "$body" http://127.0.0.1:8000/graphql 2>/dev/null) && break
     sleep 0.2
   done
+  # A gateway answering errors (an unreadable upstream) would be measured on a cheaper path.
+  case "$answer" in
+    *'"posts":[{"id":1}'*) ;;
+    *) echo "$1 does not answer the posts: ${answer:0:200}" >&2; exit 1 ;;
+  esac
   taskset -c 1 wrk -t1 -c50 -d2s -s "$KIT/wrk/$QUERY.lua" http://127.0.0.1:8000/graphql >/dev/null
   taskset -c 1 wrk -t1 -c50 -d5s -s "$KIT/wrk/$QUERY.lua" http://127.0.0.1:8000/graphql > "$RUN/wrk.out" &
   local load=$!
