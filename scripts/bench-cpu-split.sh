@@ -23,16 +23,11 @@ TAILCALL="$WORK/tailcall/node_modules/@tailcallhq/core-linux-x64-gnu/bin/tailcal
 GLIBC="$WORK/glibc/usr/lib/x86_64-linux-gnu"
 [ -x "$TAILCALL" ] || { echo "Tailcall is not installed in $WORK; run ../shared/bench/run-peers.sh tailcall" >&2; exit 1; }
 
-# nginx's worker runs as nobody: the data must be readable to it (mktemp makes the dir 0700).
-chmod 755 "$RUN"
-mkdir -p "$RUN/www"
-python3 "$KIT/upstream/gen_data.py" "$RUN/www" >/dev/null
-sed -e "s#@RUN@#$RUN#g" -e "s#@WWW@#$RUN/www#g" "$KIT/upstream/nginx.conf.tmpl" > "$RUN/nginx.conf"
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$RUN"; }
 trap cleanup EXIT
-taskset -c 1 nginx -c "$RUN/nginx.conf" -p "$RUN" > "$RUN/nginx.out" 2>&1 &
-PIDS+=($!)
+source "$ROOT/scripts/kit-upstream.sh"
+kit_upstream "$RUN"
 
 measure() { # $1 = name; the gateway is already starting on :8000
   local body='{"query":"{posts{id}}"}' a b rps answer=""
@@ -40,7 +35,7 @@ measure() { # $1 = name; the gateway is already starting on :8000
     answer=$(curl -fsS -H 'content-type: application/json' -d "$body" http://127.0.0.1:8000/graphql 2>/dev/null) && break
     sleep 0.2
   done
-  # A gateway answering errors (an unreadable upstream) would be measured on a cheaper path.
+  # A gateway answering errors would be measured on a cheaper path.
   case "$answer" in
     *'"posts":[{"id":1}'*) ;;
     *) echo "$1 does not answer the posts: ${answer:0:200}" >&2; exit 1 ;;

@@ -20,21 +20,16 @@ QUERY="${1:-q1}"
 OUT="${2:-/tmp/graft.cg}"
 WORK="${WORK:-/tmp/graft-instructions}"
 BIN="${BIN:-$ROOT/target/release/graft}"
-for tool in valgrind callgrind_control nginx wrk curl python3 taskset; do
-  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install valgrind nginx wrk curl util-linux)" >&2; exit 1; }
+for tool in valgrind callgrind_control; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install valgrind)" >&2; exit 1; }
 done
-[ "$(nproc)" -ge 2 ] || { echo "needs two CPUs (graft on one, the upstream and wrk on the other)" >&2; exit 1; }
 [ -x "$BIN" ] || cargo build --release -p graft --bin graft --manifest-path "$ROOT/Cargo.toml"
 
-mkdir -p "$WORK/run" "$WORK/www"
-python3 "$KIT/upstream/gen_data.py" "$WORK/www" >/dev/null
-sed -e "s#@RUN@#$WORK/run#g" -e "s#@WWW@#$WORK/www#g" "$KIT/upstream/nginx.conf.tmpl" \
-  > "$WORK/run/upstream-nginx.conf"
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
-taskset -c 1 nginx -c "$WORK/run/upstream-nginx.conf" -p "$WORK/run" > "$WORK/run/nginx.out" 2>&1 &
-PIDS+=($!)
+source "$ROOT/scripts/kit-upstream.sh"
+kit_upstream "$WORK"
 rm -f "$OUT" "$OUT".*
 UPSTREAM_URL=http://127.0.0.1:3000 taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$OUT" \
   "$BIN" serve "$ROOT/schemas/bench/posts.graphql" --listen 127.0.0.1:8000 \

@@ -20,7 +20,7 @@ pub async fn healthz() -> Response {
 /// `readiness.require_sources`, the default). Details list each source's last probe.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let Some(loaded) = state.graph.load_full() else {
-        let body = with_discovery(
+        let body = with_details(
             json!({ "status": "not_ready", "schema": { "loaded": false }, "sources": [] }),
             &state,
         );
@@ -64,12 +64,13 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(with_discovery(body, &state))).into_response()
+    (status, Json(with_details(body, &state))).into_response()
 }
 
-/// Adds what discovery found (`graft serve --discover`) under `discovery`, and whether the
-/// shared response cache is connected (shown only: a replica without Redis still serves).
-fn with_discovery(mut body: serde_json::Value, state: &AppState) -> serde_json::Value {
+/// Adds what lies beyond the graph: what discovery found (`graft serve --discover`) under
+/// `discovery`, and the shared response cache's state under `shared_cache` (shown only: a
+/// replica without Redis still serves).
+fn with_details(mut body: serde_json::Value, state: &AppState) -> serde_json::Value {
     let Some(object) = body.as_object_mut() else {
         return body;
     };
