@@ -56,6 +56,8 @@ pub struct AppState {
     pub probes: ArcSwapOption<crate::probe::Probes>,
     /// The response cache's shared tier, one connection for every gateway built.
     pub shared_cache: Option<engine::cache::SharedCache>,
+    /// `POST /graphql` bodies already parsed; independent of the schema, so kept across reloads.
+    pub body_memo: crate::body_memo::BodyMemo,
 }
 
 impl AppState {
@@ -78,6 +80,7 @@ impl AppState {
             metrics: telemetry::prometheus(),
             discovery: ArcSwapOption::empty(),
             probes: ArcSwapOption::empty(),
+            body_memo: Default::default(),
         })
     }
 

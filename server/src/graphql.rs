@@ -47,8 +47,8 @@ pub async fn get(State(state): State<Arc<AppState>>, request: Request) -> Respon
     if !has_query && accepted.prefers_html && state.config.explorer {
         return explorer_page(&state);
     }
-    let started = Instant::now();
-    let deadline = std::pin::pin!(tokio::time::sleep(state.config.timeouts.request()));
+    let (deadline, started) = request_timer(&state);
+    let deadline = std::pin::pin!(deadline);
     let read = accepted
         .graphql
         .ok_or_else(not_acceptable)
@@ -62,7 +62,10 @@ pub async fn get(State(state): State<Arc<AppState>>, request: Request) -> Respon
 
 /// POST /graphql: a JSON body.
 pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let started = Instant::now();
+    // One timer for the whole request: the body read counts against the request timeout
+    // too (a slow sender is cut off), and execution gets what is left of it.
+    let (deadline, started) = request_timer(&state);
+    let mut deadline = std::pin::pin!(deadline);
     let (parts, body) = request.into_parts();
     let accepted = negotiate(parts.headers.get_all(header::ACCEPT).iter());
     let limit = state.config.limits.max_body_bytes;
@@ -71,11 +74,11 @@ pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Respo
         accepted.graphql.ok_or_else(not_acceptable)?;
         check_content_type(&parts.headers)?;
         let bytes = read_body(body, limit).await?;
-        Ok((response_type, from_json_body(&bytes)?))
+        Ok((
+            response_type,
+            state.body_memo.request(&bytes, from_json_body)?,
+        ))
     };
-    // One timer for the whole request: the body read counts against the request timeout
-    // too (a slow sender is cut off), and execution gets what is left of it.
-    let mut deadline = std::pin::pin!(tokio::time::sleep(state.config.timeouts.request()));
     let read = tokio::select! {
         biased;
         read = read => read.map_err(|e: AppError| match e.code {
@@ -85,6 +88,17 @@ pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Respo
         () = deadline.as_mut() => Err(timed_out(response_type)),
     };
     respond(&state, Method::Post, read, parts.headers, started, deadline).await
+}
+
+/// The request's deadline (`timeouts.request_ms`) and its start, read from the deadline: one
+/// clock read, not two.
+fn request_timer(state: &AppState) -> (Sleep, Instant) {
+    let timeout = state.config.timeouts.request();
+    let deadline = tokio::time::sleep(timeout);
+    let started = (deadline.deadline().into_std())
+        .checked_sub(timeout)
+        .unwrap_or_else(Instant::now);
+    (deadline, started)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

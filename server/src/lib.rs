@@ -12,6 +12,7 @@
 )]
 
 pub mod app;
+pub mod body_memo;
 pub mod commands;
 pub mod config;
 pub mod discovery;

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -101,9 +102,31 @@ type Connection = hyper::server::conn::http1::UpgradeableConnection<
 
 async fn serve_connection(connection: Connection, stopping: CancellationToken, peer: SocketAddr) {
     tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = stopping.cancelled() => {
+    let mut cancelled = std::pin::pin!(stopping.cancelled());
+    let mut registered = false;
+    // The connection's task is polled several times per request. The shutdown's wake-up is
+    // registered on the first poll only (a re-polled `Notified` takes its lock every time,
+    // a measured share of a request); later polls read the flag, and the registered waker,
+    // this task's, wakes them when it is set.
+    let served = std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+            return Poll::Ready(Some(result));
+        }
+        if stopping.is_cancelled() {
+            return Poll::Ready(None);
+        }
+        if !registered {
+            registered = true;
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+        }
+        Poll::Pending
+    })
+    .await;
+    let result = match served {
+        Some(result) => result,
+        None => {
             // Finish the request in progress (if any), then close instead of keeping alive.
             connection.as_mut().graceful_shutdown();
             connection.await
@@ -135,5 +158,59 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT received"),
         () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use axum::Router;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shutdown_closes_idle_keep_alive_connections_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Frame::new(
+            Router::new().route("/", get(|| async { "ok" })),
+            None,
+            false,
+        );
+        let options = ServeOptions {
+            header_read_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
+            drain: Duration::from_secs(30),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, app, options, async {
+            let _ = stopped.await;
+        }));
+        // One request answered on a keep-alive connection, which then sits idle: its task
+        // is woken only by the shutdown.
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nhost: graft\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !answer.ends_with(b"ok") {
+            let n = client.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before answering");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let signalled = Instant::now();
+        stop.send(()).unwrap();
+        let drained = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the idle connection held the drain open")
+            .unwrap();
+        assert_eq!(drained, Drained::Clean);
+        assert!(signalled.elapsed() < Duration::from_secs(2));
+        assert_eq!(client.read(&mut buf).await.unwrap(), 0, "left open");
     }
 }
