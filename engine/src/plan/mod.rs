@@ -249,7 +249,8 @@ pub struct PlanExecutor {
     /// Hashes a document's text and operation name to its `docs` key (seeded, so clients
     /// cannot aim collisions at each other's documents).
     doc_hasher: foldhash::fast::RandomState,
-    /// In-flight shared executions.
+    /// In-flight shared executions; gathering, so a busy server shares each with every
+    /// request received before it finishes.
     operations: InFlight<OperationKey, Arc<RenderedResponse>>,
     options: PlanOptions,
     limits: crate::gateway::Limits,
@@ -343,7 +344,7 @@ impl PlanExecutor {
             fields,
             docs,
             doc_hasher: foldhash::fast::RandomState::default(),
-            operations: InFlight::default(),
+            operations: InFlight::gathering(),
             options,
             limits: gateway.limits.clone(),
             key_headers,
