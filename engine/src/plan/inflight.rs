@@ -12,19 +12,22 @@
 //! a handed-off task that did, leaves a waiter to run the work afresh. Either way the key
 //! leaves the table with its driver, so later callers start afresh.
 //!
-//! A [gathering](InFlight::gathering) table's driver yields to the scheduler once when its
-//! work is done, before it publishes the result and leaves the table. Tokio runs a yielded
-//! task after its next I/O poll, so requests that have reached the server by then (their
-//! bytes in the socket, the work's answer already on its way) join the finished work instead
-//! of starting it again. It costs nothing while the server is idle (the yield returns at
-//! once) and saves a whole execution per wave when it is busy: on the kit's Q1 a shared
-//! execution served ~35 of the 50 connections' requests without it, all 50 with it.
+//! A [gathering](InFlight::gathering) table's driver whose work others joined yields to the
+//! scheduler once when the work is done, before it publishes the result and leaves the
+//! table. Tokio runs a yielded task after its next I/O poll, so requests that have reached
+//! the server by then (their bytes in the socket, the work's answer already on its way) join
+//! the finished work instead of starting it again. Work nobody joined is published at once:
+//! it is not in demand, and under load the pass would only delay its caller. The pass costs
+//! nothing while the server is idle (the yield returns at once) and saves a whole execution
+//! per wave when it is busy: on the kit's Q1 a shared execution served ~35 of the 50
+//! connections' requests without it, all 50 with it.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -39,10 +42,12 @@ pub struct InFlight<K, T> {
     gather: bool,
 }
 
-/// One key's work: its result once set, and the work a departed driver handed off.
+/// One key's work: its result once set, the work a departed driver handed off, and whether
+/// another caller has joined it.
 struct Entry<T> {
     cell: OnceCell<T>,
     handed_off: Mutex<Option<oneshot::Receiver<T>>>,
+    joined: Arc<AtomicBool>,
 }
 
 impl<T> Default for Entry<T> {
@@ -50,6 +55,7 @@ impl<T> Default for Entry<T> {
         Entry {
             cell: OnceCell::new(),
             handed_off: Mutex::new(None),
+            joined: Arc::default(),
         }
     }
 }
@@ -95,7 +101,10 @@ impl<K: Eq + Hash + Clone, T: Clone + Send + 'static> InFlight<K, T> {
             let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
             // Looked up before inserting: most callers join, and need no copy of the key.
             match map.get(&key) {
-                Some(entry) => Arc::clone(entry),
+                Some(entry) => {
+                    entry.joined.store(true, Ordering::Relaxed);
+                    Arc::clone(entry)
+                }
                 None => Arc::clone(map.entry(key.clone()).or_default()),
             }
         };
@@ -112,9 +121,12 @@ impl<K: Eq + Hash + Clone, T: Clone + Send + 'static> InFlight<K, T> {
                 }
                 let work = work();
                 let work: Pin<Box<dyn Future<Output = T> + Send>> = if self.gather {
+                    let joined = Arc::clone(&entry.joined);
                     Box::pin(async move {
                         let result = work.await;
-                        tokio::task::yield_now().await;
+                        if joined.load(Ordering::Relaxed) {
+                            tokio::task::yield_now().await;
+                        }
                         result
                     })
                 } else {
@@ -264,31 +276,63 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_gathering_table_shares_work_that_finished_in_the_callers_pass() {
-        // Two callers scheduled together, for work that is done at once (an answer already
-        // received): the first caller finishes it before the second runs. A plain table has
-        // published and forgotten it by then, so it runs twice; a gathering one waits one
-        // scheduler pass, and the second caller joins.
+    async fn a_gathering_table_lets_callers_of_the_finishing_pass_join_work_in_demand() {
         for (table, runs_expected) in [(InFlight::gathering(), 1), (InFlight::default(), 2)] {
             let table: Arc<InFlight<&str, usize>> = Arc::new(table);
             let runs = Arc::new(AtomicUsize::new(0));
+            let (release, released) = oneshot::channel::<()>();
+            let released = Arc::new(tokio::sync::Mutex::new(Some(released)));
             let caller = || {
-                let (table, runs) = (Arc::clone(&table), Arc::clone(&runs));
+                let (table, runs, released) =
+                    (Arc::clone(&table), Arc::clone(&runs), Arc::clone(&released));
                 tokio::spawn(async move {
                     table
-                        .share(
-                            "f",
-                            || async move { runs.fetch_add(1, Ordering::SeqCst) + 1 },
-                        )
+                        .share("g", || async move {
+                            let wait = released.lock().await.take();
+                            if let Some(wait) = wait {
+                                let _ = wait.await;
+                            }
+                            runs.fetch_add(1, Ordering::SeqCst) + 1
+                        })
                         .await
                 })
             };
+            // A driver waits for its answer, and a second caller joins it.
             let (first, second) = (caller(), caller());
-            let answers = (first.await.unwrap(), second.await.unwrap());
+            tokio::task::yield_now().await;
+            // The answer arrives, and a third caller in the same scheduler pass: it runs after
+            // the driver has finished the work. A plain table has published and forgotten
+            // the work by then; a gathering one waits one pass, so the third caller joins.
+            release.send(()).unwrap();
+            let third = caller();
+            let answers = [first, second, third].map(|c| async { c.await.unwrap() });
+            let answers = futures::future::join_all(answers).await;
             assert_eq!(runs.load(Ordering::SeqCst), runs_expected);
-            assert_eq!(answers, (1, runs_expected));
+            assert_eq!(answers, [1, 1, runs_expected]);
             assert_eq!(format!("{table:?}"), "InFlight(0 keys)");
         }
+    }
+
+    #[tokio::test]
+    async fn a_gathering_table_publishes_work_nobody_joined_at_once() {
+        // Two callers scheduled together, for work done at once: the first finishes it before
+        // the second runs, and with nobody waiting it does not hold the result back.
+        let table: Arc<InFlight<&str, usize>> = Arc::new(InFlight::gathering());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let caller = || {
+            let (table, runs) = (Arc::clone(&table), Arc::clone(&runs));
+            tokio::spawn(async move {
+                table
+                    .share(
+                        "h",
+                        || async move { runs.fetch_add(1, Ordering::SeqCst) + 1 },
+                    )
+                    .await
+            })
+        };
+        let (first, second) = (caller(), caller());
+        assert_eq!((first.await.unwrap(), second.await.unwrap()), (1, 2));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 
     /// Work that answers `id` after 50 ms, counting how often it finished.
