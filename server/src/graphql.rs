@@ -95,7 +95,9 @@ pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Respo
 fn request_timer(state: &AppState) -> (Sleep, Instant) {
     let timeout = state.config.timeouts.request();
     let deadline = tokio::time::sleep(timeout);
-    let started = (deadline.deadline().into_std())
+    let started = deadline
+        .deadline()
+        .into_std()
         .checked_sub(timeout)
         .unwrap_or_else(Instant::now);
     (deadline, started)

@@ -249,8 +249,8 @@ pub struct PlanExecutor {
     /// Hashes a document's text and operation name to its `docs` key (seeded, so clients
     /// cannot aim collisions at each other's documents).
     doc_hasher: foldhash::fast::RandomState,
-    /// In-flight shared executions; gathering, so a busy server shares each with every
-    /// request received before it finishes.
+    /// In-flight shared executions; gathering, so on a busy server an execution others
+    /// joined is shared with every request received before it finishes.
     operations: InFlight<OperationKey, Arc<RenderedResponse>>,
     options: PlanOptions,
     limits: crate::gateway::Limits,
