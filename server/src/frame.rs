@@ -153,7 +153,10 @@ fn fresh_request_id() -> HeaderValue {
     let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
     let uuid = uuid::Uuid::from_u64_pair(prefix, COUNTER.fetch_add(1, Ordering::Relaxed));
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut text))
+    uuid.hyphenated().encode_lower(&mut text);
+    // Owned by a shared buffer: the request and the response each hold the id, and a clone
+    // of a plain copy would allocate again to share it.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(text))
         .unwrap_or(HeaderValue::from_static("graft"))
 }
 

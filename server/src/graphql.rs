@@ -32,13 +32,17 @@ use engine::plan::compile::NoOperation;
 
 use crate::app::{AppState, REQUEST_ID};
 use crate::error::{AppError, ErrorCode};
-use crate::negotiate::{ResponseType, negotiate};
+use crate::negotiate::{Accepted, ResponseType};
 use crate::{explorer, telemetry};
 
 /// GET /graphql: the explorer for browsers, otherwise a query from URL parameters.
-pub async fn get(State(state): State<Arc<AppState>>, request: Request) -> Response {
+/// `accepted` is the request's negotiated `Accept` ([`crate::subscriptions`] reads it first).
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    accepted: Accepted,
+) -> Response {
     let (parts, _) = request.into_parts();
-    let accepted = negotiate(parts.headers.get_all(header::ACCEPT).iter());
     let params: Vec<(String, String)> =
         url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .into_owned()
@@ -60,14 +64,17 @@ pub async fn get(State(state): State<Arc<AppState>>, request: Request) -> Respon
     respond(&state, Method::Get, read, parts.headers, started, deadline).await
 }
 
-/// POST /graphql: a JSON body.
-pub async fn post(State(state): State<Arc<AppState>>, request: Request) -> Response {
+/// POST /graphql: a JSON body, answered as `accepted` (the request's negotiated `Accept`).
+pub async fn post(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    accepted: Accepted,
+) -> Response {
     // One timer for the whole request: the body read counts against the request timeout
     // too (a slow sender is cut off), and execution gets what is left of it.
     let (deadline, started) = request_timer(&state);
     let mut deadline = std::pin::pin!(deadline);
     let (parts, body) = request.into_parts();
-    let accepted = negotiate(parts.headers.get_all(header::ACCEPT).iter());
     let limit = state.config.limits.max_body_bytes;
     let response_type = accepted.graphql.unwrap_or(ResponseType::Json);
     let read = async {

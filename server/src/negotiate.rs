@@ -3,8 +3,10 @@
 //! Rules (GraphQL-over-HTTP draft, after its 2025 watershed): a missing or empty `Accept`
 //! and `*/*` get `application/graphql-response+json`; `application/json` is served when the
 //! client prefers it; HTML (the explorer) only when `text/html` is listed explicitly, so that
-//! `fetch` with its default `*/*` never receives a web page. Media ranges are parsed with
-//! the `mime` crate; the preference order on equal quality is the list order below.
+//! `fetch` with its default `*/*` never receives a web page. A client that lists
+//! `text/event-stream` before any JSON type asks for GraphQL over SSE. Media ranges are
+//! parsed with the `mime` crate, once per request; the preference order on equal quality is
+//! the list order below.
 
 use http::HeaderValue;
 
@@ -35,6 +37,9 @@ pub struct Accepted {
     pub graphql: Option<ResponseType>,
     /// The client lists `text/html` at least as high as any GraphQL type (a browser).
     pub prefers_html: bool,
+    /// The client lists `text/event-stream` (not refused with `q=0`) before any JSON type:
+    /// GraphQL over SSE.
+    pub event_stream: bool,
 }
 
 /// Negotiates from the `Accept` header values of a request.
@@ -56,8 +61,21 @@ pub fn negotiate<'a>(accept: impl Iterator<Item = &'a HeaderValue>) -> Accepted 
         return Accepted {
             graphql: Some(ResponseType::GraphQlResponse),
             prefers_html: false,
+            event_stream: false,
         };
     }
+    let first = |essences: &[&str]| {
+        ranges
+            .iter()
+            .position(|(range, q)| *q > 0.0 && essences.contains(&range.essence_str()))
+    };
+    let event_stream = match (
+        first(&["text/event-stream"]),
+        first(&["application/json", "application/graphql-response+json"]),
+    ) {
+        (Some(sse), Some(json)) => sse < json,
+        (sse, _) => sse.is_some(),
+    };
     let gql = quality(&ranges, "application", "graphql-response+json", true);
     let json = quality(&ranges, "application", "json", true);
     let html = quality(&ranges, "text", "html", false);
@@ -71,6 +89,7 @@ pub fn negotiate<'a>(accept: impl Iterator<Item = &'a HeaderValue>) -> Accepted 
     Accepted {
         graphql,
         prefers_html: html > 0.0 && html >= gql.max(json),
+        event_stream,
     }
 }
 
@@ -148,5 +167,17 @@ mod tests {
         assert_eq!(browser.graphql, Some(ResponseType::GraphQlResponse));
         assert!(!accept("*/*").prefers_html);
         assert!(!accept("application/json, text/html;q=0.5").prefers_html);
+    }
+
+    #[test]
+    fn an_event_stream_listed_before_json_asks_for_sse() {
+        assert!(accept("text/event-stream").event_stream);
+        assert!(accept("Text/Event-Stream; charset=utf-8, application/json").event_stream);
+        assert!(accept("text/event-stream, */*").event_stream);
+        assert!(!accept("application/json, text/event-stream").event_stream);
+        assert!(!accept("application/graphql-response+json, text/event-stream").event_stream);
+        assert!(!accept("text/event-stream;q=0, application/json").event_stream);
+        assert!(!accept("*/*").event_stream);
+        assert!(!negotiate(std::iter::empty()).event_stream);
     }
 }

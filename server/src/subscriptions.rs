@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::app::{AppState, REQUEST_ID};
 use crate::error::{AppError, ErrorCode};
+use crate::negotiate::negotiate;
 
 /// The WebSocket subprotocol graft speaks.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -50,7 +51,8 @@ pub async fn get(state: State<Arc<AppState>>, request: Request) -> Response {
             Err(rejection) => rejection.into_response(),
         };
     }
-    if wants_sse(request.headers()) {
+    let accepted = negotiate(request.headers().get_all(header::ACCEPT).iter());
+    if accepted.event_stream {
         let (parts, _) = request.into_parts();
         let params: Vec<(String, String)> =
             url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
@@ -80,13 +82,14 @@ pub async fn get(state: State<Arc<AppState>>, request: Request) -> Response {
         }
         return sse(&state, Value::Object(body), parts.headers);
     }
-    crate::graphql::get(state, request).await
+    crate::graphql::get(state, request, accepted).await
 }
 
 /// POST /graphql: SSE when the client asks for an event stream, else the plain handler.
 pub async fn post(state: State<Arc<AppState>>, request: Request) -> Response {
-    if !wants_sse(request.headers()) {
-        return crate::graphql::post(state, request).await;
+    let accepted = negotiate(request.headers().get_all(header::ACCEPT).iter());
+    if !accepted.event_stream {
+        return crate::graphql::post(state, request, accepted).await;
     }
     let (parts, body) = request.into_parts();
     let limit = state.config.limits.max_body_bytes;
@@ -109,32 +112,6 @@ fn is_websocket(headers: &HeaderMap) -> bool {
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
-/// True when `text/event-stream` is acceptable and comes before any JSON type.
-fn wants_sse(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .collect::<Vec<_>>();
-    let sse = accept.iter().position(|t| t == "text/event-stream");
-    let json = accept
-        .iter()
-        .position(|t| t == "application/json" || t == "application/graphql-response+json");
-    match (sse, json) {
-        (Some(s), Some(j)) => s < j,
-        (Some(_), None) => true,
-        _ => false,
-    }
 }
 
 /// A GraphQL request from a JSON object (`query`, `variables`, `operationName`).
