@@ -1,7 +1,8 @@
 //! The response cache's shared tier against a real `redis-server` on 127.0.0.1: gateways
 //! built apart (as replicas are) share answers through it, over TLS too; credentials and
-//! `sharedCache: false` sources stay apart; and a Redis that is down, stopped, frozen or
-//! holding garbage never costs a correct answer (a frozen one is left alone for a while).
+//! `sharedCache: false` sources stay apart; a Redis that is down, stopped, frozen or holding
+//! garbage never costs a correct answer (a frozen one is left alone for a while); and writes
+//! waiting on a slow Redis are bounded.
 //!
 //! Needs `redis-server` (Debian `redis-server`): without it the tests are skipped with a
 //! printed reason, except under `CI=true`, where they fail.
@@ -13,9 +14,11 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use common_plan::{Hits, gateway_for, run, run_as, upstream};
-use engine::cache::shared::{FAILURES_TO_SUSPEND, SUSPENSION};
+use engine::cache::shared::{FAILURES_TO_SUSPEND, MAX_PENDING_WRITES, SUSPENSION};
 use engine::cache::{SharedCache, SharedCacheOptions};
+use engine::decoded::Decoded;
 use engine::plan::PlanOptions;
+use engine::plan::exec::Fetched;
 use engine::{Gateway, GatewayOptions, RequestContext};
 use redis_server::Redis;
 use serde_json::{Value, json};
@@ -303,6 +306,53 @@ async fn a_hung_redis_is_skipped_after_failures_in_a_row_and_used_again_later() 
     let answer = parse(&run(&fresh, &ask("h5"), json!({})).await);
     assert_eq!(answer, json!({"data": {"long": {"n": 1}}}));
     assert_eq!(hits.get("/cc/h5"), 1);
+}
+
+#[tokio::test]
+async fn writes_waiting_on_a_frozen_redis_are_bounded_and_the_rest_dropped() {
+    let Some(redis) = Redis::start("shared_write_bound") else {
+        return;
+    };
+    // A command timeout far above the freeze below, so the waiting writes all complete.
+    let shared = SharedCache::connect(&SharedCacheOptions {
+        url: redis.url(),
+        key_prefix: "test:".to_string(),
+        timeout: Duration::from_secs(10),
+        root_certificates: None,
+    })
+    .unwrap();
+    for _ in 0..100 {
+        if shared.connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(shared.connected());
+    let fetched = Fetched {
+        value: Decoded::Json(json!({"n": 1})),
+        headers: http::HeaderMap::new(),
+    };
+    redis.pause();
+    for i in 0..MAX_PENDING_WRITES + 40 {
+        shared.put(&format!("w{i}"), &fetched, Duration::from_secs(60));
+    }
+    // The writes are sent and wait on the frozen server; more are dropped, not queued.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..10 {
+        shared.put(&format!("late{i}"), &fetched, Duration::from_secs(60));
+    }
+    redis.resume();
+    redis.wait_for_keys(MAX_PENDING_WRITES).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let keys = redis.keys().await;
+    assert_eq!(
+        keys.len(),
+        MAX_PENDING_WRITES,
+        "only the writes within the bound, none of the late ones"
+    );
+    // With the writes done, the bound is free again.
+    shared.put("after", &fetched, Duration::from_secs(60));
+    redis.wait_for_keys(MAX_PENDING_WRITES + 1).await;
 }
 
 #[tokio::test]
