@@ -103,8 +103,9 @@ pub async fn serve(
 /// A client's TCP stream whose small vectored writes go out as one buffer. hyper writes a
 /// response as its head and its body in one vectored write, which tokio sends with `writev`;
 /// for a small response that costs the kernel more than copying both into one buffer and
-/// sending that (`cargo run --release -p graft --example write_paths`: 7–8 % less CPU per
-/// write at 2 KiB, 2–5 % at 5.7 KiB, nothing measurable from 8 KiB on; docs/performance.md).
+/// sending that (`cargo run --release -p graft --example write_paths`: 5.7–8.6 % less CPU
+/// per write at 2 KiB, 3.7–5.6 % at 5.7 KiB, nothing measurable from 8 KiB on;
+/// docs/performance.md).
 pub struct ClientSocket(TcpStream);
 
 impl ClientSocket {
@@ -250,9 +251,12 @@ mod tests {
 
     use super::*;
 
-    /// Sends `slices` through a `ClientSocket` with vectored writes, as hyper does (advancing
-    /// past what each write took), while the peer reads slowly; returns what the peer read.
+    /// Sends `slices` through a `ClientSocket` in vectored writes (`write_all_buf` writes a
+    /// chain of buffers as hyper does, advancing past partial writes) while the peer reads
+    /// slowly; returns what the peer read.
     async fn sent_through_client_socket(slices: Vec<Vec<u8>>) -> Vec<u8> {
+        use bytes::Buf;
+
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let peer = TcpStream::connect(listener.local_addr().unwrap());
         let ((server, _), mut peer) = tokio::try_join!(listener.accept(), peer).unwrap();
@@ -268,18 +272,11 @@ mod tests {
             }
         });
         let mut socket = ClientSocket(server);
-        let (mut slice, mut offset) = (0, 0);
-        while slice < slices.len() {
-            let mut bufs = vec![IoSlice::new(&slices[slice][offset..])];
-            bufs.extend(slices[slice + 1..].iter().map(|s| IoSlice::new(s)));
-            let mut sent = socket.write_vectored(&bufs).await.unwrap();
-            assert!(sent > 0);
-            while slice < slices.len() && sent >= slices[slice].len() - offset {
-                sent -= slices[slice].len() - offset;
-                (slice, offset) = (slice + 1, 0);
-            }
-            offset += sent;
+        let mut chain: Box<dyn Buf + Send> = Box::new(&[][..]);
+        for slice in &slices {
+            chain = Box::new(chain.chain(&slice[..]));
         }
+        socket.write_all_buf(&mut chain).await.unwrap();
         socket.shutdown().await.unwrap();
         drop(socket);
         reader.await.unwrap()
