@@ -121,6 +121,8 @@ impl<K: Eq + Hash + Clone, T: Clone + Send + 'static> InFlight<K, T> {
                 }
                 let work = work();
                 let work: Pin<Box<dyn Future<Output = T> + Send>> = if self.gather {
+                    // The flag, not the entry: the entry's strong count is how a departing
+                    // driver tells whether anyone waits (`Drive::drop`).
                     let joined = Arc::clone(&entry.joined);
                     Box::pin(async move {
                         let result = work.await;
@@ -373,12 +375,16 @@ mod tests {
         assert_eq!(done.load(Ordering::SeqCst), 1);
         assert_eq!(format!("{table:?}"), "InFlight(0 keys)");
 
-        // Nobody waits: the work is dropped with its driver, not finished in the background.
-        let alone = tokio::time::timeout(
-            Duration::from_millis(10),
-            table.share("c", || tagged(4, &done)),
-        );
-        assert!(alone.await.is_err());
+        // Nobody waits: the work is dropped with its driver, not finished in the background,
+        // in a gathering table too (whose work holds the joined flag, not the entry).
+        let gathering: InFlight<&str, usize> = InFlight::gathering();
+        for table in [&table, &gathering] {
+            let alone = tokio::time::timeout(
+                Duration::from_millis(10),
+                table.share("c", || tagged(4, &done)),
+            );
+            assert!(alone.await.is_err());
+        }
         tokio::time::sleep(Duration::from_millis(80)).await;
         assert_eq!(done.load(Ordering::SeqCst), 1);
     }
