@@ -15,6 +15,7 @@ pub mod app;
 pub mod body_memo;
 pub mod commands;
 pub mod config;
+pub mod connection_wake;
 pub mod discovery;
 pub mod error;
 pub mod explorer;

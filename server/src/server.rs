@@ -7,7 +7,8 @@
 //! write timeout on the socket (clients that do not read their responses).
 //!
 //! A response goes out in one vectored write (hyper's head and the body), which
-//! [`ClientSocket`] sends as one buffer when it is small.
+//! [`ClientSocket`] sends as one buffer when it is small. A connection is polled through
+//! [`ConnectionWake`], which spares it a wake-up per POST (`connection_wake`).
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -24,6 +25,7 @@ use tokio_io_timeout::TimeoutStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::connection_wake::ConnectionWake;
 use crate::frame::Frame;
 
 /// How connections are served.
@@ -182,6 +184,7 @@ type Connection = hyper::server::conn::http1::UpgradeableConnection<
 
 async fn serve_connection(connection: Connection, stopping: CancellationToken, peer: SocketAddr) {
     tokio::pin!(connection);
+    let wake = ConnectionWake::default();
     let mut cancelled = std::pin::pin!(stopping.cancelled());
     let mut registered = false;
     // The connection's task is polled several times per request. The shutdown's wake-up is
@@ -189,7 +192,7 @@ async fn serve_connection(connection: Connection, stopping: CancellationToken, p
     // a measured share of a request); later polls read the flag, and the registered waker,
     // this task's, wakes them when it is set.
     let served = std::future::poll_fn(|cx| {
-        if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+        if let Poll::Ready(result) = wake.poll(connection.as_mut(), cx) {
             return Poll::Ready(Some(result));
         }
         if stopping.is_cancelled() {
@@ -209,7 +212,7 @@ async fn serve_connection(connection: Connection, stopping: CancellationToken, p
         None => {
             // Finish the request in progress (if any), then close instead of keeping alive.
             connection.as_mut().graceful_shutdown();
-            connection.await
+            std::future::poll_fn(|cx| wake.poll(connection.as_mut(), cx)).await
         }
     };
     if let Err(e) = result {
