@@ -98,7 +98,7 @@ pub fn app(state: Arc<AppState>) -> Frame {
     // WebSocket upgrades and event streams go to `subscriptions`, which hands the rest on.
     let mut routes = Router::new().route(
         "/graphql",
-        get(subscriptions::get).post(subscriptions::post),
+        get(subscriptions::get).post(subscriptions::post_route),
     );
     if state.config.explorer {
         routes = routes

@@ -1,5 +1,5 @@
 //! The frame every HTTP request runs in: its id, a panic guard, its span and access-log line,
-//! and the in-flight gauge.
+//! the in-flight gauge, and the timer its deadline is kept on.
 //!
 //! One hand-written service rather than a stack of tower layers (catch-panic, set/propagate
 //! request id, trace, in-flight): every layer wraps the request future in its own and moves
@@ -24,6 +24,7 @@ use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
 use crate::app::{AppState, REQUEST_ID};
+use crate::timer::ConnectionTimer;
 use crate::{subscriptions, telemetry};
 
 /// The whole HTTP surface: `router` inside the per-request frame. Cheap to clone.
@@ -36,6 +37,8 @@ pub struct Frame {
     graphql: Option<Arc<AppState>>,
     access_log: bool,
     in_flight: metrics::Gauge,
+    /// The connection's timer for the deadlines of the requests `graphql` serves.
+    timer: ConnectionTimer,
 }
 
 impl Frame {
@@ -45,6 +48,16 @@ impl Frame {
             graphql,
             access_log,
             in_flight: metrics::gauge!(telemetry::IN_FLIGHT),
+            timer: ConnectionTimer::default(),
+        }
+    }
+
+    /// The frame for the requests of one connection: the same surface, with a timer of its
+    /// own for their deadlines.
+    pub fn for_connection(&self) -> Self {
+        Frame {
+            timer: ConnectionTimer::default(),
+            ..self.clone()
         }
     }
 
@@ -54,6 +67,7 @@ impl Frame {
             graphql,
             access_log,
             in_flight,
+            timer,
         } = self;
         let id = request_id(&mut request);
         let id_text = id.to_str().unwrap_or("");
@@ -74,7 +88,9 @@ impl Frame {
             Some(state)
                 if request.method() == Method::POST && request.uri().path() == "/graphql" =>
             {
-                subscriptions::post(State(state), request).map(Ok).boxed()
+                subscriptions::post(State(state), request, Some(timer))
+                    .map(Ok)
+                    .boxed()
             }
             _ => router.oneshot(request).boxed(),
         };

@@ -12,7 +12,6 @@
 //! - The whole request, body read included, runs under `timeouts.request_ms`
 //!   (REQUEST_TIMEOUT, 504).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +22,6 @@ use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
-use tokio::time::Sleep;
 
 use engine::body::BodyError;
 use engine::gateway::NotRunnable;
@@ -34,6 +32,7 @@ use crate::app::{AppState, REQUEST_ID};
 use crate::connection_wake::QuietBody;
 use crate::error::{AppError, ErrorCode};
 use crate::negotiate::{Accepted, ResponseType};
+use crate::timer::{ConnectionTimer, Deadline};
 use crate::{explorer, telemetry};
 
 /// GET /graphql: the explorer for browsers, otherwise a query from URL parameters.
@@ -52,8 +51,7 @@ pub async fn get(
     if !has_query && accepted.prefers_html && state.config.explorer {
         return explorer_page(&state);
     }
-    let (deadline, started) = request_timer(&state);
-    let deadline = std::pin::pin!(deadline);
+    let (deadline, started) = request_timer(&state, None);
     let read = accepted
         .graphql
         .ok_or_else(not_acceptable)
@@ -70,11 +68,11 @@ pub async fn post(
     State(state): State<Arc<AppState>>,
     request: Request,
     accepted: Accepted,
+    timer: Option<ConnectionTimer>,
 ) -> Response {
-    // One timer for the whole request: the body read counts against the request timeout
+    // One deadline for the whole request: the body read counts against the request timeout
     // too (a slow sender is cut off), and execution gets what is left of it.
-    let (deadline, started) = request_timer(&state);
-    let mut deadline = std::pin::pin!(deadline);
+    let (mut deadline, started) = request_timer(&state, timer);
     let (parts, body) = request.into_parts();
     let limit = state.config.limits.max_body_bytes;
     let response_type = accepted.graphql.unwrap_or(ResponseType::Json);
@@ -93,22 +91,21 @@ pub async fn post(
             ErrorCode::NotAcceptable => e,
             _ => e.responding_as(response_type),
         }),
-        () = deadline.as_mut() => Err(timed_out(response_type)),
+        () = &mut deadline => Err(timed_out(response_type)),
     };
     respond(&state, Method::Post, read, parts.headers, started, deadline).await
 }
 
-/// The request's deadline (`timeouts.request_ms`) and its start, read from the deadline: one
-/// clock read, not two.
-fn request_timer(state: &AppState) -> (Sleep, Instant) {
-    let timeout = state.config.timeouts.request();
-    let deadline = tokio::time::sleep(timeout);
-    let started = deadline
-        .deadline()
-        .into_std()
-        .checked_sub(timeout)
-        .unwrap_or_else(Instant::now);
-    (deadline, started)
+/// The request's deadline (`timeouts.request_ms` from now, on `timer` when given) and its
+/// start: one clock read.
+fn request_timer(state: &AppState, timer: Option<ConnectionTimer>) -> (Deadline, Instant) {
+    let started = tokio::time::Instant::now();
+    let at = started + state.config.timeouts.request();
+    let deadline = match timer {
+        Some(timer) => timer.deadline(at),
+        None => Deadline::at(at),
+    };
+    (deadline, started.into_std())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -124,7 +121,7 @@ async fn respond(
     read: Result<(ResponseType, Box<async_graphql::Request>), AppError>,
     headers: HeaderMap,
     started: Instant,
-    deadline: Pin<&mut Sleep>,
+    deadline: Deadline,
 ) -> Response {
     let response = match read {
         Ok((response_type, request)) => {
@@ -337,7 +334,7 @@ async fn execute(
     request: Box<async_graphql::Request>,
     headers: HeaderMap,
     started: Instant,
-    deadline: Pin<&mut Sleep>,
+    deadline: Deadline,
 ) -> Response {
     let Some(loaded) = state.graph.load_full() else {
         let e = AppError::new(ErrorCode::SchemaNotLoaded, "no schema is loaded yet");

@@ -28,3 +28,4 @@ pub mod reload;
 pub mod server;
 pub mod subscriptions;
 pub mod telemetry;
+pub mod timer;

@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::connection_wake::ConnectionWake;
 use crate::frame::Frame;
+use crate::timer::HeaderTimer;
 
 /// How connections are served.
 #[derive(Debug, Clone, Copy)]
@@ -58,10 +59,6 @@ pub async fn serve(
 ) -> Drained {
     let stopping = CancellationToken::new();
     let connections = TaskTracker::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
-        .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -79,8 +76,12 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let mut stream = TimeoutStream::new(ClientSocket::new(stream));
         stream.set_write_timeout(Some(options.write_timeout));
-        let service = TowerToHyperService::new(app.clone());
-        let connection = http
+        let service = TowerToHyperService::new(app.for_connection());
+        // Built per connection for the connection's own header-read timer (`timer`).
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(HeaderTimer::default())
+            .header_read_timeout(options.header_read_timeout)
+            .keep_alive(true)
             .serve_connection(TokioIo::new(Box::pin(stream)), service)
             .with_upgrades();
         let stopping = stopping.clone();

@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use crate::app::{AppState, REQUEST_ID};
 use crate::error::{AppError, ErrorCode};
 use crate::negotiate::negotiate;
+use crate::timer::ConnectionTimer;
 
 /// The WebSocket subprotocol graft speaks.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -85,11 +86,21 @@ pub async fn get(state: State<Arc<AppState>>, request: Request) -> Response {
     crate::graphql::get(state, request, accepted).await
 }
 
-/// POST /graphql: SSE when the client asks for an event stream, else the plain handler.
-pub async fn post(state: State<Arc<AppState>>, request: Request) -> Response {
+/// POST /graphql as a route: for requests the frame does not hand straight to [`post`].
+pub async fn post_route(state: State<Arc<AppState>>, request: Request) -> Response {
+    post(state, request, None).await
+}
+
+/// POST /graphql: SSE when the client asks for an event stream, else the plain handler,
+/// which keeps its deadline on `timer` (the connection's) when given one.
+pub async fn post(
+    state: State<Arc<AppState>>,
+    request: Request,
+    timer: Option<ConnectionTimer>,
+) -> Response {
     let accepted = negotiate(request.headers().get_all(header::ACCEPT).iter());
     if !accepted.event_stream {
-        return crate::graphql::post(state, request, accepted).await;
+        return crate::graphql::post(state, request, accepted, timer).await;
     }
     let (parts, body) = request.into_parts();
     let limit = state.config.limits.max_body_bytes;

@@ -133,6 +133,67 @@ async fn a_request_over_the_timeout_gets_request_timeout_and_the_server_stays_up
     assert_eq!(fast.body["data"]["slow"]["ms"], 1, "{}", fast.text);
 }
 
+/// One kept-alive HTTP/1.1 connection to graft, through hyper's client.
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    /// Completes when the server closes the connection.
+    closed: tokio::task::JoinHandle<()>,
+}
+
+impl Connection {
+    async fn open(graft: &common::Graft) -> Self {
+        let stream = tokio::net::TcpStream::connect(graft.addr).await.unwrap();
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        let closed = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Connection { sender, closed }
+    }
+
+    /// POSTs `query` to /graphql on this connection: the status and body.
+    async fn exchange(&mut self, query: &str) -> (u16, String) {
+        use http_body_util::BodyExt;
+        let request = http::Request::post("/graphql")
+            .header("host", "graft")
+            .header("content-type", "application/json")
+            .body(json!({ "query": query }).to_string().into())
+            .unwrap();
+        let response = self.sender.send_request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+/// The requests of a connection share one timer for their deadlines: each still gets the
+/// whole timeout, whether the request before it finished early or timed out.
+#[tokio::test]
+async fn each_request_on_a_kept_alive_connection_gets_its_own_whole_timeout() {
+    let graft = start(config("timeouts:\n  request_ms: 400\n")).await;
+    let mut connection = Connection::open(&graft).await;
+    for round in 0..2 {
+        // Within the timeout, near its end: a deadline left over from the request before
+        // would cut it off.
+        let started = Instant::now();
+        let (status, body) = connection.exchange("{ slow(ms: 250) { ms } }").await;
+        assert_eq!(status, 200, "round {round}: {body}");
+        assert!(body.contains("\"ms\":250"), "{body}");
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        let started = Instant::now();
+        let (status, body) = connection.exchange("{ slow(ms: 5000) { ms } }").await;
+        let waited = started.elapsed();
+        assert_eq!(status, 504, "round {round}: {body}");
+        assert!(body.contains("REQUEST_TIMEOUT"), "{body}");
+        assert!(
+            waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
+            "round {round}: timed out after {waited:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_client_that_stalls_while_sending_its_body_gets_request_timeout() {
     let graft = start(config("timeouts:\n  request_ms: 400\n")).await;
@@ -162,6 +223,30 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     assert!(
         read.is_ok(),
         "the server kept a connection with unfinished headers open"
+    );
+}
+
+/// The header reads of a connection share one timer: each gets the whole timeout from when
+/// it starts, so a connection used more often than that stays open, and one left idle
+/// after its last request is closed a timeout later.
+#[tokio::test]
+async fn each_header_read_on_a_kept_alive_connection_gets_its_own_whole_timeout() {
+    let graft = start(config("timeouts:\n  header_read_ms: 300\n")).await;
+    let mut connection = Connection::open(&graft).await;
+    for _ in 0..4 {
+        let (status, body) = connection.exchange("{ __typename }").await;
+        assert_eq!(status, 200, "{body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, body) = connection.exchange("{ __typename }").await;
+    assert_eq!(status, 200, "{body}");
+    let idle = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), connection.closed).await;
+    assert!(closed.is_ok(), "the server kept an idle connection open");
+    let closed_after = idle.elapsed();
+    assert!(
+        closed_after >= Duration::from_millis(250) && closed_after < Duration::from_secs(3),
+        "closed {closed_after:?} after the last answer"
     );
 }
 
