@@ -93,6 +93,11 @@ impl ResponseCache {
         self.inner.is_some() || self.shared.is_some()
     }
 
+    /// Whether there is a shared tier (Redis) behind the in-process one.
+    pub fn shares(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// The in-process tier's answer.
     pub fn get(&self, key: &str) -> Option<Arc<Fetched>> {
         self.inner.as_ref()?.get(key).map(|e| e.fetched)

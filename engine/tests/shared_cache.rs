@@ -19,7 +19,7 @@ use engine::cache::{SharedCache, SharedCacheOptions};
 use engine::decoded::Decoded;
 use engine::plan::PlanOptions;
 use engine::plan::exec::Fetched;
-use engine::{Gateway, GatewayOptions, RequestContext};
+use engine::{Gateway, GatewayOptions, Limits, RequestContext};
 use redis_server::Redis;
 use serde_json::{Value, json};
 
@@ -382,4 +382,62 @@ async fn a_source_with_shared_cache_false_keeps_its_answers_in_each_replica() {
     );
     assert_eq!(hits.get("/cc/k"), 2);
     assert_eq!(redis.keys().await.len(), 1);
+}
+
+/// An answer from the shared tier costs no upstream call: a replica answers more fields
+/// than its call limit from Redis, and only reads that miss there count.
+#[tokio::test]
+async fn answers_from_the_shared_tier_do_not_count_against_the_call_limit() {
+    let Some((redis, base, hits)) = start("shared_call_limit").await else {
+        return;
+    };
+    let limited = |shared: SharedCache| {
+        let options = GatewayOptions {
+            limits: Limits {
+                max_upstream_calls: 2,
+                ..Limits::default()
+            },
+            ..GatewayOptions::default()
+        };
+        let plan = PlanOptions {
+            shared_cache: Some(shared),
+            ..PlanOptions::default()
+        };
+        gateway_for(SDL, &base, options, Some(plan))
+    };
+    let fields = |tags: &str| {
+        let selections: Vec<String> = tags
+            .chars()
+            .map(|t| format!(r#"{t}: long(tag: "{t}") {{ n }}"#))
+            .collect();
+        format!("{{ {} }}", selections.join(" "))
+    };
+    let a = limited(tier(&redis.url(), true).await);
+    for tags in ["ab", "c"] {
+        let answer = parse(&run(&a, &fields(tags), json!({})).await);
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    redis.wait_for_keys(3).await;
+    let b = limited(tier(&redis.url(), true).await);
+    let answer = parse(&run(&b, &fields("abc"), json!({})).await);
+    assert!(
+        answer.get("errors").is_none(),
+        "three answers from Redis: {answer}"
+    );
+    let fetched = |tags: &str| {
+        tags.chars()
+            .map(|t| hits.get(&format!("/cc/{t}")))
+            .sum::<usize>()
+    };
+    assert_eq!(fetched("abc"), 3, "each fetched once, by the first replica");
+    // Three answers b now keeps in process, and three reads that miss both tiers: two calls
+    // within the limit, the third refused.
+    let answer = parse(&run(&b, &fields("abcdef"), json!({})).await);
+    let errors = answer["errors"].as_array().expect("a refused call");
+    assert_eq!(errors.len(), 1, "{answer}");
+    assert_eq!(
+        errors[0]["extensions"]["code"], "UPSTREAM_CALL_LIMIT",
+        "{answer}"
+    );
+    assert_eq!(fetched("def"), 2);
 }

@@ -12,7 +12,8 @@
 //! the connection's task, except those sent on this thread while a [`QuietBody`] polls its
 //! body. Those are held, and dropped only when the body has then reached its declared end:
 //! a sender that still has bytes to deliver, or waits for the handler to want them (`Expect:
-//! 100-continue`), gets its wake. Wakes from other threads are never held.
+//! 100-continue`), gets its wake. The only wake a body's poll sends is to its sender, so
+//! nothing else is held; wakes from other threads never are.
 
 use std::cell::RefCell;
 use std::future::Future;

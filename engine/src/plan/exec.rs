@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::parser::types::OperationDefinition;
 use async_graphql::{Name, Value as GqlValue, Variables};
@@ -141,6 +142,9 @@ impl Slot {
 struct Job {
     rendered: Box<dyn Rendered>,
     field: Arc<PreparedField>,
+    /// Whether the call was counted against the request's budget when added. A read the
+    /// shared tier may answer is counted only when the shared tier misses (in `fetch`).
+    counted: bool,
 }
 
 /// Per-request execution state.
@@ -157,7 +161,8 @@ pub struct Run<'p> {
     done: HashMap<String, FetchResult>,
     /// Wire arguments per call node, computed on first use.
     args: HashMap<usize, Result<Arc<Map<String, Value>>, UpstreamError>>,
-    calls: usize,
+    /// Upstream calls counted against `max_upstream_calls`; the round's fetches count too.
+    calls: AtomicUsize,
 }
 
 impl<'p> Run<'p> {
@@ -180,7 +185,7 @@ impl<'p> Run<'p> {
             response_headers: HeaderMap::new(),
             done: HashMap::new(),
             args: HashMap::new(),
-            calls: 0,
+            calls: AtomicUsize::new(0),
         }
     }
 
@@ -292,21 +297,18 @@ impl<'p> Run<'p> {
             self.done.insert(key, answer.clone());
         }
     }
+}
 
-    fn budget(&mut self, source: &str) -> Result<(), UpstreamError> {
-        self.calls += 1;
-        if self.calls > self.shared.max_calls {
-            return Err(UpstreamError::new(
-                ErrorKind::CallLimit,
-                source,
-                format!(
-                    "this request reached its limit of {} upstream calls",
-                    self.shared.max_calls
-                ),
-            ));
-        }
-        Ok(())
+/// Counts one upstream call of a request against its limit of `max` (`calls` so far).
+fn count_call(calls: &AtomicUsize, max: usize, source: &str) -> Result<(), UpstreamError> {
+    if calls.fetch_add(1, Ordering::Relaxed) >= max {
+        return Err(UpstreamError::new(
+            ErrorKind::CallLimit,
+            source,
+            format!("this request reached its limit of {max} upstream calls"),
+        ));
     }
+    Ok(())
 }
 
 /// The key text of a value for matching batch items to parents. A float with an integral
@@ -463,6 +465,7 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
         }
         let shared = run.shared;
         let request_id = Arc::clone(&run.request_id);
+        let calls = &run.calls;
         let keys: Vec<Option<String>> = jobs
             .iter()
             .map(|j| {
@@ -475,11 +478,15 @@ fn round<'r, 'p: 'r>(run: &'r mut Run<'p>, pending: Vec<Pending<'p, 'r>>) -> Box
         let answers: Vec<FetchResult> = if run.plan.serial {
             let mut out = Vec::with_capacity(jobs.len());
             for job in jobs.drain(..) {
-                out.push(fetch(shared, job, &request_id).await);
+                out.push(fetch(shared, job, &request_id, calls).await);
             }
             out
         } else {
-            future::join_all(jobs.drain(..).map(|job| fetch(shared, job, &request_id))).await
+            future::join_all(
+                jobs.drain(..)
+                    .map(|job| fetch(shared, job, &request_id, calls)),
+            )
+            .await
         };
         for (key, answer) in keys.into_iter().zip(&answers) {
             run.answered(key, answer);
@@ -636,7 +643,11 @@ fn add_job(
             }
         }
     }
-    if let Err(e) = run.budget(field.invoke.source_name()) {
+    // A read the shared tier may answer costs a call only if it misses there (`fetch`).
+    let counted = !(read && run.shared.cache.shares() && caches(field) && field.shared_cache);
+    if counted
+        && let Err(e) = count_call(&run.calls, run.shared.max_calls, field.invoke.source_name())
+    {
         return Assign::Done(Resolved::Error(e));
     }
     if read {
@@ -645,6 +656,7 @@ fn add_job(
     jobs.push(Job {
         rendered,
         field: Arc::clone(field),
+        counted,
     });
     Assign::Whole(jobs.len() - 1)
 }
@@ -655,9 +667,22 @@ fn caches(field: &PreparedField) -> bool {
 }
 
 /// Sends one request through the cross-request in-flight table and stores cacheable answers.
-async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult {
-    // The cache was read when the job was added (`add_job`); here answers are stored.
-    let Job { rendered, field } = job;
+/// A call not counted yet (a read the shared tier may answer) is looked up there first, for
+/// this request alone, and counted against its `calls` only when the shared tier misses: the
+/// limit counts calls to upstreams, and a request over it must not fail others that share
+/// the call.
+async fn fetch(
+    shared: &Common,
+    job: Job,
+    request_id: &Arc<str>,
+    calls: &AtomicUsize,
+) -> FetchResult {
+    // The in-process tier was read when the job was added (`add_job`).
+    let Job {
+        rendered,
+        field,
+        counted,
+    } = job;
     let read = field.invoke.is_read();
     let cacheable = read && shared.cache.enabled() && caches(&field);
     let cx = SendContext {
@@ -671,15 +696,17 @@ async fn fetch(shared: &Common, job: Job, request_id: &Arc<str>) -> FetchResult 
             shared.cache.in_process_only()
         }
     });
-    let prepared = Arc::clone(&field);
-    let send = move |rendered: Box<dyn Rendered>, key: String| async move {
+    if !counted {
         // Boxed: the Redis lookup's future is large, and most calls are not cached.
-        if let Some(hit) = match &store {
-            Some(store) => Box::pin(store.get_shared(&key)).await,
-            None => None,
-        } {
+        if let Some(store) = &store
+            && let Some(hit) = Box::pin(store.get_shared(rendered.key())).await
+        {
             return Ok(hit);
         }
+        count_call(calls, shared.max_calls, field.invoke.source_name())?;
+    }
+    let prepared = Arc::clone(&field);
+    let send = move |rendered: Box<dyn Rendered>, key: String| async move {
         let output = rendered.send(cx).await?;
         let ttl = store
             .as_ref()
