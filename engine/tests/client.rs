@@ -1,7 +1,8 @@
 //! The upstream HTTP client (`upstream::client`) against a scripted HTTP/1.1 server on
 //! 127.0.0.1 that counts its connections: kept-alive connections are reused, connections a
 //! server closed are not, a request cut off on a reused connection is sent again only when
-//! that is safe, and oversized answers are refused.
+//! that is safe, oversized answers are refused, and a connect that never completes is given
+//! up after the connect timeout.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -259,11 +260,8 @@ async fn chunked_answers_are_read_whole_and_oversized_ones_are_refused() {
     assert_eq!(server.connections.load(Ordering::SeqCst), before + 1);
 }
 
-#[tokio::test]
-async fn a_closed_port_is_unreachable() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+/// The error of a GET to `addr`, which must be `Unreachable`.
+async fn unreachable(addr: std::net::SocketAddr) -> engine::upstream::client::SendError {
     let error = send(
         &client().unwrap(),
         Method::GET,
@@ -273,6 +271,15 @@ async fn a_closed_port_is_unreachable() {
     .await
     .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Unreachable, "{error:?}");
+    error
+}
+
+#[tokio::test]
+async fn a_closed_port_is_unreachable() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let error = unreachable(addr).await;
     assert!(error.detail.contains(&addr.to_string()), "{}", error.detail);
 }
 
@@ -296,4 +303,36 @@ async fn answers_ended_by_a_close_are_read_whole_and_their_connections_not_reuse
         3,
         "a 204 keeps its connection alive for the next call"
     );
+}
+
+/// A server that never accepts, with a full accept queue: the kernel drops further SYNs,
+/// so a connect neither succeeds nor fails. The client gives up after its connect timeout
+/// (10 s, passed at once on tokio's paused clock).
+#[tokio::test]
+async fn a_connect_that_never_completes_is_given_up_after_the_connect_timeout() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Fill the accept queue: connects complete until it is full, then hang.
+    let mut queued = Vec::new();
+    while let Ok(connected) = tokio::time::timeout(
+        Duration::from_millis(300),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    {
+        queued.push(connected.expect("the kernel refused a connect instead of dropping its SYN"));
+        assert!(queued.len() < 64, "the accept queue never filled");
+    }
+    tokio::time::pause();
+    let started = tokio::time::Instant::now();
+    let error = unreachable(addr).await;
+    assert!(
+        error.detail.contains("timed out after 10 s"),
+        "{}",
+        error.detail
+    );
+    assert_eq!(started.elapsed().as_secs(), 10);
+    drop(listener);
 }
