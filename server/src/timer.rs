@@ -135,5 +135,15 @@ mod tests {
         let held = timer.deadline(now + Duration::from_secs(5));
         let other = timer.deadline(now + Duration::from_secs(5));
         assert_ne!(timer_of(&held), timer_of(&other));
+        drop((held, other));
+        // Earlier than a deadline tokio still tracks: the timer moves to the earlier one.
+        let now = Instant::now();
+        let mut far = timer.deadline(now + Duration::from_secs(60));
+        assert!((&mut far).now_or_never().is_none());
+        drop(far);
+        let near = timer.deadline(now + Duration::from_secs(2));
+        tokio::time::timeout_at(now + Duration::from_millis(2001), near)
+            .await
+            .expect("not fired at the earlier deadline");
     }
 }
