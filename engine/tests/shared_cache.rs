@@ -43,13 +43,18 @@ type Answer { n: Int! auth: String }
 /// A shared tier on `url` (trusting `certificate` for TLS), as each replica opens its own;
 /// waits for the connection when `reachable`.
 async fn tier_trusting(url: &str, certificate: Option<Vec<u8>>, reachable: bool) -> SharedCache {
-    let shared = SharedCache::connect(&SharedCacheOptions {
+    let options = SharedCacheOptions {
         url: url.to_string(),
         key_prefix: "test:".to_string(),
         timeout: Duration::from_millis(200),
         root_certificates: certificate,
-    })
-    .unwrap();
+    };
+    connect(&options, reachable).await
+}
+
+/// A shared tier with `options`; waits for the connection when `reachable`.
+async fn connect(options: &SharedCacheOptions, reachable: bool) -> SharedCache {
+    let shared = SharedCache::connect(options).unwrap();
     for _ in 0..100 {
         if !reachable || shared.connected() {
             break;
@@ -314,20 +319,13 @@ async fn writes_waiting_on_a_frozen_redis_are_bounded_and_the_rest_dropped() {
         return;
     };
     // A command timeout far above the freeze below, so the waiting writes all complete.
-    let shared = SharedCache::connect(&SharedCacheOptions {
+    let options = SharedCacheOptions {
         url: redis.url(),
         key_prefix: "test:".to_string(),
         timeout: Duration::from_secs(10),
         root_certificates: None,
-    })
-    .unwrap();
-    for _ in 0..100 {
-        if shared.connected() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(shared.connected());
+    };
+    let shared = connect(&options, true).await;
     let fetched = Fetched {
         value: Decoded::Json(json!({"n": 1})),
         headers: http::HeaderMap::new(),

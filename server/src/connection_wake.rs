@@ -9,8 +9,8 @@
 //! removed; 3.5 % fewer instructions per request, docs/performance.md).
 //!
 //! The connection is polled with a [`ConnectionWake`] waker, which passes every wake on to
-//! the connection's task, except those sent on this thread while a [`QuietBody`] polls its
-//! body. Those are held, and dropped only when the body has then reached its declared end:
+//! the connection's task, except those sent on this thread while a [`QuietBody`] (every
+//! request body, wrapped by the frame) polls its body. Those are held, and dropped only when the body has then reached its declared end:
 //! a sender that still has bytes to deliver, or waits for the handler to want them (`Expect:
 //! 100-continue`), gets its wake. The only wake a body's poll sends is to its sender, so
 //! nothing else is held; wakes from other threads never are.

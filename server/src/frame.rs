@@ -24,6 +24,7 @@ use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
 use crate::app::{AppState, REQUEST_ID};
+use crate::connection_wake::QuietBody;
 use crate::timer::ConnectionTimer;
 use crate::{subscriptions, telemetry};
 
@@ -119,7 +120,7 @@ impl Frame {
 
 impl<B> Service<Request<B>> for Frame
 where
-    B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B: axum::body::HttpBody<Data = bytes::Bytes> + Send + Unpin + 'static,
     B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
@@ -132,7 +133,10 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let frame = self.clone();
-        Box::pin(frame.run(request.map(Body::new)).map(Ok))
+        // Every body is read quietly: taking its last chunk does not wake the connection
+        // for nothing (`connection_wake`).
+        let request = request.map(|body| Body::new(QuietBody(body)));
+        Box::pin(frame.run(request).map(Ok))
     }
 }
 

@@ -29,7 +29,6 @@ use engine::plan::RenderedResponse;
 use engine::plan::compile::NoOperation;
 
 use crate::app::{AppState, REQUEST_ID};
-use crate::connection_wake::QuietBody;
 use crate::error::{AppError, ErrorCode};
 use crate::negotiate::{Accepted, ResponseType};
 use crate::timer::{ConnectionTimer, Deadline};
@@ -205,7 +204,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), AppError> {
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, AppError> {
-    engine::body::read_limited(QuietBody(body), limit)
+    engine::body::read_limited(body, limit)
         .await
         .map_err(|e| match e {
             BodyError::TooLarge => AppError::new(

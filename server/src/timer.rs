@@ -5,7 +5,8 @@
 //! out again when dropped; a timer tokio already tracks, set to a later deadline, only
 //! records the new deadline (and moves in the wheel when the old one comes round). Each
 //! request used to start two new timers; on a kept-alive connection both are now the same
-//! two timers, set a little later each time (docs/performance.md).
+//! two timers, set a little later each time (docs/performance.md). A kept timer whose
+//! deadline passes while its connection is idle wakes the connection once, for nothing.
 
 use std::future::Future;
 use std::pin::Pin;
