@@ -53,6 +53,18 @@ async fn create_post(Json(body): Json<Value>) -> Json<Value> {
     }))
 }
 
+/// A form-reading upstream: the content type it got and the body's decoded pairs, in order.
+async fn charges(State(hits): State<Hits>, headers: HeaderMap, body: String) -> Json<Value> {
+    hits.record("/charges");
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    Json(json!({
+        "contentType": headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        "pairs": pairs,
+    }))
+}
+
 async fn echo(headers: HeaderMap) -> impl IntoResponse {
     let seen: serde_json::Map<String, Value> = headers
         .iter()
@@ -126,6 +138,7 @@ async fn upstream() -> (String, Hits) {
         .route("/users/{id}", get(user))
         .route("/posts", get(posts).post(create_post))
         .route("/echo", get(echo))
+        .route("/charges", axum::routing::post(charges))
         .route("/fail", get(failing))
         .route("/html", get(html))
         .route("/slow", get(slow))
@@ -173,7 +186,24 @@ type Query {
 
 type Mutation {
   createPost(input: PostInput!): Post @rest(source: "api", method: POST, path: "/posts", body: "{{args.input}}")
+  createCharge(input: ChargeInput!): Charge
+    @rest(source: "api", method: POST, path: "/charges", body: "{{args.input}}", encoding: FORM)
+  chargeAmount(amount: Int!): Charge
+    @rest(source: "api", method: POST, path: "/charges", body: "{{args.amount}}", encoding: FORM)
 }
+
+input ChargeInput {
+  amount: Int!
+  currency: String!
+  customerId: ID @map(from: "customer")
+  capture: Boolean
+  description: String
+  metadata: JSON
+  items: [ChargeItem!]
+  status: Status
+}
+input ChargeItem { price: String! quantity: Int }
+type Charge { contentType: String pairs: JSON }
 
 type User { id: ID! name: String status: Status }
 
@@ -320,6 +350,73 @@ async fn a_mutation_sends_its_input_as_a_json_body_in_wire_spelling() {
     assert_eq!(post["authorId"], json!("7"));
     assert_eq!(post["status"], json!("SOLD_OUT"));
     assert_eq!(post["id"], json!("p99"));
+}
+
+#[tokio::test]
+async fn a_form_encoded_mutation_sends_its_input_as_name_value_pairs_in_wire_spelling() {
+    let (gw, hits) = gateway().await;
+    let input = json!({
+        "amount": 1999,
+        "currency": "usd",
+        "customerId": "cus_1",
+        "capture": true,
+        "description": null,
+        "metadata": {"order id": "7&8=9"},
+        "items": [{"price": "p_1", "quantity": 2}, {"price": "p_2"}],
+        "status": "IN_STOCK"
+    });
+    let (response, _) = run(
+        &gw,
+        "mutation($input: ChargeInput!) { createCharge(input: $input) { contentType pairs } }",
+        json!({"input": input}),
+        &[],
+    )
+    .await;
+    assert_eq!(response.get("errors"), None, "{response}");
+    let charge = &response["data"]["createCharge"];
+    assert_eq!(
+        charge["contentType"],
+        json!("application/x-www-form-urlencoded")
+    );
+    // Wire names (`customer`, `in-stock`), brackets for nesting, the null left out, and
+    // `&` and `=` inside a value kept inside it.
+    assert_eq!(
+        charge["pairs"],
+        json!([
+            ["amount", "1999"],
+            ["currency", "usd"],
+            ["customer", "cus_1"],
+            ["capture", "true"],
+            ["metadata[order id]", "7&8=9"],
+            ["items[0][price]", "p_1"],
+            ["items[0][quantity]", "2"],
+            ["items[1][price]", "p_2"],
+            ["status", "in-stock"],
+        ])
+    );
+
+    // A value that is not an object has no names: the field fails before anything is sent.
+    let (response, _) = run(
+        &gw,
+        "mutation { chargeAmount(amount: 5) { pairs } }",
+        json!({}),
+        &[],
+    )
+    .await;
+    assert_eq!(response["data"]["chargeAmount"], Value::Null);
+    assert_eq!(
+        error_codes(&response),
+        [(
+            "chargeAmount".to_string(),
+            "UPSTREAM_INVALID_REQUEST".to_string()
+        )]
+    );
+    let message = response["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("a form body must be an object"),
+        "{message}"
+    );
+    assert_eq!(hits.get("/charges"), 1);
 }
 
 #[tokio::test]

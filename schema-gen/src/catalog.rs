@@ -459,10 +459,32 @@ pub struct RestCall {
     /// Query parameters; a list value repeats the parameter, a null or missing value omits it.
     pub query: Vec<(String, Template)>,
     pub headers: Vec<(String, Template)>,
-    /// JSON body. A template that is exactly one `{{...}}` sends that value as JSON;
-    /// otherwise the rendered text is sent as is.
+    /// Body. A template that is exactly one `{{...}}` sends that value in `encoding`;
+    /// otherwise the rendered text is sent as is (JSON only).
     pub body: Option<Template>,
+    pub encoding: BodyEncoding,
     pub batch: Option<RestBatch>,
+}
+
+/// How a `@rest` body is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BodyEncoding {
+    /// `application/json`.
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded`: an object's properties as `name=value` pairs,
+    /// nested objects and lists in brackets (`a[b]=1&c[0]=2`), as Stripe and Rails read them.
+    Form,
+}
+
+impl BodyEncoding {
+    /// The SDL spelling (`encoding: FORM`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyEncoding::Json => "JSON",
+            BodyEncoding::Form => "FORM",
+        }
+    }
 }
 
 /// How a link is batched over REST: `GET {path}?{query}=k1&{query}=k2`, or a `POST` (`PUT`,

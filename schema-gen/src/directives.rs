@@ -58,6 +58,9 @@ input KeyValue {
 
 enum HttpMethod { GET POST PUT PATCH DELETE HEAD OPTIONS }
 
+"How a @rest body is encoded."
+enum BodyEncoding { JSON FORM }
+
 "Batching for a link: one call `GET path?query=k1&query=k2...` serves many parents; items are matched back by `key`."
 input RestBatch {
   path: String!
@@ -109,8 +112,10 @@ directive @rest(
   "Query parameters; a list value repeats the parameter, a null or missing value omits it."
   query: [KeyValue!]
   headers: [KeyValue!]
-  "JSON body: exactly one {{...}} sends that value as JSON; other text is sent as rendered."
+  "Body: exactly one {{...}} sends that value in `encoding`; other text is sent as rendered (JSON only)."
   body: String
+  "How the body is sent: JSON, or FORM (application/x-www-form-urlencoded; the body must be one {{...}} naming an object, sent as name=value pairs with nested objects and lists in brackets: a[b]=1&c[0]=2)."
+  encoding: BodyEncoding = JSON
   batch: RestBatch
   "Timeout in milliseconds for this field (overrides the source's)."
   timeout: Int

@@ -268,6 +268,9 @@ fn rest_args(args: &mut Vec<String>, rest: &RestCall) {
     if let Some(body) = &rest.body {
         args.push(format!("body: {}", template(body)));
     }
+    if rest.encoding != crate::catalog::BodyEncoding::Json {
+        args.push(format!("encoding: {}", rest.encoding.as_str()));
+    }
     if let Some(batch) = &rest.batch {
         let mut fields = vec![format!("path: {}", template(&batch.path))];
         if batch.method != crate::catalog::HttpMethod::Get {

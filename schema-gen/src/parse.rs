@@ -651,6 +651,31 @@ impl Lowering {
                 let query = args.key_values("query");
                 let headers = args.key_values("headers");
                 let body = args.template("body", false);
+                let encoding = match args.enum_or_string("encoding").as_deref() {
+                    None | Some("JSON") => Some(BodyEncoding::Json),
+                    Some("FORM") => Some(BodyEncoding::Form),
+                    Some(other) => {
+                        args.fail(
+                            Code::InvalidArgument,
+                            &format!("{at}(encoding)"),
+                            &format!("`{other}` is not a body encoding (JSON or FORM)"),
+                        );
+                        None
+                    }
+                };
+                // A form is built from an object; text has no name=value pairs to encode.
+                let encoding = encoding.filter(|encoding| {
+                    let form = *encoding == BodyEncoding::Form;
+                    let fits = body.as_ref().is_some_and(|b| b.sole_var().is_some());
+                    if form && !fits {
+                        args.fail(
+                            Code::InvalidArgument,
+                            &format!("{at}(encoding)"),
+                            "a FORM body must be exactly one {{...}} naming an object",
+                        );
+                    }
+                    !form || fits
+                });
                 let batch = args.object("batch").and_then(|batch| {
                     let path = args.nested_template(&batch, "batch", "path", true);
                     let method = args.batch_method(&batch);
@@ -703,13 +728,14 @@ impl Lowering {
                         max_size: max_size?,
                     })
                 });
-                match (method, path) {
-                    (Some(method), Some(path)) => Some(Call::Rest(RestCall {
+                match (method, path, encoding) {
+                    (Some(method), Some(path), Some(encoding)) => Some(Call::Rest(RestCall {
                         method,
                         path,
                         query,
                         headers,
                         body,
+                        encoding,
                         batch,
                     })),
                     _ => None,

@@ -365,3 +365,78 @@ type User { id: Int }
         assert!(found, "no {code} at {at} ({words}) in:\n{report}");
     }
 }
+
+#[test]
+fn form_encoded_bodies_parse_and_emit_back_unchanged() {
+    use schema_gen::catalog::{BodyEncoding, Call, OperationKind};
+    let sdl = r#"
+schema @source(name: "api", rest: {baseUrl: "http://127.0.0.1:9"}) { query: Query mutation: Mutation }
+type Query { ping: String @rest(source: "api", path: "/ping") }
+type Mutation {
+  charge(input: ChargeInput!): JSON @rest(source: "api", method: POST, path: "/charges", body: "{{args.input}}", encoding: FORM)
+  note(input: ChargeInput!): JSON @rest(source: "api", method: POST, path: "/notes", body: "{{args.input}}", encoding: JSON)
+}
+input ChargeInput { amount: Int! }
+"#;
+    let checked = parse_files(&[SdlFile::new("form.graphql", sdl)]);
+    assert!(report(&checked).is_empty(), "{}", report(&checked));
+    let catalog = checked.catalog.unwrap();
+    let encoding = |name: &str| match &catalog.root(OperationKind::Mutation).unwrap().fields[name]
+        .resolver
+        .as_ref()
+        .unwrap()
+        .call
+    {
+        Call::Rest(rest) => rest.encoding,
+        _ => panic!("{name} is a REST call"),
+    };
+    assert_eq!(encoding("charge"), BodyEncoding::Form);
+    assert_eq!(encoding("note"), BodyEncoding::Json);
+    let emitted = schema_gen::emit::sdl(&catalog);
+    assert!(
+        emitted.contains(r#"body: "{{args.input}}", encoding: FORM)"#),
+        "{emitted}"
+    );
+    // JSON is the default and is not written out.
+    assert_eq!(emitted.matches("encoding:").count(), 1, "{emitted}");
+    let again = parse_files(&[SdlFile::new("emitted.graphql", emitted)]);
+    assert_eq!(again.catalog.as_ref(), Some(&catalog), "{}", report(&again));
+}
+
+#[test]
+fn form_encodings_without_an_object_to_encode_are_diagnostics() {
+    let sdl = r#"
+schema @source(name: "api", rest: {baseUrl: "http://127.0.0.1:9"}) { query: Query mutation: Mutation }
+type Query { ping: String @rest(source: "api", path: "/ping") }
+type Mutation {
+  text(amount: Int!): JSON @rest(source: "api", method: POST, path: "/c", body: "amount={{args.amount}}", encoding: FORM)
+  none: JSON @rest(source: "api", method: POST, path: "/c", encoding: FORM)
+  xml(amount: Int!): JSON @rest(source: "api", method: POST, path: "/c", body: "{{args.amount}}", encoding: XML)
+}
+"#;
+    let checked = parse_files(&[SdlFile::new("bad.graphql", sdl)]);
+    assert!(checked.catalog.is_none());
+    let report = report(&checked);
+    for (at, words) in [
+        (
+            "Mutation.text @rest(encoding)",
+            "a FORM body must be exactly one {{...}} naming an object",
+        ),
+        (
+            "Mutation.none @rest(encoding)",
+            "a FORM body must be exactly one {{...}} naming an object",
+        ),
+        (
+            "Mutation.xml @rest(encoding)",
+            "`XML` is not a body encoding (JSON or FORM)",
+        ),
+    ] {
+        let found = checked.diagnostics.iter().any(|d| {
+            d.is_error()
+                && d.code.as_str() == "INVALID_ARGUMENT"
+                && d.at == at
+                && d.message.contains(words)
+        });
+        assert!(found, "no INVALID_ARGUMENT at {at} ({words}) in:\n{report}");
+    }
+}

@@ -109,6 +109,11 @@ fn untranslatable_parts_are_skipped_with_warnings_and_the_rest_is_used() {
 }
 
 #[test]
+fn url_encoded_form_bodies_become_inputs_sent_as_forms() {
+    snapshot("form_bodies", "form_bodies.yaml");
+}
+
+#[test]
 fn relative_external_refs_are_loaded_through_the_loader() {
     snapshot("external_refs", "external/main.yaml");
 }

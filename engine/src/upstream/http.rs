@@ -13,7 +13,9 @@ use ::http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use schema_gen::catalog::{Field, HttpMethod, RestBatch, RestCall, RestSource, Source};
+use schema_gen::catalog::{
+    BodyEncoding, Field, HttpMethod, RestBatch, RestCall, RestSource, Source,
+};
 use schema_gen::template::{Scope, Segment, Template};
 use serde_json::Value;
 
@@ -96,6 +98,7 @@ pub struct RestInvoke {
     /// Source headers first, then the field's (a field's header replaces the source's).
     headers: Vec<(HeaderName, Template)>,
     body: Option<Template>,
+    encoding: BodyEncoding,
     forward: Vec<HeaderName>,
     response_headers: Arc<[HeaderName]>,
     /// The source honours `Cache-Control` (`httpCache`): answers carry their freshness.
@@ -181,6 +184,7 @@ pub fn prepare(
             .as_ref()
             .map(|b| substitute_env(b, cx))
             .transpose()?,
+        encoding: call.encoding,
         forward: names(&source.policy.forward_headers)?,
         response_headers: names(&source.policy.response_headers)?.into(),
         freshness: source.policy.http_cache,
@@ -212,6 +216,8 @@ pub fn prepare_batch(
         query,
         headers: call.headers.clone(),
         body,
+        // Keys are sent as JSON whatever the link's own body is.
+        encoding: BodyEncoding::Json,
         batch: None,
     };
     prepare(source, rest, &batched, field, cx)
@@ -325,15 +331,23 @@ impl Invoke for RestInvoke {
             })?;
             headers.insert(name.clone(), value);
         }
-        let body = self
-            .body
-            .as_ref()
-            .map(|template| match template.sole_var() {
+        let body = match (&self.body, self.encoding) {
+            (None, _) => None,
+            (Some(template), BodyEncoding::Form) => Some(
+                form_body(&render_json(template, input))
+                    .map_err(|message| self.error(ErrorKind::InvalidRequest, message))?,
+            ),
+            (Some(template), BodyEncoding::Json) => Some(match template.sole_var() {
                 Some(_) => render_json(template, input).to_string(),
                 None => render_text(template, input),
-            });
+            }),
+        };
         if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            let media = match self.encoding {
+                BodyEncoding::Json => "application/json",
+                BodyEncoding::Form => "application/x-www-form-urlencoded",
+            };
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(media));
         }
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -361,6 +375,66 @@ impl Invoke for RestInvoke {
             freshness: self.freshness,
             client: self.client.clone(),
         }))
+    }
+}
+
+/// `value` as an `application/x-www-form-urlencoded` body: each property a `name=value`
+/// pair, nested objects and lists named in brackets (`card[exp_month]=12`,
+/// `items[0][price]=p`), which Stripe, Rails and PHP read back into the same structure.
+/// Nulls, empty lists and empty objects have no pair and are left out; a null body is empty.
+fn form_body(value: &Value) -> Result<String, String> {
+    let object = match value {
+        Value::Object(object) => object,
+        Value::Null => return Ok(String::new()),
+        Value::Array(_) => return Err("a form body must be an object, not a list".into()),
+        _ => return Err("a form body must be an object, not a single value".into()),
+    };
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    let mut name = String::new();
+    for (key, value) in object {
+        name.clear();
+        name.push_str(key);
+        append_form_pairs(&mut form, &mut name, value);
+    }
+    Ok(form.finish())
+}
+
+/// The pairs of `value` under `name` (restored on return).
+fn append_form_pairs(
+    form: &mut url::form_urlencoded::Serializer<'_, String>,
+    name: &mut String,
+    value: &Value,
+) {
+    let len = name.len();
+    match value {
+        Value::Null => {}
+        Value::Bool(b) => {
+            form.append_pair(name, if *b { "true" } else { "false" });
+        }
+        Value::Number(n) => {
+            form.append_pair(name, &n.to_string());
+        }
+        Value::String(s) => {
+            form.append_pair(name, s);
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                name.push('[');
+                name.push_str(itoa::Buffer::new().format(i));
+                name.push(']');
+                append_form_pairs(form, name, item);
+                name.truncate(len);
+            }
+        }
+        Value::Object(properties) => {
+            for (key, item) in properties {
+                name.push('[');
+                name.push_str(key);
+                name.push(']');
+                append_form_pairs(form, name, item);
+                name.truncate(len);
+            }
+        }
     }
 }
 
@@ -681,6 +755,54 @@ mod tests {
     fn path_variables_stay_inside_their_segment() {
         let encoded: String = utf8_percent_encode("a/b?c d", SEGMENT).collect();
         assert_eq!(encoded, "a%2Fb%3Fc%20d");
+    }
+
+    #[test]
+    fn form_bodies_name_nested_values_in_brackets() {
+        let value = serde_json::json!({
+            "email": "a+b@example.com",
+            "amount": 1999,
+            "live": false,
+            "description": null,
+            "metadata": {"order id": "7&8", "empty": {}},
+            "expand": ["customer", "invoice"],
+            "items": [{"price": "p_1", "quantity": 2}, {"price": "é"}],
+            "tags": []
+        });
+        let body = form_body(&value).unwrap();
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        let expected = [
+            ("email", "a+b@example.com"),
+            ("amount", "1999"),
+            ("live", "false"),
+            ("metadata[order id]", "7&8"),
+            ("expand[0]", "customer"),
+            ("expand[1]", "invoice"),
+            ("items[0][price]", "p_1"),
+            ("items[0][quantity]", "2"),
+            ("items[1][price]", "é"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(pairs, expected);
+        // Reserved characters are escaped, so a value cannot start another pair.
+        assert!(body.contains("metadata%5Border+id%5D=7%268"), "{body}");
+        assert!(body.starts_with("email=a%2Bb%40example.com&"), "{body}");
+        assert_eq!(form_body(&Value::Null).unwrap(), "");
+        assert!(
+            form_body(&serde_json::json!([1]))
+                .unwrap_err()
+                .contains("not a list")
+        );
+        assert!(
+            form_body(&serde_json::json!("x"))
+                .unwrap_err()
+                .contains("single value")
+        );
     }
 
     #[test]

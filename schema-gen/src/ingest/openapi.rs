@@ -32,14 +32,18 @@
 //!   parameter) are non-null. Cookie parameters and the `Accept`/`Content-Type`/
 //!   `Authorization` header parameters are dropped. A JSON request body (3.x `requestBody`,
 //!   2.0 `in: body`) becomes one argument, named by `x-codegen-request-body-name` or the 2.0
-//!   body parameter's name, else `input`, and is sent as `body: "{{args.input}}"`. Defaults
-//!   carry over when they fit the argument's type (enum defaults as GraphQL value names).
+//!   body parameter's name, else `input`, and is sent as `body: "{{args.input}}"`. A 3.x
+//!   `application/x-www-form-urlencoded` body (Stripe's writes) becomes the same argument,
+//!   sent with `encoding: FORM` (nested values in brackets, which is what Stripe's
+//!   `deepObject` encodings ask for); JSON wins when both are offered. Defaults carry over
+//!   when they fit the argument's type (enum defaults as GraphQL value names).
 //! - **Results.** The first 2xx response (else `default`) with a JSON media type (`*/json`,
 //!   `*+json`, `*/*`) gives the output type, as does a `text/plain` number or boolean (it
 //!   parses as JSON); a success without content gives `JSON`. An operation whose request
-//!   body or success response is not JSON (form data, files, text) is skipped
-//!   (`OPERATION_SKIPPED`); an empty non-JSON body (Stripe's GETs) is ignored. Every
-//!   upstream-backed field is nullable.
+//!   body is neither JSON nor a URL-encoded form (multipart, files, text; Swagger 2.0
+//!   `formData` parameters), or whose success response is not JSON, is skipped
+//!   (`OPERATION_SKIPPED`); an empty body of any media type (Stripe's GETs) is ignored.
+//!   Every upstream-backed field is nullable.
 //! - **Types.** A component schema becomes one named type for output (`Pet`) and, when used in
 //!   an input position, one input type (`PetInput`); inline schemas are named after where they
 //!   appear (`GetPetResponse`, `PetOwner`, `CreatePetInput`). Properties become fields via

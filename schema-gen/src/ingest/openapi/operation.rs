@@ -11,8 +11,8 @@ use super::schema::{Mode, Typed, clean_text, deprecation, description};
 use super::{Ctx, Version};
 use crate::Code;
 use crate::catalog::{
-    Call, Field, FieldPolicy, HttpMethod, InputValue, Resolver, RestCall, TypeDef, TypeKind,
-    TypeRef,
+    BodyEncoding, Call, Field, FieldPolicy, HttpMethod, InputValue, Resolver, RestCall, TypeDef,
+    TypeKind, TypeRef,
 };
 use crate::naming::{self, Namespace};
 use crate::template::{Scope, Segment, Template, Var};
@@ -31,9 +31,10 @@ struct Param<'d> {
     loc: Loc,
 }
 
-/// What an operation's JSON request body is.
+/// What an operation's request body is: JSON, or a form.
 struct Body<'d> {
     schema: Option<(&'d Value, Loc)>,
+    encoding: BodyEncoding,
     required: bool,
     name: Option<&'d str>,
     description: Option<String>,
@@ -59,6 +60,13 @@ fn json_media(content: &Map<String, Value>) -> Option<(&String, &Value)> {
         .iter()
         .find(|(media, _)| essence(media) == "application/json")
         .or_else(|| content.iter().find(|(media, _)| is_json_media(media)))
+}
+
+/// The `application/x-www-form-urlencoded` entry of a 3.x `content` map.
+fn form_media(content: &Map<String, Value>) -> Option<(&String, &Value)> {
+    content
+        .iter()
+        .find(|(media, _)| essence(media) == "application/x-www-form-urlencoded")
 }
 
 fn media_list(content: &Map<String, Value>) -> String {
@@ -249,25 +257,32 @@ impl<'d> Ctx<'d> {
             return Err("its request body does not resolve".into());
         };
         let content = body.get("content").and_then(Value::as_object);
-        let schema = match content {
-            None => None,
-            Some(content) if content.is_empty() => None,
+        let entry_schema = |(media, entry): (&String, &'d Value)| {
+            entry
+                .get("schema")
+                .map(|s| (s, bloc.child("content").child(media).child("schema")))
+        };
+        let (schema, encoding) = match content {
+            None => (None, BodyEncoding::Json),
+            Some(content) if content.is_empty() => (None, BodyEncoding::Json),
             Some(content) => match json_media(content) {
-                Some((media, entry)) => entry
-                    .get("schema")
-                    .map(|s| (s, bloc.child("content").child(media).child("schema"))),
+                Some(json) => (entry_schema(json), BodyEncoding::Json),
                 // Stripe declares empty form bodies even on GETs: nothing to send, nothing lost.
                 None if content.values().all(|m| self.is_empty_body(m, &bloc)) => return Ok(None),
-                None => {
-                    return Err(format!(
-                        "its request body is {}, not JSON",
-                        media_list(content)
-                    ));
-                }
+                None => match form_media(content) {
+                    Some(form) => (entry_schema(form), BodyEncoding::Form),
+                    None => {
+                        return Err(format!(
+                            "its request body is {}, not JSON or a URL-encoded form",
+                            media_list(content)
+                        ));
+                    }
+                },
             },
         };
         Ok(Some(Body {
             schema,
+            encoding,
             required: body
                 .get("required")
                 .and_then(Value::as_bool)
@@ -313,6 +328,7 @@ impl<'d> Ctx<'d> {
                 Some("body") => {
                     body = Some(Body {
                         schema: param.get("schema").map(|s| (s, ploc.child("schema"))),
+                        encoding: BodyEncoding::Json,
                         required: param
                             .get("required")
                             .and_then(Value::as_bool)
@@ -564,6 +580,10 @@ impl<'d> Ctx<'d> {
             self.warn(Code::SpecValueIgnored, loc, why);
         }
 
+        let encoding = checked
+            .body
+            .as_ref()
+            .map_or(BodyEncoding::Json, |body| body.encoding);
         let body = checked.body.map(|body| {
             let wanted = naming::field_name(body.name.unwrap_or("input"));
             let arg = arg_names.claim(&wanted);
@@ -593,6 +613,7 @@ impl<'d> Ctx<'d> {
             query,
             headers,
             body,
+            encoding,
             batch: None,
         };
         Field {
