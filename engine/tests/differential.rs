@@ -195,12 +195,70 @@ async fn validation_errors_match() {
 }
 
 #[tokio::test]
-async fn introspection_goes_to_async_graphql() {
+async fn introspection_alone_matches_byte_for_byte() {
     identical(
         "{ __schema { queryType { name } } __type(name: \"Post\") { name } }",
         json!({}),
     )
     .await;
+}
+
+/// Introspection next to data runs on the plan executor too (async-graphql answers only the
+/// introspection fields, from a document of their own): with aliases, variables, `@include`,
+/// fragments at the root and below, and a variable only a data field reads (the
+/// introspection document must leave it out to be valid). The order of the answer shows
+/// which executor ran: the plan executor writes fields in document order, async-graphql in
+/// the order their resolvers finish (introspection first).
+#[tokio::test]
+async fn introspection_mixed_with_data_runs_on_the_plan_executor() {
+    let query = r#"
+        query Q($t: String!, $with: Boolean!, $post: Int!) {
+          failing { id }
+          posts { id author { name } }
+          post(id: $post) { title }
+          a: __type(name: $t) { name kind fields { name } }
+          ...Root
+          __schema @include(if: $with) { queryType { name } }
+          skipped: __schema @include(if: false) { queryType { name } }
+        }
+        fragment Root on Query { __typename b: __type(name: "User") { ...TypeName } }
+        fragment TypeName on __Type { name fields @include(if: $with) { name } }
+    "#;
+    let variables = json!({"t": "Post", "with": true, "post": 2});
+    let (plan, oracle) = both(query, variables).await;
+    assert_eq!(errors(&plan), errors(&oracle));
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    let oracle: Value = serde_json::from_str(&oracle).unwrap();
+    assert_eq!(plan["data"], oracle["data"]);
+    assert_eq!(plan["data"]["a"]["name"], json!("Post"));
+    assert_eq!(plan["data"]["b"]["fields"][0]["name"], json!("id"));
+    assert_eq!(
+        plan["data"]["__schema"]["queryType"]["name"],
+        json!("Query")
+    );
+    let keys = |answer: &Value| -> Vec<String> {
+        answer["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let in_document_order = [
+        "failing",
+        "posts",
+        "post",
+        "a",
+        "__typename",
+        "b",
+        "__schema",
+    ];
+    assert_eq!(keys(&plan), in_document_order);
+    assert_ne!(
+        keys(&oracle),
+        in_document_order,
+        "async-graphql's order differs"
+    );
 }
 
 /// The errors of a body, parsed.

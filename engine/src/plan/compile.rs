@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::parser::types::{
-    Directive, ExecutableDocument, Field as QueryField, OperationDefinition, OperationType,
-    Selection as QuerySelection, SelectionSet,
+    Directive, DocumentOperations, ExecutableDocument, Field as QueryField, OperationDefinition,
+    OperationType, Selection as QuerySelection, SelectionSet,
 };
 use async_graphql::{Name, Pos, Positioned};
 use async_graphql_value::Value as GqlValue;
@@ -33,6 +33,10 @@ pub struct Plan {
     pub dedupe_safe: bool,
     /// Number of call nodes; node ids are `0..calls`.
     pub calls: usize,
+    /// The operation's `__schema` and `__type` fields alone, as a document of their own
+    /// (with the fragments and variables they use): async-graphql answers it, and its
+    /// values fill the plan's [`FieldSource::Introspection`] fields.
+    pub introspection: Option<ExecutableDocument>,
 }
 
 /// The fields selected on one concrete object type, in response order.
@@ -135,6 +139,9 @@ pub enum FieldSource {
     /// A root field without a resolver: always null.
     Null,
     Call(CallNode),
+    /// `__schema` or `__type` on the query root: its value is taken from the answer to
+    /// [`Plan::introspection`] under the field's response key.
+    Introspection,
 }
 
 #[derive(Debug)]
@@ -158,7 +165,7 @@ pub struct CallNode {
 /// Why an operation is left to async-graphql's executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unsupported {
-    /// `__schema`, `__type` or a field the catalog does not know.
+    /// A field the catalog does not know (introspection below the query root).
     Introspection,
     Subscription,
     /// No operation matches the request (async-graphql reports it).
@@ -180,7 +187,6 @@ pub fn select_operation<'d>(
     doc: &'d ExecutableDocument,
     name: Option<&str>,
 ) -> Result<&'d Positioned<OperationDefinition>, NoOperation> {
-    use async_graphql::parser::types::DocumentOperations;
     let unknown = |name: &str| NoOperation::Unknown(name.to_string());
     match (&doc.operations, name) {
         (DocumentOperations::Single(op), None) => Ok(op),
@@ -272,15 +278,114 @@ pub fn compile(
         skip_values,
         next_id: 0,
         dedupe_safe: true,
+        introspection: (op.ty == OperationType::Query).then(Vec::new),
     };
     let mut root = compiler.selection(&[&op.selection_set.node], &root_type, true)?;
     unify_projections(&mut root);
+    let introspection = compiler
+        .introspection
+        .filter(|fields| !fields.is_empty())
+        .map(|fields| introspection_document(doc, op, &fields));
     Ok(Plan {
         root,
         serial,
-        dedupe_safe: compiler.dedupe_safe && !serial,
+        // An operation's introspection is answered per request, outside the shared run.
+        dedupe_safe: compiler.dedupe_safe && !serial && introspection.is_none(),
         calls: compiler.next_id,
+        introspection,
     })
+}
+
+/// A query of `fields` alone (with their aliases, without the directives already decided),
+/// the fragments they spread and the variable definitions they read: the document
+/// async-graphql answers for the plan's introspection fields. Unused fragments and variables
+/// would make it invalid.
+fn introspection_document(
+    doc: &ExecutableDocument,
+    op: &OperationDefinition,
+    fields: &[&Positioned<QueryField>],
+) -> ExecutableDocument {
+    let mut fragments = HashMap::new();
+    let mut variables = HashSet::new();
+    let mut pending: Vec<&SelectionSet> = Vec::new();
+    let mut items = Vec::with_capacity(fields.len());
+    for field in fields {
+        let mut field = (*field).clone();
+        field.node.directives.clear();
+        for (_, value) in &field.node.arguments {
+            value_variables(&value.node, &mut variables);
+        }
+        items.push(Positioned::new(
+            QuerySelection::Field(field),
+            op.selection_set.pos,
+        ));
+    }
+    for field in fields {
+        pending.push(&field.node.selection_set.node);
+    }
+    while let Some(set) = pending.pop() {
+        for item in &set.items {
+            let (directives, inner) = match &item.node {
+                QuerySelection::Field(f) => {
+                    for (_, value) in &f.node.arguments {
+                        value_variables(&value.node, &mut variables);
+                    }
+                    (&f.node.directives, &f.node.selection_set.node)
+                }
+                QuerySelection::InlineFragment(f) => {
+                    (&f.node.directives, &f.node.selection_set.node)
+                }
+                QuerySelection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    for d in &spread.node.directives {
+                        for (_, value) in &d.node.arguments {
+                            value_variables(&value.node, &mut variables);
+                        }
+                    }
+                    if let Some(fragment) = doc.fragments.get(name)
+                        && !fragments.contains_key(name)
+                    {
+                        fragments.insert(name.clone(), fragment.clone());
+                        pending.push(&fragment.node.selection_set.node);
+                    }
+                    continue;
+                }
+            };
+            for d in directives {
+                for (_, value) in &d.node.arguments {
+                    value_variables(&value.node, &mut variables);
+                }
+            }
+            pending.push(inner);
+        }
+    }
+    let query = OperationDefinition {
+        ty: OperationType::Query,
+        variable_definitions: op
+            .variable_definitions
+            .iter()
+            .filter(|d| variables.contains(&d.node.name.node))
+            .cloned()
+            .collect(),
+        directives: Vec::new(),
+        selection_set: Positioned::new(SelectionSet { items }, op.selection_set.pos),
+    };
+    ExecutableDocument {
+        operations: DocumentOperations::Single(Positioned::new(query, op.selection_set.pos)),
+        fragments,
+    }
+}
+
+/// The variables `value` reads, at any depth.
+fn value_variables(value: &GqlValue, out: &mut HashSet<Name>) {
+    match value {
+        GqlValue::Variable(name) => {
+            out.insert(name.clone());
+        }
+        GqlValue::List(items) => items.iter().for_each(|v| value_variables(v, out)),
+        GqlValue::Object(properties) => properties.values().for_each(|v| value_variables(v, out)),
+        _ => {}
+    }
 }
 
 struct Compiler<'a> {
@@ -291,6 +396,9 @@ struct Compiler<'a> {
     skip_values: &'a [bool],
     next_id: usize,
     dedupe_safe: bool,
+    /// A query's root `__schema` and `__type` fields (every occurrence); `None` for other
+    /// operations, where async-graphql reports them.
+    introspection: Option<Vec<&'a Positioned<QueryField>>>,
 }
 
 impl<'a> Compiler<'a> {
@@ -394,6 +502,22 @@ impl<'a> Compiler<'a> {
                 bytes.push(b':');
                 bytes
             };
+            if is_root
+                && matches!(name, "__schema" | "__type")
+                && let Some(introspection) = &mut self.introspection
+            {
+                introspection.extend(occurrences.iter().copied());
+                out.push(FieldPlan {
+                    key: key.to_string(),
+                    key_json,
+                    pos: first.pos,
+                    source: FieldSource::Introspection,
+                    ty: TypeRef::named("JSON"),
+                    kind: Kind::Json,
+                    sub: Sub::Leaf,
+                });
+                continue;
+            }
             if name == "__typename" {
                 out.push(FieldPlan {
                     key: key.to_string(),
@@ -492,7 +616,7 @@ fn keep_of(sub: &Sub) -> Keep {
     let mut keep = Keep::none();
     for field in &selection.fields {
         match &field.source {
-            FieldSource::Typename(_) | FieldSource::Null => {}
+            FieldSource::Typename(_) | FieldSource::Null | FieldSource::Introspection => {}
             FieldSource::Property(wire) => keep.merge(Keep::Fields(
                 [(wire.clone(), keep_of(&field.sub))].into_iter().collect(),
             )),

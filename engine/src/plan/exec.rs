@@ -351,7 +351,7 @@ fn collect<'p, 'v>(
                     descend(&field.sub, field.ty.base(), child, wire, out);
                 }
             }
-            FieldSource::Typename(_) | FieldSource::Null => {}
+            FieldSource::Typename(_) | FieldSource::Null | FieldSource::Introspection => {}
         }
     }
 }

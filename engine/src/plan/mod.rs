@@ -13,9 +13,14 @@
 //! in-flight operations (same document, operation, variables, and the request headers that
 //! can reach an upstream) share one execution and one rendered body.
 //!
-//! What stays with async-graphql's executor ([`Outcome::Fallback`]): introspection
-//! (`__schema`, `__type`), subscriptions, and documents that do not parse or exceed limits
-//! (async-graphql and `limits.rs` report those).
+//! A query's `__schema` and `__type` fields are answered by async-graphql's introspection,
+//! from a document of their own (`Plan::introspection`: those fields with the fragments and
+//! variables they use), and written in their place by the plan, beside the data fields.
+//!
+//! What stays with async-graphql's executor ([`Outcome::Fallback`]): subscriptions,
+//! introspection below the query root or that async-graphql answers with errors, and
+//! documents that do not parse or exceed limits (async-graphql and `limits.rs` report
+//! those).
 
 pub mod compile;
 pub mod exec;
@@ -451,16 +456,30 @@ impl PlanExecutor {
                 }
             }
         };
-        if plan.is_err() {
-            return Outcome::Fallback(request);
-        }
+        let introspection = match plan.as_ref() {
+            Err(_) => return Outcome::Fallback(request),
+            Ok(Plan {
+                introspection: Some(doc),
+                ..
+            }) => match Box::pin(introspect(schema, doc, &request.variables)).await {
+                Some(data) => Some(data),
+                None => return Outcome::Fallback(request),
+            },
+            Ok(_) => None,
+        };
         let variables = std::mem::take(&mut request.variables);
         let request_id = || Arc::<str>::from(cx.request_id.as_str());
         let dedupe =
             self.options.dedupe_operations && plan.as_ref().as_ref().is_ok_and(|p| p.dedupe_safe);
         if !dedupe {
-            let run =
-                Arc::clone(self).run(entry, plan, variables, cx.headers.clone(), request_id());
+            let run = Arc::clone(self).run(
+                entry,
+                plan,
+                introspection,
+                variables,
+                cx.headers.clone(),
+                request_id(),
+            );
             return Outcome::Done(Box::pin(run).await);
         }
         let key = operation_key(&entry, &variables, &cx.headers, &self.key_headers);
@@ -469,7 +488,7 @@ impl PlanExecutor {
             .operations
             .share(key, || {
                 let headers = cx.headers.clone();
-                let run = Arc::clone(self).run(entry, plan, variables, headers, request_id());
+                let run = Arc::clone(self).run(entry, plan, None, variables, headers, request_id());
                 async move { Arc::new(run.await) }
             })
             .await;
@@ -523,6 +542,7 @@ impl PlanExecutor {
         self: Arc<Self>,
         entry: Arc<DocEntry>,
         plan: CompiledPlan,
+        introspection: Option<Value>,
         variables: Variables,
         headers: HeaderMap,
         request_id: Arc<str>,
@@ -551,6 +571,7 @@ impl PlanExecutor {
         let writer = write::Writer::new(
             &run.results,
             &self.common.wire,
+            introspection.as_ref(),
             entry.last_size.load(Ordering::Relaxed),
         );
         let (body, has_errors) = writer.response(&plan.root);
@@ -576,6 +597,22 @@ fn placeholders(entry: &DocEntry, request: &async_graphql::Request) -> async_gra
     let mut shaped = async_graphql::Request::new(request.query.clone()).variables(placeholders);
     shaped.operation_name = request.operation_name.clone();
     shaped
+}
+
+/// async-graphql's answer to a plan's introspection document (its `data`), or `None` when
+/// it has errors: the whole operation then goes to async-graphql, which reports them.
+async fn introspect(
+    schema: &async_graphql::dynamic::Schema,
+    doc: &ExecutableDocument,
+    variables: &Variables,
+) -> Option<Value> {
+    let mut request = async_graphql::Request::new(String::new()).variables(variables.clone());
+    request.set_parsed_query(doc.clone());
+    let response = schema.execute(request).await;
+    if !response.errors.is_empty() {
+        return None;
+    }
+    serde_json::to_value(&response.data).ok()
 }
 
 /// Validates a request with async-graphql (rules, variables) without executing it.

@@ -53,10 +53,17 @@ pub struct Writer<'r> {
     path: Vec<Seg<'r>>,
     results: &'r Results,
     wire: &'r Wire,
+    /// async-graphql's answer to the plan's introspection document (its `data` object).
+    introspection: Option<&'r Value>,
 }
 
 impl<'r> Writer<'r> {
-    pub fn new(results: &'r Results, wire: &'r Wire, capacity: usize) -> Self {
+    pub fn new(
+        results: &'r Results,
+        wire: &'r Wire,
+        introspection: Option<&'r Value>,
+        capacity: usize,
+    ) -> Self {
         Writer {
             out: Vec::with_capacity(capacity),
             errors: Vec::new(),
@@ -64,6 +71,7 @@ impl<'r> Writer<'r> {
             path: Vec::new(),
             results,
             wire,
+            introspection,
         }
     }
 
@@ -179,6 +187,11 @@ impl<'r> Writer<'r> {
         let value: Option<Val<'r>> = match &field.source {
             FieldSource::Typename(name) => {
                 write_str(&mut self.out, name);
+                return Ok(());
+            }
+            FieldSource::Introspection => {
+                let value = self.introspection.and_then(|data| data.get(&field.key));
+                write_json(&mut self.out, value.unwrap_or(&Value::Null));
                 return Ok(());
             }
             FieldSource::Null => None,
