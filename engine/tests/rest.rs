@@ -188,6 +188,8 @@ type Mutation {
   createPost(input: PostInput!): Post @rest(source: "api", method: POST, path: "/posts", body: "{{args.input}}")
   createCharge(input: ChargeInput!): Charge
     @rest(source: "api", method: POST, path: "/charges", body: "{{args.input}}", encoding: FORM)
+  createChargeInBrackets(input: ChargeInput!): Charge
+    @rest(source: "api", method: POST, path: "/charges", body: "{{args.input}}", encoding: FORM_BRACKETS)
   chargeAmount(amount: Int!): Charge
     @rest(source: "api", method: POST, path: "/charges", body: "{{args.amount}}", encoding: FORM)
 }
@@ -200,6 +202,7 @@ input ChargeInput {
   description: String
   metadata: JSON
   items: [ChargeItem!]
+  expand: [String!]
   status: Status
 }
 input ChargeItem { price: String! quantity: Int }
@@ -363,37 +366,52 @@ async fn a_form_encoded_mutation_sends_its_input_as_name_value_pairs_in_wire_spe
         "description": null,
         "metadata": {"order id": "7&8=9"},
         "items": [{"price": "p_1", "quantity": 2}, {"price": "p_2"}],
+        "expand": ["customer", "invoice"],
         "status": "IN_STOCK"
     });
     let (response, _) = run(
         &gw,
-        "mutation($input: ChargeInput!) { createCharge(input: $input) { contentType pairs } }",
+        "mutation($input: ChargeInput!) {
+           form: createCharge(input: $input) { contentType pairs }
+           brackets: createChargeInBrackets(input: $input) { contentType pairs }
+         }",
         json!({"input": input}),
         &[],
     )
     .await;
     assert_eq!(response.get("errors"), None, "{response}");
-    let charge = &response["data"]["createCharge"];
-    assert_eq!(
-        charge["contentType"],
-        json!("application/x-www-form-urlencoded")
-    );
     // Wire names (`customer`, `in-stock`), brackets for nesting, the null left out, and
-    // `&` and `=` inside a value kept inside it.
-    assert_eq!(
-        charge["pairs"],
-        json!([
-            ["amount", "1999"],
-            ["currency", "usd"],
-            ["customer", "cus_1"],
-            ["capture", "true"],
-            ["metadata[order id]", "7&8=9"],
-            ["items[0][price]", "p_1"],
-            ["items[0][quantity]", "2"],
-            ["items[1][price]", "p_2"],
-            ["status", "in-stock"],
-        ])
-    );
+    // `&` and `=` inside a value kept inside it; a list of scalars repeats its name in the
+    // default form style and is indexed in brackets in the other.
+    for (alias, expand) in [
+        (
+            "form",
+            json!([["expand", "customer"], ["expand", "invoice"]]),
+        ),
+        (
+            "brackets",
+            json!([["expand[0]", "customer"], ["expand[1]", "invoice"]]),
+        ),
+    ] {
+        let charge = &response["data"][alias];
+        assert_eq!(
+            charge["contentType"],
+            json!("application/x-www-form-urlencoded")
+        );
+        let mut expected = vec![
+            json!(["amount", "1999"]),
+            json!(["currency", "usd"]),
+            json!(["customer", "cus_1"]),
+            json!(["capture", "true"]),
+            json!(["metadata[order id]", "7&8=9"]),
+            json!(["items[0][price]", "p_1"]),
+            json!(["items[0][quantity]", "2"]),
+            json!(["items[1][price]", "p_2"]),
+        ];
+        expected.extend(expand.as_array().unwrap().iter().cloned());
+        expected.push(json!(["status", "in-stock"]));
+        assert_eq!(charge["pairs"], Value::Array(expected), "{alias}");
+    }
 
     // A value that is not an object has no names: the field fails before anything is sent.
     let (response, _) = run(
@@ -416,7 +434,7 @@ async fn a_form_encoded_mutation_sends_its_input_as_name_value_pairs_in_wire_spe
         message.contains("a form body must be an object"),
         "{message}"
     );
-    assert_eq!(hits.get("/charges"), 1);
+    assert_eq!(hits.get("/charges"), 2);
 }
 
 #[tokio::test]

@@ -472,9 +472,14 @@ pub enum BodyEncoding {
     /// `application/json`.
     #[default]
     Json,
-    /// `application/x-www-form-urlencoded`: an object's properties as `name=value` pairs,
-    /// nested objects and lists in brackets (`a[b]=1&c[0]=2`), as Stripe and Rails read them.
+    /// `application/x-www-form-urlencoded`, OpenAPI's default form style: an object's
+    /// properties as `name=value` pairs, a list of scalars repeating its name
+    /// (`tags=a&tags=b`); deeper values in brackets (`card[exp_month]=12`, `items[0][id]=7`).
     Form,
+    /// `application/x-www-form-urlencoded` with every list and object in brackets, lists
+    /// indexed (`expand[0]=a&metadata[k]=v`): OpenAPI's `deepObject` style, as Stripe and PHP
+    /// read them.
+    FormBrackets,
 }
 
 impl BodyEncoding {
@@ -483,7 +488,13 @@ impl BodyEncoding {
         match self {
             BodyEncoding::Json => "JSON",
             BodyEncoding::Form => "FORM",
+            BodyEncoding::FormBrackets => "FORM_BRACKETS",
         }
+    }
+
+    /// Whether the body is a URL-encoded form.
+    pub fn is_form(self) -> bool {
+        self != BodyEncoding::Json
     }
 }
 

@@ -59,7 +59,13 @@ input KeyValue {
 enum HttpMethod { GET POST PUT PATCH DELETE HEAD OPTIONS }
 
 "How a @rest body is encoded."
-enum BodyEncoding { JSON FORM }
+enum BodyEncoding {
+  JSON
+  "name=value pairs; a list of scalars repeats its name (tags=a&tags=b); deeper values in brackets (card[exp]=12, items[0][id]=7)."
+  FORM
+  "name=value pairs with every list and object in brackets, lists indexed (expand[0]=a&metadata[k]=v): OpenAPI's deepObject, as Stripe reads them."
+  FORM_BRACKETS
+}
 
 "Batching for a link: one call `GET path?query=k1&query=k2...` serves many parents; items are matched back by `key`."
 input RestBatch {
@@ -114,7 +120,7 @@ directive @rest(
   headers: [KeyValue!]
   "Body: exactly one {{...}} sends that value in `encoding`; other text is sent as rendered (JSON only)."
   body: String
-  "How the body is sent: JSON, or FORM (application/x-www-form-urlencoded; the body must be one {{...}} naming an object, sent as name=value pairs with nested objects and lists in brackets: a[b]=1&c[0]=2)."
+  "How the body is sent: JSON, or as an application/x-www-form-urlencoded form of the object that body names (one {{...}})."
   encoding: BodyEncoding = JSON
   batch: RestBatch
   "Timeout in milliseconds for this field (overrides the source's)."

@@ -654,24 +654,27 @@ impl Lowering {
                 let encoding = match args.enum_or_string("encoding").as_deref() {
                     None | Some("JSON") => Some(BodyEncoding::Json),
                     Some("FORM") => Some(BodyEncoding::Form),
+                    Some("FORM_BRACKETS") => Some(BodyEncoding::FormBrackets),
                     Some(other) => {
                         args.fail(
                             Code::InvalidArgument,
                             &format!("{at}(encoding)"),
-                            &format!("`{other}` is not a body encoding (JSON or FORM)"),
+                            &format!(
+                                "`{other}` is not a body encoding (JSON, FORM or FORM_BRACKETS)"
+                            ),
                         );
                         None
                     }
                 };
                 // A form is built from an object; text has no name=value pairs to encode.
                 let encoding = encoding.filter(|encoding| {
-                    let form = *encoding == BodyEncoding::Form;
+                    let form = encoding.is_form();
                     let fits = body.as_ref().is_some_and(|b| b.sole_var().is_some());
                     if form && !fits {
                         args.fail(
                             Code::InvalidArgument,
                             &format!("{at}(encoding)"),
-                            "a FORM body must be exactly one {{...}} naming an object",
+                            "a form body must be exactly one {{...}} naming an object",
                         );
                     }
                     !form || fits

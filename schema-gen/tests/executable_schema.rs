@@ -375,6 +375,7 @@ type Query { ping: String @rest(source: "api", path: "/ping") }
 type Mutation {
   charge(input: ChargeInput!): JSON @rest(source: "api", method: POST, path: "/charges", body: "{{args.input}}", encoding: FORM)
   note(input: ChargeInput!): JSON @rest(source: "api", method: POST, path: "/notes", body: "{{args.input}}", encoding: JSON)
+  deep(input: ChargeInput!): JSON @rest(source: "api", method: POST, path: "/deep", body: "{{args.input}}", encoding: FORM_BRACKETS)
 }
 input ChargeInput { amount: Int! }
 "#;
@@ -392,13 +393,18 @@ input ChargeInput { amount: Int! }
     };
     assert_eq!(encoding("charge"), BodyEncoding::Form);
     assert_eq!(encoding("note"), BodyEncoding::Json);
+    assert_eq!(encoding("deep"), BodyEncoding::FormBrackets);
     let emitted = schema_gen::emit::sdl(&catalog);
     assert!(
         emitted.contains(r#"body: "{{args.input}}", encoding: FORM)"#),
         "{emitted}"
     );
+    assert!(
+        emitted.contains(r#"body: "{{args.input}}", encoding: FORM_BRACKETS)"#),
+        "{emitted}"
+    );
     // JSON is the default and is not written out.
-    assert_eq!(emitted.matches("encoding:").count(), 1, "{emitted}");
+    assert_eq!(emitted.matches("encoding:").count(), 2, "{emitted}");
     let again = parse_files(&[SdlFile::new("emitted.graphql", emitted)]);
     assert_eq!(again.catalog.as_ref(), Some(&catalog), "{}", report(&again));
 }
@@ -420,15 +426,15 @@ type Mutation {
     for (at, words) in [
         (
             "Mutation.text @rest(encoding)",
-            "a FORM body must be exactly one {{...}} naming an object",
+            "a form body must be exactly one {{...}} naming an object",
         ),
         (
             "Mutation.none @rest(encoding)",
-            "a FORM body must be exactly one {{...}} naming an object",
+            "a form body must be exactly one {{...}} naming an object",
         ),
         (
             "Mutation.xml @rest(encoding)",
-            "`XML` is not a body encoding (JSON or FORM)",
+            "`XML` is not a body encoding (JSON, FORM or FORM_BRACKETS)",
         ),
     ] {
         let found = checked.diagnostics.iter().any(|d| {

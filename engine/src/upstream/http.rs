@@ -333,8 +333,8 @@ impl Invoke for RestInvoke {
         }
         let body = match (&self.body, self.encoding) {
             (None, _) => None,
-            (Some(template), BodyEncoding::Form) => Some(
-                form_body(&render_json(template, input))
+            (Some(template), BodyEncoding::Form | BodyEncoding::FormBrackets) => Some(
+                form_body(&render_json(template, input), self.encoding)
                     .map_err(|message| self.error(ErrorKind::InvalidRequest, message))?,
             ),
             (Some(template), BodyEncoding::Json) => Some(match template.sole_var() {
@@ -345,7 +345,9 @@ impl Invoke for RestInvoke {
         if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
             let media = match self.encoding {
                 BodyEncoding::Json => "application/json",
-                BodyEncoding::Form => "application/x-www-form-urlencoded",
+                BodyEncoding::Form | BodyEncoding::FormBrackets => {
+                    "application/x-www-form-urlencoded"
+                }
             };
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(media));
         }
@@ -378,11 +380,12 @@ impl Invoke for RestInvoke {
     }
 }
 
-/// `value` as an `application/x-www-form-urlencoded` body: each property a `name=value`
-/// pair, nested objects and lists named in brackets (`card[exp_month]=12`,
-/// `items[0][price]=p`), which Stripe, Rails and PHP read back into the same structure.
-/// Nulls, empty lists and empty objects have no pair and are left out; a null body is empty.
-fn form_body(value: &Value) -> Result<String, String> {
+/// `value` as an `application/x-www-form-urlencoded` body (see [`BodyEncoding`]): each
+/// property a `name=value` pair, nested values named in brackets (`card[exp_month]=12`,
+/// `items[0][price]=p`); with `Form`, a property that is a list of scalars repeats its name
+/// instead (`tags=a&tags=b`). Nulls, empty lists and empty objects have no pair and are
+/// left out; a null body is empty.
+fn form_body(value: &Value, encoding: BodyEncoding) -> Result<String, String> {
     let object = match value {
         Value::Object(object) => object,
         Value::Null => return Ok(String::new()),
@@ -392,9 +395,23 @@ fn form_body(value: &Value) -> Result<String, String> {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     let mut name = String::new();
     for (key, value) in object {
-        name.clear();
-        name.push_str(key);
-        append_form_pairs(&mut form, &mut name, value);
+        match value {
+            Value::Array(items)
+                if encoding == BodyEncoding::Form
+                    && items.iter().all(|i| !i.is_array() && !i.is_object()) =>
+            {
+                for item in items {
+                    name.clear();
+                    name.push_str(key);
+                    append_form_pairs(&mut form, &mut name, item);
+                }
+            }
+            _ => {
+                name.clear();
+                name.push_str(key);
+                append_form_pairs(&mut form, &mut name, value);
+            }
+        }
     }
     Ok(form.finish())
 }
@@ -759,6 +776,11 @@ mod tests {
 
     #[test]
     fn form_bodies_name_nested_values_in_brackets() {
+        let pairs = |body: String| -> Vec<(String, String)> {
+            url::form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect()
+        };
         let value = serde_json::json!({
             "email": "a+b@example.com",
             "amount": 1999,
@@ -769,10 +791,7 @@ mod tests {
             "items": [{"price": "p_1", "quantity": 2}, {"price": "é"}],
             "tags": []
         });
-        let body = form_body(&value).unwrap();
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-            .into_owned()
-            .collect();
+        let body = form_body(&value, BodyEncoding::FormBrackets).unwrap();
         let expected = [
             ("email", "a+b@example.com"),
             ("amount", "1999"),
@@ -788,21 +807,26 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
-        assert_eq!(pairs, expected);
+        assert_eq!(pairs(body.clone()), expected);
         // Reserved characters are escaped, so a value cannot start another pair.
         assert!(body.contains("metadata%5Border+id%5D=7%268"), "{body}");
         assert!(body.starts_with("email=a%2Bb%40example.com&"), "{body}");
-        assert_eq!(form_body(&Value::Null).unwrap(), "");
-        assert!(
-            form_body(&serde_json::json!([1]))
-                .unwrap_err()
-                .contains("not a list")
-        );
-        assert!(
-            form_body(&serde_json::json!("x"))
-                .unwrap_err()
-                .contains("single value")
-        );
+
+        // The default form style: a list of scalars repeats its name; deeper values are
+        // still named in brackets.
+        let body = form_body(&value, BodyEncoding::Form).unwrap();
+        let mut expected = expected;
+        expected[4] = ("expand".into(), "customer".into());
+        expected[5] = ("expand".into(), "invoice".into());
+        assert_eq!(pairs(body), expected);
+
+        for encoding in [BodyEncoding::Form, BodyEncoding::FormBrackets] {
+            assert_eq!(form_body(&Value::Null, encoding).unwrap(), "");
+            let list = form_body(&serde_json::json!([1]), encoding);
+            assert!(list.unwrap_err().contains("not a list"));
+            let single = form_body(&serde_json::json!("x"), encoding);
+            assert!(single.unwrap_err().contains("single value"));
+        }
     }
 
     #[test]

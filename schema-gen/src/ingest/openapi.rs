@@ -34,14 +34,18 @@
 //!   2.0 `in: body`) becomes one argument, named by `x-codegen-request-body-name` or the 2.0
 //!   body parameter's name, else `input`, and is sent as `body: "{{args.input}}"`. A 3.x
 //!   `application/x-www-form-urlencoded` body (Stripe's writes) becomes the same argument,
-//!   sent with `encoding: FORM` (nested values in brackets, which is what Stripe's
-//!   `deepObject` encodings ask for); JSON wins when both are offered. Defaults carry over
-//!   when they fit the argument's type (enum defaults as GraphQL value names).
+//!   sent with `encoding: FORM_BRACKETS` when a property's `encoding` asks for `deepObject`
+//!   (Stripe's do), else `encoding: FORM` (OpenAPI's default form style); JSON wins when
+//!   both are offered. Swagger 2.0 `formData` parameters are first gathered into one object
+//!   schema per operation (`x-graft-form`, before the document is read) and sent with
+//!   `encoding: FORM`; a list whose `collectionFormat` joins its items is a warning (it is
+//!   sent as repeated pairs). Defaults carry over when they fit the argument's type (enum
+//!   defaults as GraphQL value names).
 //! - **Results.** The first 2xx response (else `default`) with a JSON media type (`*/json`,
 //!   `*+json`, `*/*`) gives the output type, as does a `text/plain` number or boolean (it
 //!   parses as JSON); a success without content gives `JSON`. An operation whose request
-//!   body is neither JSON nor a URL-encoded form (multipart, files, text; Swagger 2.0
-//!   `formData` parameters), or whose success response is not JSON, is skipped
+//!   body is neither JSON nor a URL-encoded form (multipart, files, text), or whose success
+//!   response is not JSON, is skipped
 //!   (`OPERATION_SKIPPED`); an empty body of any media type (Stripe's GETs) is ignored.
 //!   Every upstream-backed field is nullable.
 //! - **Types.** A component schema becomes one named type for output (`Pet`) and, when used in
@@ -189,6 +193,10 @@ pub fn ingest(text: &str, loader: &dyn DocumentLoader, options: &OpenApiOptions)
         Ok(version) => version,
         Err(message) => return fail(Diagnostic::error(Code::SpecNotOpenApi, "document", message)),
     };
+    let mut root = root;
+    if version == Version::Swagger2 {
+        operation::gather_form_parameters(&mut root);
+    }
     let docs = Docs::load(root, &uri, loader);
     let source = source_name(&options.name, docs.root());
     let mut ctx = Ctx::new(&docs, version, source.clone());

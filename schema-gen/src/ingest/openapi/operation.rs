@@ -23,6 +23,101 @@ type Fields = IndexMap<String, Field>;
 /// Header parameters OpenAPI says to ignore (the HTTP client sets them).
 const IGNORED_HEADERS: &[&str] = &["accept", "content-type", "authorization"];
 
+/// Where [`gather_form_parameters`] puts a Swagger 2.0 operation's form: `schema` (an object
+/// of its `formData` parameters), `file` (whether one of them is a file) and `joined` (the
+/// list parameters whose `collectionFormat` joins the items into one value).
+const FORM_KEY: &str = "x-graft-form";
+
+/// Gathers each Swagger 2.0 operation's `formData` parameters (path-level ones included,
+/// local `$ref`s followed) into one object schema under [`FORM_KEY`], so that the form is
+/// translated like a 3.x form body: one input argument sent with `encoding: FORM`. Runs on
+/// the document before it is shared, since the schema is new.
+pub(super) fn gather_form_parameters(root: &mut Value) {
+    let deref = |param: &Value| -> Option<Value> {
+        match param.get("$ref").and_then(Value::as_str) {
+            Some(reference) => root
+                .pointer(reference.strip_prefix('#')?)
+                .filter(|p| p.is_object())
+                .cloned(),
+            None => Some(param.clone()),
+        }
+    };
+    let mut forms = Vec::new();
+    for (path, item) in root
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let shared = item.get("parameters").and_then(Value::as_array);
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if HttpMethod::parse(method).is_none() {
+                continue;
+            }
+            let own = op.get("parameters").and_then(Value::as_array);
+            let mut properties = Map::new();
+            let mut required = Vec::new();
+            let mut joined = Vec::new();
+            let mut file = false;
+            // Operation-level parameters come last and replace path-level ones by name.
+            for param in shared.into_iter().chain(own).flatten() {
+                let Some(mut param) = deref(param) else {
+                    continue;
+                };
+                let name = param
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let (Some(name), Some("formData")) =
+                    (name, param.get("in").and_then(Value::as_str))
+                else {
+                    continue;
+                };
+                file |= param.get("type").and_then(Value::as_str) == Some("file");
+                // 2.0's default collectionFormat is csv.
+                if param.get("type").and_then(Value::as_str) == Some("array")
+                    && param.get("collectionFormat").and_then(Value::as_str) != Some("multi")
+                {
+                    joined.push(name.clone());
+                }
+                required.retain(|r| r != &name);
+                if param.get("required").and_then(Value::as_bool) == Some(true) {
+                    required.push(name.clone());
+                }
+                if let Some(schema) = param.as_object_mut() {
+                    for key in [
+                        "name",
+                        "in",
+                        "required",
+                        "allowEmptyValue",
+                        "collectionFormat",
+                    ] {
+                        schema.remove(key);
+                    }
+                }
+                properties.insert(name, param);
+            }
+            if !properties.is_empty() {
+                let schema = serde_json::json!({
+                    "type": "object", "properties": properties, "required": required
+                });
+                let form = serde_json::json!({"schema": schema, "file": file, "joined": joined});
+                forms.push((path.clone(), method.clone(), form));
+            }
+        }
+    }
+    for (path, method, form) in forms {
+        let op = root
+            .get_mut("paths")
+            .and_then(|paths| paths.get_mut(&path))
+            .and_then(|item| item.get_mut(&method))
+            .and_then(Value::as_object_mut);
+        if let Some(op) = op {
+            op.insert(FORM_KEY.to_string(), form);
+        }
+    }
+}
+
 /// A parameter after `$ref`s, with what the translation needs.
 struct Param<'d> {
     name: &'d str,
@@ -67,6 +162,24 @@ fn form_media(content: &Map<String, Value>) -> Option<(&String, &Value)> {
     content
         .iter()
         .find(|(media, _)| essence(media) == "application/x-www-form-urlencoded")
+}
+
+/// How a 3.x form is sent: in brackets throughout when a property asks for OpenAPI's
+/// `deepObject` style (Stripe's do), else in OpenAPI's default form style.
+fn form_encoding(media: &Value) -> BodyEncoding {
+    let deep = media
+        .get("encoding")
+        .and_then(Value::as_object)
+        .is_some_and(|properties| {
+            properties
+                .values()
+                .any(|e| e.get("style").and_then(Value::as_str) == Some("deepObject"))
+        });
+    if deep {
+        BodyEncoding::FormBrackets
+    } else {
+        BodyEncoding::Form
+    }
 }
 
 fn media_list(content: &Map<String, Value>) -> String {
@@ -270,7 +383,7 @@ impl<'d> Ctx<'d> {
                 // Stripe declares empty form bodies even on GETs: nothing to send, nothing lost.
                 None if content.values().all(|m| self.is_empty_body(m, &bloc)) => return Ok(None),
                 None => match form_media(content) {
-                    Some(form) => (entry_schema(form), BodyEncoding::Form),
+                    Some(form) => (entry_schema(form), form_encoding(form.1)),
                     None => {
                         return Err(format!(
                             "its request body is {}, not JSON or a URL-encoded form",
@@ -323,28 +436,59 @@ impl<'d> Ctx<'d> {
             let Some((param, ploc)) = self.deref(param, &loc.child("parameters").index(i)) else {
                 continue;
             };
-            match param.get("in").and_then(Value::as_str) {
-                Some("formData") => return Err("it takes form data, not a JSON body".into()),
-                Some("body") => {
-                    body = Some(Body {
-                        schema: param.get("schema").map(|s| (s, ploc.child("schema"))),
-                        encoding: BodyEncoding::Json,
-                        required: param
-                            .get("required")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false),
-                        name: param.get("name").and_then(Value::as_str),
-                        description: description(param),
-                    });
-                }
-                _ => {}
+            if param.get("in").and_then(Value::as_str) == Some("body") {
+                body = Some(Body {
+                    schema: param.get("schema").map(|s| (s, ploc.child("schema"))),
+                    encoding: BodyEncoding::Json,
+                    required: param
+                        .get("required")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    name: param.get("name").and_then(Value::as_str),
+                    description: description(param),
+                });
             }
         }
-        if body.is_some() {
-            let consumes = self.media_types(op, "consumes");
-            if !consumes.is_empty() && !consumes.iter().any(|m| is_json_media(m)) {
-                return Err(format!("it consumes {}, not JSON", consumes.join(", ")));
+        let consumes = self.media_types(op, "consumes");
+        if let Some(form) = op.get(FORM_KEY) {
+            if form.get("file") == Some(&Value::Bool(true)) {
+                return Err("it uploads a file (multipart form data)".into());
             }
+            if body.is_some() {
+                return Err("it has both a body and formData parameters".into());
+            }
+            // formData means a form; only one that must be multipart cannot be sent.
+            let essences: Vec<String> = consumes.iter().map(|m| essence(m)).collect();
+            if essences.iter().any(|m| m == "multipart/form-data")
+                && !essences
+                    .iter()
+                    .any(|m| m == "application/x-www-form-urlencoded")
+            {
+                return Err("it takes multipart form data, not a URL-encoded form".into());
+            }
+            let joined = form.get("joined").and_then(Value::as_array);
+            for name in joined.into_iter().flatten().filter_map(Value::as_str) {
+                let why = format!(
+                    "formData list `{name}` asks for its items joined into one value \
+                     (collectionFormat); they are sent as repeated `{name}=…` pairs (multi)"
+                );
+                self.warn(Code::SpecValueIgnored, &loc.child("parameters"), why);
+            }
+            let schema = form.get("schema");
+            let required = schema
+                .and_then(|s| s.get("required"))
+                .and_then(Value::as_array)
+                .is_some_and(|r| !r.is_empty());
+            return Ok(Some(Body {
+                schema: schema.map(|s| (s, loc.child("parameters"))),
+                encoding: BodyEncoding::Form,
+                required,
+                name: None,
+                description: None,
+            }));
+        }
+        if body.is_some() && !consumes.is_empty() && !consumes.iter().any(|m| is_json_media(m)) {
+            return Err(format!("it consumes {}, not JSON", consumes.join(", ")));
         }
         Ok(body)
     }
