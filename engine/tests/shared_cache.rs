@@ -20,7 +20,7 @@ use engine::decoded::Decoded;
 use engine::plan::PlanOptions;
 use engine::plan::exec::Fetched;
 use engine::{Gateway, GatewayOptions, Limits, RequestContext};
-use redis_server::Redis;
+use redis_server::{Redis, RedisCluster};
 use serde_json::{Value, json};
 
 const SDL: &str = r#"
@@ -48,6 +48,7 @@ async fn tier_trusting(url: &str, certificate: Option<Vec<u8>>, reachable: bool)
         key_prefix: "test:".to_string(),
         timeout: Duration::from_millis(200),
         root_certificates: certificate,
+        cluster: false,
     };
     connect(&options, reachable).await
 }
@@ -324,6 +325,7 @@ async fn writes_waiting_on_a_frozen_redis_are_bounded_and_the_rest_dropped() {
         key_prefix: "test:".to_string(),
         timeout: Duration::from_secs(10),
         root_certificates: None,
+        cluster: false,
     };
     let shared = connect(&options, true).await;
     let fetched = Fetched {
@@ -438,4 +440,45 @@ async fn answers_from_the_shared_tier_do_not_count_against_the_call_limit() {
         "{answer}"
     );
     assert_eq!(fetched("def"), 2);
+}
+
+#[tokio::test]
+async fn replicas_share_answers_through_a_redis_cluster_whose_shards_each_hold_some() {
+    let Some(cluster) = RedisCluster::start("cluster", 3) else {
+        return;
+    };
+    let (base, hits) = upstream().await;
+    // One shard's URL: the client discovers the others.
+    let options = SharedCacheOptions {
+        url: cluster.url(),
+        key_prefix: "test:".to_string(),
+        timeout: Duration::from_millis(500),
+        root_certificates: None,
+        cluster: true,
+    };
+    let a = replica(&base, connect(&options, true).await);
+    let b = replica(&base, connect(&options, true).await);
+    let tags: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+    let query = |tag: &str| format!(r#"{{ long(tag: "{tag}") {{ n }} }}"#);
+    for tag in &tags {
+        let answer = parse(&run(&a, &query(tag), json!({})).await);
+        assert_eq!(answer, json!({"data": {"long": {"n": 1}}}), "{tag}");
+    }
+    let mut counts = Vec::new();
+    for _ in 0..100 {
+        counts = cluster.key_counts().await;
+        if counts.iter().sum::<usize>() >= tags.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counts.iter().sum::<usize>(), tags.len(), "{counts:?}");
+    // Keys spread by hash slot: with 40 keys, every one of 3 shards holds some.
+    assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
+    // B's own call of a tag would answer n: 2; every answer is the one A fetched.
+    for tag in &tags {
+        let answer = parse(&run(&b, &query(tag), json!({})).await);
+        assert_eq!(answer, json!({"data": {"long": {"n": 1}}}), "{tag}");
+        assert_eq!(hits.get(&format!("/cc/{tag}")), 1, "{tag}");
+    }
 }

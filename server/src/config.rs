@@ -204,6 +204,11 @@ pub struct SharedCacheConfig {
     /// system's roots (which also honour `SSL_CERT_FILE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<PathBuf>,
+    /// `redis_url` names a node of a Redis Cluster (ElastiCache with cluster mode on: its
+    /// configuration endpoint): keys spread over the shards, and the topology is followed as
+    /// shards move or fail over.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cluster: bool,
 }
 
 impl SharedCacheConfig {
@@ -235,6 +240,7 @@ impl SharedCacheConfig {
             key_prefix: self.key_prefix.clone(),
             timeout: Duration::from_millis(self.timeout_ms),
             root_certificates,
+            cluster: self.cluster,
         })
     }
 }
@@ -443,9 +449,18 @@ mod tests {
                 .unwrap();
         let shared = config.execution.shared_cache.unwrap();
         assert_eq!(
-            (shared.key_prefix.as_str(), shared.timeout_ms),
-            ("graft:", 50)
+            (
+                shared.key_prefix.as_str(),
+                shared.timeout_ms,
+                shared.cluster
+            ),
+            ("graft:", 50, false)
         );
+        let yaml =
+            "execution:\n  shared_cache:\n    redis_url: redis://cfg:6379\n    cluster: true\n";
+        let config = Config::from_yaml(yaml).unwrap();
+        let options = config.execution.shared_cache.unwrap().options().unwrap();
+        assert!(options.cluster);
         for (yaml, named) in [
             (
                 "execution:\n  shared_cache:\n    redis_url: http://cache\n",

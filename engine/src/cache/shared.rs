@@ -15,6 +15,11 @@
 //! - A Redis that keeps failing is left alone for a while: after [`FAILURES_TO_SUSPEND`]
 //!   commands in a row fail or time out, lookups and writes are skipped for [`SUSPENSION`],
 //!   so a hung Redis costs a few requests one timeout each, not every request.
+//! - A Redis Cluster (ElastiCache with cluster mode on) is reached through one of its nodes
+//!   (the configuration endpoint): keys spread over its shards by hash slot, each command
+//!   goes to the shard that owns its key, and the client follows the topology as shards
+//!   move or fail over. An entry's two reads (`GET`, `PTTL`) name one key, so they stay
+//!   one pipeline to one shard.
 
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex};
@@ -22,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -55,24 +62,101 @@ pub struct SharedCacheOptions {
     pub timeout: Duration,
     /// For `rediss://`: the CA certificates (PEM) to trust instead of the system's roots.
     pub root_certificates: Option<Vec<u8>>,
+    /// `url` names a node of a Redis Cluster, whose topology the client discovers.
+    pub cluster: bool,
 }
 
 impl SharedCacheOptions {
     /// Whether the URL (and the certificates, if any) can reach a Redis; nothing is contacted.
     pub fn check(&self) -> Result<(), redis::RedisError> {
-        self.client().map(|_| ())
+        self.connector().map(|_| ())
     }
 
-    fn client(&self) -> Result<redis::Client, redis::RedisError> {
-        match &self.root_certificates {
+    fn connector(&self) -> Result<Connector, redis::RedisError> {
+        let certificates = self
+            .root_certificates
+            .as_ref()
+            .map(|pem| redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            });
+        if self.cluster {
+            let mut builder = ClusterClient::builder([self.url.as_str()])
+                .connection_timeout(self.timeout)
+                .response_timeout(self.timeout);
+            if let Some(certificates) = certificates {
+                builder = builder.certs(certificates);
+            }
+            return builder.build().map(Connector::Cluster);
+        }
+        let client = match certificates {
             None => redis::Client::open(self.url.as_str()),
-            Some(pem) => redis::Client::build_with_tls(
-                self.url.as_str(),
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
+            Some(certificates) => redis::Client::build_with_tls(self.url.as_str(), certificates),
+        }?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        Ok(Connector::Single(client, config))
+    }
+}
+
+/// How to open the tier's connection.
+#[derive(Clone)]
+enum Connector {
+    Single(redis::Client, ConnectionManagerConfig),
+    Cluster(ClusterClient),
+}
+
+impl Connector {
+    async fn connect(&self) -> Result<Connection, redis::RedisError> {
+        match self {
+            Connector::Single(client, config) => {
+                ConnectionManager::new_with_config(client.clone(), config.clone())
+                    .await
+                    .map(Connection::Single)
+            }
+            Connector::Cluster(client) => {
+                client.get_async_connection().await.map(Connection::Cluster)
+            }
+        }
+    }
+}
+
+/// The tier's connection: to one Redis, or to a cluster's shards. Both reconnect by
+/// themselves, and clones share the connection.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
         }
     }
 }
@@ -85,7 +169,7 @@ pub struct SharedCache {
 }
 
 struct Inner {
-    connection: ArcSwapOption<ConnectionManager>,
+    connection: ArcSwapOption<Connection>,
     key_prefix: String,
     timeout: Duration,
     writes: Arc<Semaphore>,
@@ -128,7 +212,7 @@ impl SharedCache {
     /// error without one): a Redis that is down at start-up delays nothing, and is used
     /// once it answers.
     pub fn connect(options: &SharedCacheOptions) -> Result<SharedCache, redis::RedisError> {
-        let client = options.client()?;
+        let connector = options.connector()?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| redis::RedisError::from(std::io::Error::other(e)))?;
         let cache = SharedCache {
@@ -140,14 +224,11 @@ impl SharedCache {
                 health: Mutex::default(),
             }),
         };
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout))
-            .set_response_timeout(Some(options.timeout));
         let inner = Arc::downgrade(&cache.inner);
         runtime.spawn(async move {
             let mut pause = Duration::from_millis(250);
             loop {
-                match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                match connector.connect().await {
                     Ok(connection) => {
                         if let Some(inner) = inner.upgrade() {
                             inner.connection.store(Some(Arc::new(connection)));
@@ -210,7 +291,7 @@ impl SharedCache {
     }
 
     /// The connection to send a command on: none while unconnected or suspended.
-    fn usable(&self) -> Option<Arc<ConnectionManager>> {
+    fn usable(&self) -> Option<Arc<Connection>> {
         if self.suspended() {
             return None;
         }

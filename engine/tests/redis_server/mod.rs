@@ -1,6 +1,6 @@
-//! A `redis-server` for tests, on a free loopback port (engine and server tests share it).
-//! Without the program a test is skipped with a printed reason, except under `CI=true`,
-//! where it fails.
+//! A `redis-server` for tests, on a free loopback port (engine and server tests share it),
+//! and a Redis Cluster of several (joined with `redis-cli --cluster create`). Without the
+//! programs a test is skipped with a printed reason, except under `CI=true`, where it fails.
 
 #![allow(dead_code)]
 
@@ -166,6 +166,114 @@ impl Redis {
             "{count} entries were never written: {:?}",
             self.keys().await
         );
+    }
+}
+
+/// A Redis Cluster of `redis-server`s on loopback ports, one shard each, no replicas; stopped
+/// (and its state directory removed) when dropped.
+pub struct RedisCluster {
+    pub shards: Vec<Redis>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts `shards` servers in cluster mode, joins them and waits until every one reports
+    /// the cluster ok (`None`: skip, except under `CI=true`).
+    pub fn start(test: &str, shards: usize) -> Option<RedisCluster> {
+        let dir = std::env::temp_dir().join(format!("graft-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cluster = RedisCluster {
+            shards: Vec::new(),
+            dir,
+        };
+        for _ in 0..shards {
+            // The cluster bus port is chosen too: the default (port + 10000) may not exist.
+            let (port, bus) = (free_port(), free_port());
+            let config = cluster.dir.join(format!("nodes-{port}.conf"));
+            let args = [
+                "--port",
+                &port.to_string(),
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &bus.to_string(),
+                "--cluster-config-file",
+                config.to_str().unwrap(),
+                "--dir",
+                cluster.dir.to_str().unwrap(),
+            ];
+            cluster.shards.push(Redis::launch(test, port, &args, None)?);
+        }
+        let nodes: Vec<String> = cluster
+            .shards
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match created {
+            Ok(status) => assert!(
+                status.success(),
+                "{test}: redis-cli --cluster create failed"
+            ),
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("{test}: redis-cli is required in CI (apt-get install redis-tools): {e}")
+            }
+            Err(e) => {
+                eprintln!("{test}: skipped, redis-cli does not start: {e}");
+                return None;
+            }
+        }
+        for shard in &cluster.shards {
+            let mut ok = false;
+            for _ in 0..200 {
+                let info = Command::new("redis-cli")
+                    .args(["-p", &shard.port.to_string(), "cluster", "info"])
+                    .output()
+                    .unwrap();
+                if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                    ok = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(
+                ok,
+                "{test}: the cluster never reported ok on {}",
+                shard.port
+            );
+        }
+        Some(cluster)
+    }
+
+    /// The URL of one shard: enough for a client to discover the others.
+    pub fn url(&self) -> String {
+        self.shards[0].url()
+    }
+
+    /// How many keys each shard holds.
+    pub async fn key_counts(&self) -> Vec<usize> {
+        let mut counts = Vec::new();
+        for shard in &self.shards {
+            let count: usize = redis::cmd("DBSIZE")
+                .query_async(&mut shard.connection().await)
+                .await
+                .unwrap();
+            counts.push(count);
+        }
+        counts
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.shards.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
