@@ -443,7 +443,7 @@ async fn answers_from_the_shared_tier_do_not_count_against_the_call_limit() {
 }
 
 #[tokio::test]
-async fn replicas_share_answers_through_a_redis_cluster_whose_shards_each_hold_some() {
+async fn replicas_share_answers_through_a_redis_cluster_and_follow_its_slots_as_they_move() {
     let Some(cluster) = RedisCluster::start("cluster", 3) else {
         return;
     };
@@ -458,6 +458,7 @@ async fn replicas_share_answers_through_a_redis_cluster_whose_shards_each_hold_s
     };
     let a = replica(&base, connect(&options, true).await);
     let b = replica(&base, connect(&options, true).await);
+    let c = replica(&base, connect(&options, true).await);
     let tags: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
     let query = |tag: &str| format!(r#"{{ long(tag: "{tag}") {{ n }} }}"#);
     for tag in &tags {
@@ -478,6 +479,18 @@ async fn replicas_share_answers_through_a_redis_cluster_whose_shards_each_hold_s
     // B's own call of a tag would answer n: 2; every answer is the one A fetched.
     for tag in &tags {
         let answer = parse(&run(&b, &query(tag), json!({})).await);
+        assert_eq!(answer, json!({"data": {"long": {"n": 1}}}), "{tag}");
+        assert_eq!(hits.get(&format!("/cc/{tag}")), 1, "{tag}");
+    }
+
+    // The first shard's slots (and keys) move to the second while C, connected before,
+    // still has the old map: C follows the redirections and finds every answer.
+    cluster.move_slots(0, 1);
+    let counts = cluster.key_counts().await;
+    assert_eq!(counts[0], 0, "{counts:?}");
+    assert_eq!(counts.iter().sum::<usize>(), tags.len(), "{counts:?}");
+    for tag in &tags {
+        let answer = parse(&run(&c, &query(tag), json!({})).await);
         assert_eq!(answer, json!({"data": {"long": {"n": 1}}}), "{tag}");
         assert_eq!(hits.get(&format!("/cc/{tag}")), 1, "{tag}");
     }

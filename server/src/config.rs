@@ -206,7 +206,7 @@ pub struct SharedCacheConfig {
     pub tls_ca_file: Option<PathBuf>,
     /// `redis_url` names a node of a Redis Cluster (ElastiCache with cluster mode on: its
     /// configuration endpoint): keys spread over the shards, and the topology is followed as
-    /// shards move or fail over.
+    /// slots move between shards.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cluster: bool,
 }

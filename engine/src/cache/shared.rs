@@ -18,7 +18,7 @@
 //! - A Redis Cluster (ElastiCache with cluster mode on) is reached through one of its nodes
 //!   (the configuration endpoint): keys spread over its shards by hash slot, each command
 //!   goes to the shard that owns its key, and the client follows the topology as shards
-//!   move or fail over. An entry's two reads (`GET`, `PTTL`) name one key, so they stay
+//!   move (redirections). An entry's two reads (`GET`, `PTTL`) name one key, so they stay
 //!   one pipeline to one shard.
 
 use std::fmt::{self, Write as _};

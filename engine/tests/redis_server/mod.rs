@@ -256,6 +256,56 @@ impl RedisCluster {
         self.shards[0].url()
     }
 
+    /// Moves every slot of shard `from`, with its keys, to shard `to` (`redis-cli --cluster
+    /// reshard`), as a scaling-in would.
+    pub fn move_slots(&self, from: usize, to: usize) {
+        let cli = |port: u16, args: &[&str]| {
+            let out = Command::new("redis-cli")
+                .args(["-p", &port.to_string()])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let (source, target) = (&self.shards[from], &self.shards[to]);
+        let source_id = cli(source.port, &["cluster", "myid"]);
+        let target_id = cli(target.port, &["cluster", "myid"]);
+        let nodes = cli(source.port, &["cluster", "nodes"]);
+        // `<id> … <first>-<last> …`: the slot ranges the source owns.
+        let slots: u32 = nodes
+            .lines()
+            .find(|line| line.starts_with(&source_id))
+            .unwrap()
+            .split_whitespace()
+            .skip(8)
+            .map(|range| match range.split_once('-') {
+                Some((a, b)) => b.parse::<u32>().unwrap() - a.parse::<u32>().unwrap() + 1,
+                None => 1,
+            })
+            .sum();
+        let address = format!("127.0.0.1:{}", source.port);
+        let moved = Command::new("redis-cli")
+            .args([
+                "--cluster",
+                "reshard",
+                &address,
+                "--cluster-from",
+                &source_id,
+            ])
+            .args([
+                "--cluster-to",
+                &target_id,
+                "--cluster-slots",
+                &slots.to_string(),
+            ])
+            .args(["--cluster-yes"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(moved.success(), "redis-cli --cluster reshard failed");
+    }
+
     /// How many keys each shard holds.
     pub async fn key_counts(&self) -> Vec<usize> {
         let mut counts = Vec::new();
