@@ -24,7 +24,7 @@ use crate::plan::exec::Fetched;
 
 pub mod shared;
 
-pub use shared::{SharedCache, SharedCacheOptions};
+pub use shared::{ClientCertificate, SharedCache, SharedCacheOptions};
 
 /// A cached answer and how long it lives.
 #[derive(Clone)]

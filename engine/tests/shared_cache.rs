@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common_plan::{Hits, gateway_for, run, run_as, upstream};
 use engine::cache::shared::{FAILURES_TO_SUSPEND, MAX_PENDING_WRITES, SUSPENSION};
-use engine::cache::{SharedCache, SharedCacheOptions};
+use engine::cache::{ClientCertificate, SharedCache, SharedCacheOptions};
 use engine::decoded::Decoded;
 use engine::plan::PlanOptions;
 use engine::plan::exec::Fetched;
@@ -48,6 +48,7 @@ async fn tier_trusting(url: &str, certificate: Option<Vec<u8>>, reachable: bool)
         key_prefix: "test:".to_string(),
         timeout: Duration::from_millis(200),
         root_certificates: certificate,
+        client_certificate: None,
         cluster: false,
     };
     connect(&options, reachable).await
@@ -269,6 +270,55 @@ async fn a_tls_redis_is_shared_when_its_ca_is_trusted_and_only_missed_otherwise(
 }
 
 #[tokio::test]
+async fn a_redis_that_verifies_clients_is_shared_only_by_replicas_presenting_a_certificate() {
+    let dir = std::env::temp_dir().join(format!("graft-redis-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(redis) = Redis::start_mutual_tls("shared_mtls", &dir) else {
+        return;
+    };
+    let (base, hits) = upstream().await;
+    let (certificate, key) = redis.client_certificate().unwrap();
+    let options = |client_certificate| SharedCacheOptions {
+        url: redis.url(),
+        key_prefix: "test:".to_string(),
+        timeout: Duration::from_millis(200),
+        root_certificates: redis.tls_certificate(),
+        client_certificate,
+        cluster: false,
+    };
+    let presenting = Some(ClientCertificate { certificate, key });
+    let a = replica(&base, connect(&options(presenting.clone()), true).await);
+    let b = replica(&base, connect(&options(presenting), true).await);
+    let q = r#"{ long(tag: "m") { n } }"#;
+    assert_eq!(
+        parse(&run(&a, q, json!({})).await),
+        json!({"data": {"long": {"n": 1}}})
+    );
+    redis.wait_for_keys(1).await;
+    assert_eq!(
+        parse(&run(&b, q, json!({})).await),
+        json!({"data": {"long": {"n": 1}}})
+    );
+    assert_eq!(
+        hits.get("/cc/m"),
+        1,
+        "served from the other replica's entry"
+    );
+
+    // The server's CA is trusted but no certificate is presented: Redis refuses the
+    // handshake, so the tier never connects and the upstream answers.
+    let anonymous = connect(&options(None), false).await;
+    let c = replica(&base, anonymous.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!anonymous.connected());
+    assert_eq!(
+        parse(&run(&c, q, json!({})).await),
+        json!({"data": {"long": {"n": 2}}})
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn a_hung_redis_is_skipped_after_failures_in_a_row_and_used_again_later() {
     let Some((redis, base, hits)) = start("shared_hung").await else {
         return;
@@ -325,6 +375,7 @@ async fn writes_waiting_on_a_frozen_redis_are_bounded_and_the_rest_dropped() {
         key_prefix: "test:".to_string(),
         timeout: Duration::from_secs(10),
         root_certificates: None,
+        client_certificate: None,
         cluster: false,
     };
     let shared = connect(&options, true).await;
@@ -454,6 +505,7 @@ async fn replicas_share_answers_through_a_redis_cluster_and_follow_its_slots_as_
         key_prefix: "test:".to_string(),
         timeout: Duration::from_millis(500),
         root_certificates: None,
+        client_certificate: None,
         cluster: true,
     };
     let a = replica(&base, connect(&options, true).await);

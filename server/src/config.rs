@@ -204,6 +204,13 @@ pub struct SharedCacheConfig {
     /// system's roots (which also honour `SSL_CERT_FILE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<PathBuf>,
+    /// For `rediss://` to a Redis that verifies clients (`tls-auth-clients`): a PEM file of
+    /// the client certificate (chain) graft presents. Set with `tls_key_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of `tls_cert_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
     /// `redis_url` names a node of a Redis Cluster (ElastiCache with cluster mode on: its
     /// configuration endpoint): keys spread over the shards, and the topology is followed as
     /// slots move between shards.
@@ -218,31 +225,54 @@ impl SharedCacheConfig {
     fn default_timeout_ms() -> u64 {
         50
     }
-    /// The engine's options; reads `tls_ca_file`.
+    /// The engine's options; reads the TLS files.
     pub fn options(&self) -> Result<engine::cache::SharedCacheOptions, String> {
-        let root_certificates = match &self.tls_ca_file {
-            Some(path) => {
-                let shown = path.display();
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("execution.shared_cache.tls_ca_file {shown}: {e}"))?;
-                // An empty trust store would only fail each connection later.
-                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-                    return Err(format!(
-                        "execution.shared_cache.tls_ca_file {shown} holds no PEM certificate"
-                    ));
-                }
-                Some(pem)
+        let root_certificates = self
+            .tls_ca_file
+            .as_deref()
+            .map(|path| read_pem("tls_ca_file", path, "CERTIFICATE"))
+            .transpose()?;
+        let client_certificate = match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => None,
+            (Some(certificate), Some(key)) => Some(engine::cache::ClientCertificate {
+                certificate: read_pem("tls_cert_file", certificate, "CERTIFICATE")?,
+                key: read_pem("tls_key_file", key, "PRIVATE KEY")?,
+            }),
+            _ => {
+                return Err(
+                    "execution.shared_cache.tls_cert_file and tls_key_file go together".into(),
+                );
             }
-            None => None,
         };
         Ok(engine::cache::SharedCacheOptions {
             url: self.redis_url.clone(),
             key_prefix: self.key_prefix.clone(),
             timeout: Duration::from_millis(self.timeout_ms),
             root_certificates,
+            client_certificate,
             cluster: self.cluster,
         })
     }
+}
+
+/// A PEM file of `execution.shared_cache.<key>` holding a `label` block (`CERTIFICATE`, or
+/// a `PRIVATE KEY` of any kind): an empty or wrong file would only fail each connection
+/// later.
+fn read_pem(key: &str, path: &Path, label: &str) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let pem =
+        std::fs::read(path).map_err(|e| format!("execution.shared_cache.{key} {shown}: {e}"))?;
+    let text = String::from_utf8_lossy(&pem);
+    let found = text
+        .lines()
+        .any(|line| line.starts_with("-----BEGIN ") && line.contains(label));
+    if !found {
+        return Err(format!(
+            "execution.shared_cache.{key} {shown} holds no PEM {}",
+            label.to_ascii_lowercase()
+        ));
+    }
+    Ok(pem)
 }
 
 impl Default for ExecutionConfig {
@@ -443,6 +473,35 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_cache_client_certificate_is_read_with_its_key() {
+        let dir = std::env::temp_dir().join(format!("graft-config-mtls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let signed = rcgen::generate_simple_self_signed(vec!["graft".to_string()]).unwrap();
+        let (cert, key) = (dir.join("client.crt"), dir.join("client.key"));
+        std::fs::write(&cert, signed.cert.pem()).unwrap();
+        std::fs::write(&key, signed.signing_key.serialize_pem()).unwrap();
+        let yaml = format!(
+            "execution:\n  shared_cache:\n    redis_url: rediss://cache\n    tls_cert_file: {}\n    tls_key_file: {}\n",
+            cert.display(),
+            key.display()
+        );
+        let config = Config::from_yaml(&yaml).unwrap();
+        let options = config.execution.shared_cache.unwrap().options().unwrap();
+        let client = options.client_certificate.unwrap();
+        assert_eq!(client.certificate, signed.cert.pem().into_bytes());
+        assert_eq!(client.key, signed.signing_key.serialize_pem().into_bytes());
+        assert_eq!(format!("{client:?}"), "ClientCertificate(..)");
+        // A certificate where the key should be is refused.
+        let swapped = yaml.replace("client.key", "client.crt");
+        let err = Config::from_yaml(&swapped).unwrap_err();
+        assert!(
+            err.contains("tls_key_file") && err.contains("holds no PEM private key"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn a_shared_cache_needs_a_redis_url_and_a_positive_timeout() {
         let config =
             Config::from_yaml("execution:\n  shared_cache:\n    redis_url: redis://cache:6379\n")
@@ -478,6 +537,14 @@ mod tests {
             (
                 "execution:\n  shared_cache:\n    redis_url: rediss://cache\n    tls_ca_file: Cargo.toml\n",
                 "holds no PEM certificate",
+            ),
+            (
+                "execution:\n  shared_cache:\n    redis_url: rediss://cache\n    tls_cert_file: Cargo.toml\n",
+                "tls_cert_file and tls_key_file go together",
+            ),
+            (
+                "execution:\n  shared_cache:\n    redis_url: rediss://cache\n    tls_cert_file: Cargo.toml\n    tls_key_file: Cargo.toml\n",
+                "tls_cert_file Cargo.toml holds no PEM certificate",
             ),
         ] {
             let err = Config::from_yaml(yaml).unwrap_err();

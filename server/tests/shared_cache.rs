@@ -38,6 +38,8 @@ async fn replicas_configured_with_one_redis_serve_each_others_cached_answers() {
         key_prefix: "graft:".to_string(),
         timeout_ms: 200,
         tls_ca_file: None,
+        tls_cert_file: None,
+        tls_key_file: None,
         cluster: false,
     });
     let upstream = upstream().await;

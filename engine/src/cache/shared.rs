@@ -62,6 +62,9 @@ pub struct SharedCacheOptions {
     pub timeout: Duration,
     /// For `rediss://`: the CA certificates (PEM) to trust instead of the system's roots.
     pub root_certificates: Option<Vec<u8>>,
+    /// For `rediss://` to a Redis that asks for one (`tls-auth-clients`): the certificate
+    /// graft presents and its private key.
+    pub client_certificate: Option<ClientCertificate>,
     /// `url` names a node of a Redis Cluster, whose topology the client discovers.
     pub cluster: bool,
 }
@@ -73,13 +76,19 @@ impl SharedCacheOptions {
     }
 
     fn connector(&self) -> Result<Connector, redis::RedisError> {
-        let certificates = self
-            .root_certificates
+        let client_tls = self
+            .client_certificate
             .as_ref()
-            .map(|pem| redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(pem.clone()),
+            .map(|c| redis::ClientTlsConfig {
+                client_cert: c.certificate.clone(),
+                client_key: c.key.clone(),
             });
+        let certificates = (self.root_certificates.is_some() || client_tls.is_some()).then(|| {
+            redis::TlsCertificates {
+                client_tls,
+                root_cert: self.root_certificates.clone(),
+            }
+        });
         if self.cluster {
             let mut builder = ClusterClient::builder([self.url.as_str()])
                 .connection_timeout(self.timeout)
@@ -97,6 +106,20 @@ impl SharedCacheOptions {
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
         Ok(Connector::Single(client, config))
+    }
+}
+
+/// A client certificate chain and its private key, PEM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    pub certificate: Vec<u8>,
+    pub key: Vec<u8>,
+}
+
+/// The key stays out of logs.
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientCertificate(..)")
     }
 }
 

@@ -12,8 +12,10 @@ use std::time::Duration;
 pub struct Redis {
     child: Child,
     port: u16,
-    /// Set when it serves TLS only: the certificate it presents (its own CA), PEM.
+    /// Set when it serves TLS only: the CA certificate to trust, PEM.
     tls_certificate: Option<Vec<u8>>,
+    /// Set when it also verifies clients: a certificate and key its CA signed, PEM.
+    client_certificate: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Redis {
@@ -49,6 +51,65 @@ impl Redis {
         Redis::launch(test, port, &args, Some(signed.cert.pem().into_bytes()))
     }
 
+    /// Starts one that speaks TLS only and admits only clients presenting a certificate its
+    /// CA signed (`tls-auth-clients yes`); the CA, the server's and a client's certificate
+    /// are written into `dir`.
+    pub fn start_mutual_tls(test: &str, dir: &std::path::Path) -> Option<Redis> {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Each certificate gets its own name: a leaf named like its issuer looks self-signed.
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "graft test CA");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, &ca_key);
+        let sign = |names: Vec<String>| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(names.clone()).unwrap();
+            params
+                .distinguished_name
+                .push(DnType::CommonName, names[0].as_str());
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server_cert, server_key) = sign(vec!["127.0.0.1".to_string()]);
+        let (client_cert, client_key) = sign(vec!["graft".to_string()]);
+        let write = |name: &str, pem: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path.to_str().unwrap().to_string()
+        };
+        let ca_path = write("ca.crt", &ca.pem());
+        let cert_path = write("redis.crt", &server_cert);
+        let key_path = write("redis.key", &server_key);
+        let port = free_port();
+        let args = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &cert_path,
+            "--tls-key-file",
+            &key_path,
+            "--tls-ca-cert-file",
+            &ca_path,
+            "--tls-auth-clients",
+            "yes",
+        ];
+        let mut redis = Redis::launch(test, port, &args, Some(ca.pem().into_bytes()))?;
+        redis.client_certificate = Some((client_cert.into_bytes(), client_key.into_bytes()));
+        Some(redis)
+    }
+
+    /// The client certificate and key a server started with [`Redis::start_mutual_tls`]
+    /// admits.
+    pub fn client_certificate(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.client_certificate.clone()
+    }
+
     fn launch(
         test: &str,
         port: u16,
@@ -75,6 +136,7 @@ impl Redis {
             child,
             port,
             tls_certificate,
+            client_certificate: None,
         };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -123,7 +185,12 @@ impl Redis {
             Some(pem) => redis::Client::build_with_tls(
                 self.url(),
                 redis::TlsCertificates {
-                    client_tls: None,
+                    client_tls: self.client_certificate.clone().map(|(cert, key)| {
+                        redis::ClientTlsConfig {
+                            client_cert: cert,
+                            client_key: key,
+                        }
+                    }),
                     root_cert: Some(pem.clone()),
                 },
             ),
