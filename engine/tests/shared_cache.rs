@@ -91,6 +91,21 @@ fn parse(body: &str) -> Value {
     serde_json::from_str(body).unwrap()
 }
 
+/// Replica A fetches `{ long(tag) }` (the upstream's first answer of the tag) and stores it
+/// in `redis`; replica B then answers A's entry without calling the upstream.
+async fn b_serves_what_a_fetched(a: &Gateway, b: &Gateway, redis: &Redis, hits: &Hits, tag: &str) {
+    let q = format!(r#"{{ long(tag: "{tag}") {{ n }} }}"#);
+    let first = json!({"data": {"long": {"n": 1}}});
+    assert_eq!(parse(&run(a, &q, json!({})).await), first);
+    redis.wait_for_keys(1).await;
+    assert_eq!(parse(&run(b, &q, json!({})).await), first);
+    assert_eq!(
+        hits.get(&format!("/cc/{tag}")),
+        1,
+        "served from the other replica's entry"
+    );
+}
+
 async fn start(test: &str) -> Option<(Redis, String, Hits)> {
     let redis = Redis::start(test)?;
     let (base, hits) = upstream().await;
@@ -241,21 +256,8 @@ async fn a_tls_redis_is_shared_when_its_ca_is_trusted_and_only_missed_otherwise(
         &base,
         tier_trusting(&url, redis.tls_certificate(), true).await,
     );
+    b_serves_what_a_fetched(&a, &b, &redis, &hits, "t").await;
     let q = r#"{ long(tag: "t") { n } }"#;
-    assert_eq!(
-        parse(&run(&a, q, json!({})).await),
-        json!({"data": {"long": {"n": 1}}})
-    );
-    redis.wait_for_keys(1).await;
-    assert_eq!(
-        parse(&run(&b, q, json!({})).await),
-        json!({"data": {"long": {"n": 1}}})
-    );
-    assert_eq!(
-        hits.get("/cc/t"),
-        1,
-        "served over TLS from the other replica's entry"
-    );
 
     // The system's roots do not know the test CA: the handshake fails, lookups miss.
     let untrusted = tier(&url, false).await;
@@ -289,21 +291,8 @@ async fn a_redis_that_verifies_clients_is_shared_only_by_replicas_presenting_a_c
     let presenting = Some(ClientCertificate { certificate, key });
     let a = replica(&base, connect(&options(presenting.clone()), true).await);
     let b = replica(&base, connect(&options(presenting), true).await);
+    b_serves_what_a_fetched(&a, &b, &redis, &hits, "m").await;
     let q = r#"{ long(tag: "m") { n } }"#;
-    assert_eq!(
-        parse(&run(&a, q, json!({})).await),
-        json!({"data": {"long": {"n": 1}}})
-    );
-    redis.wait_for_keys(1).await;
-    assert_eq!(
-        parse(&run(&b, q, json!({})).await),
-        json!({"data": {"long": {"n": 1}}})
-    );
-    assert_eq!(
-        hits.get("/cc/m"),
-        1,
-        "served from the other replica's entry"
-    );
 
     // The server's CA is trusted but no certificate is presented: Redis refuses the
     // handshake, so the tier never connects and the upstream answers.

@@ -32,23 +32,35 @@ impl Redis {
         let (cert, key) = (dir.join("redis.crt"), dir.join("redis.key"));
         std::fs::write(&cert, signed.cert.pem()).unwrap();
         std::fs::write(&key, signed.signing_key.serialize_pem()).unwrap();
-        let port = free_port();
         let (cert_path, key_path) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let ca = signed.cert.pem().into_bytes();
+        Redis::launch_tls(test, [cert_path, key_path, cert_path], false, ca)
+    }
+
+    /// A TLS-only server presenting `cert` and `key`, verifying clients against `ca` when
+    /// `verify_clients` (file paths); `trust` is the CA certificate clients trust, PEM.
+    fn launch_tls(
+        test: &str,
+        [cert, key, ca]: [&str; 3],
+        verify_clients: bool,
+        trust: Vec<u8>,
+    ) -> Option<Redis> {
+        let port = free_port();
         let args = [
             "--port",
             "0",
             "--tls-port",
             &port.to_string(),
             "--tls-cert-file",
-            cert_path,
+            cert,
             "--tls-key-file",
-            key_path,
+            key,
             "--tls-ca-cert-file",
-            cert_path,
+            ca,
             "--tls-auth-clients",
-            "no",
+            if verify_clients { "yes" } else { "no" },
         ];
-        Redis::launch(test, port, &args, Some(signed.cert.pem().into_bytes()))
+        Redis::launch(test, port, &args, Some(trust))
     }
 
     /// Starts one that speaks TLS only and admits only clients presenting a certificate its
@@ -84,22 +96,8 @@ impl Redis {
         let ca_path = write("ca.crt", &ca.pem());
         let cert_path = write("redis.crt", &server_cert);
         let key_path = write("redis.key", &server_key);
-        let port = free_port();
-        let args = [
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--tls-cert-file",
-            &cert_path,
-            "--tls-key-file",
-            &key_path,
-            "--tls-ca-cert-file",
-            &ca_path,
-            "--tls-auth-clients",
-            "yes",
-        ];
-        let mut redis = Redis::launch(test, port, &args, Some(ca.pem().into_bytes()))?;
+        let files = [cert_path.as_str(), key_path.as_str(), ca_path.as_str()];
+        let mut redis = Redis::launch_tls(test, files, true, ca.pem().into_bytes())?;
         redis.client_certificate = Some((client_cert.into_bytes(), client_key.into_bytes()));
         Some(redis)
     }
