@@ -58,6 +58,8 @@ pub struct AppState {
     pub shared_cache: Option<engine::cache::SharedCache>,
     /// `POST /graphql` bodies already parsed; independent of the schema, so kept across reloads.
     pub body_memo: crate::body_memo::BodyMemo,
+    /// Queries clients may send by hash (automatic persisted queries).
+    pub persisted: crate::persisted::PersistedQueries,
 }
 
 impl AppState {
@@ -73,7 +75,12 @@ impl AppState {
                 .inspect_err(|e| tracing::error!(error = %e, "the shared response cache is off"))
                 .ok()
         });
+        let persisted = crate::persisted::PersistedQueries::new(
+            &config.persisted_queries,
+            shared_cache.clone(),
+        );
         Arc::new(AppState {
+            persisted,
             shared_cache,
             graph: ArcSwapOption::empty(),
             config,

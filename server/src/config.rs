@@ -38,6 +38,7 @@ pub struct Config {
     pub discovery: crate::discovery::DiscoveryConfig,
     pub readiness: ReadinessConfig,
     pub execution: ExecutionConfig,
+    pub persisted_queries: PersistedQueriesConfig,
 }
 
 impl Default for Config {
@@ -55,6 +56,35 @@ impl Default for Config {
             discovery: crate::discovery::DiscoveryConfig::default(),
             readiness: ReadinessConfig::default(),
             execution: ExecutionConfig::default(),
+            persisted_queries: PersistedQueriesConfig::default(),
+        }
+    }
+}
+
+/// Automatic persisted queries (Apollo's APQ protocol): a client may send a query's SHA-256
+/// instead of its text, and sends the text once when graft does not know the hash. Known
+/// queries are kept in process and, with `execution.shared_cache`, in Redis, so that every
+/// replica knows what one was told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersistedQueriesConfig {
+    /// Accept hashes in place of queries. When off, a request with only a hash is answered
+    /// PERSISTED_QUERY_NOT_SUPPORTED (clients then send the text).
+    pub enabled: bool,
+    /// Memory bound of the in-process store of queries, in MiB.
+    #[schemars(range(min = 1))]
+    pub cache_mib: u64,
+    /// How long Redis keeps a query after it was last sent in full, in seconds.
+    #[schemars(range(min = 1))]
+    pub shared_ttl_s: u64,
+}
+
+impl Default for PersistedQueriesConfig {
+    fn default() -> Self {
+        PersistedQueriesConfig {
+            enabled: true,
+            cache_mib: 16,
+            shared_ttl_s: 24 * 60 * 60,
         }
     }
 }
@@ -391,11 +421,14 @@ impl Config {
                 })?;
         }
         let t = &self.timeouts;
+        let p = &self.persisted_queries;
         for (name, value) in [
             ("timeouts.request_ms", t.request_ms),
             ("timeouts.header_read_ms", t.header_read_ms),
             ("timeouts.write_ms", t.write_ms),
             ("timeouts.upstream_ms", t.upstream_ms),
+            ("persisted_queries.cache_mib", p.cache_mib),
+            ("persisted_queries.shared_ttl_s", p.shared_ttl_s),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));

@@ -32,6 +32,12 @@ pub enum ErrorCode {
     RequestTimeout,
     /// No schema is loaded yet.
     SchemaNotLoaded,
+    /// A persisted-query hash graft does not know (the client then sends the query).
+    PersistedQueryNotFound,
+    /// A persisted-query hash while persisted queries are off.
+    PersistedQueryNotSupported,
+    /// A query whose SHA-256 is not the persisted-query hash sent with it.
+    PersistedQueryHashMismatch,
     /// A bug: graft failed while handling the request.
     Internal,
 }
@@ -49,6 +55,9 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::SchemaNotLoaded => "SCHEMA_NOT_LOADED",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            ErrorCode::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
+            ErrorCode::PersistedQueryHashMismatch => "PERSISTED_QUERY_HASH_MISMATCH",
             ErrorCode::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -66,6 +75,13 @@ impl ErrorCode {
 
     fn status(self) -> StatusCode {
         match self {
+            // The step of the protocol that asks for the text, answered 200 as Apollo's
+            // servers do: clients (Apollo Client's persisted-query link) may stop sending
+            // hashes altogether after a 400.
+            ErrorCode::PersistedQueryNotFound | ErrorCode::PersistedQueryNotSupported => {
+                StatusCode::OK
+            }
+            ErrorCode::PersistedQueryHashMismatch => StatusCode::BAD_REQUEST,
             ErrorCode::BadRequest
             | ErrorCode::ParseFailed
             | ErrorCode::OperationNotFound

@@ -11,6 +11,8 @@
 //!   and 415 (content type) under both.
 //! - The whole request, body read included, runs under `timeouts.request_ms`
 //!   (REQUEST_TIMEOUT, 504).
+//! - A query may be sent as its SHA-256 alone (automatic persisted queries, see
+//!   [`crate::persisted`]), over GET and POST.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -290,8 +292,11 @@ fn build_request(
     variables: Option<Value>,
     extensions: Option<Value>,
 ) -> Result<Box<async_graphql::Request>, AppError> {
+    // A persisted query's text may be left out: `persisted.rs` fills it in.
+    let hashed = matches!(&extensions, Some(Value::Object(e)) if e.contains_key("persistedQuery"));
     let query = match query {
         Some(Value::String(q)) => q,
+        None | Some(Value::Null) if hashed => String::new(),
         None | Some(Value::Null) => return Err(bad_request("the request has no query")),
         Some(_) => return Err(bad_request("query must be a string")),
     };
@@ -330,11 +335,19 @@ async fn execute(
     state: &AppState,
     method: Method,
     response_type: ResponseType,
-    request: Box<async_graphql::Request>,
+    mut request: Box<async_graphql::Request>,
     headers: HeaderMap,
     started: Instant,
     deadline: Deadline,
 ) -> Response {
+    // Boxed and only for hashed requests: the lookup may wait on Redis, and its future
+    // inline would grow every request's.
+    if request.extensions.contains_key("persistedQuery")
+        && let Err(e) = Box::pin(state.persisted.resolve(&mut request)).await
+    {
+        let response = e.responding_as(response_type).into_response();
+        return finish(response, "unknown", "rejected", started);
+    }
     let Some(loaded) = state.graph.load_full() else {
         let e = AppError::new(ErrorCode::SchemaNotLoaded, "no schema is loaded yet");
         return finish(

@@ -23,6 +23,7 @@ pub mod frame;
 pub mod graphql;
 pub mod negotiate;
 pub mod ops;
+pub mod persisted;
 pub mod probe;
 pub mod reload;
 pub mod server;

@@ -412,3 +412,95 @@ async fn deeply_nested_documents_and_bodies_are_refused_without_a_crash() {
     let after = post(&graft, Some(GQL), json!({ "query": "{ __typename }" })).await;
     assert_eq!(after.status, 200);
 }
+
+/// The SHA-256 of `text` in lowercase hex, as clients of the persisted-query protocol send it.
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// GET /graphql with URL parameters.
+async fn get_with(graft: &common::Graft, accept: &str, params: &[(&str, String)]) -> Answer {
+    let request = client()
+        .get(graft.graphql())
+        .header("accept", accept)
+        .query(params);
+    Answer::from(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn a_persisted_query_is_asked_for_once_then_run_by_its_hash_over_post_and_get() {
+    let graft = start(Config::default()).await;
+    let query = "{ user(id: 1) { name } }";
+    let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(query)}});
+    let hashed = json!({ "extensions": extensions });
+
+    // Unknown: answered 200 under both media types (clients then send the text).
+    for accept in [GQL, JSON] {
+        let answer = post(&graft, Some(accept), hashed.clone()).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.code(), "PERSISTED_QUERY_NOT_FOUND");
+        assert_eq!(
+            answer.body["errors"][0]["message"],
+            "PersistedQueryNotFound"
+        );
+        assert!(!answer.has_data());
+    }
+
+    let full = json!({ "query": query, "extensions": extensions });
+    let answer = post(&graft, Some(GQL), full).await;
+    let expected = json!({ "data": { "user": { "name": "Ada Lovelace" } } });
+    assert_eq!(answer.body, expected, "{}", answer.text);
+
+    let answer = post(&graft, Some(GQL), hashed).await;
+    assert_eq!(answer.body, expected, "{}", answer.text);
+    let params = [("extensions", extensions.to_string())];
+    let answer = get_with(&graft, GQL, &params).await;
+    assert_eq!(answer.body, expected, "{}", answer.text);
+
+    // A text that is not what the hash says is refused, and nothing is kept under it.
+    let other = json!({ "query": "{ user(id: 2) { name } }", "extensions": extensions });
+    let answer = post(&graft, Some(JSON), other).await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert_eq!(answer.code(), "PERSISTED_QUERY_HASH_MISMATCH");
+    let answer = get_with(&graft, GQL, &params).await;
+    assert_eq!(answer.body, expected, "{}", answer.text);
+
+    // A mutation known by its hash is still refused over GET.
+    let mutation = r#"mutation { createPost(input: {userId: 1, title: "t", body: "b"}) { id } }"#;
+    let ext = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(mutation)}});
+    let registered = post(
+        &graft,
+        Some(GQL),
+        json!({ "query": mutation, "extensions": ext }),
+    )
+    .await;
+    assert!(
+        registered.body["data"]["createPost"]["id"].is_number(),
+        "{}",
+        registered.text
+    );
+    let answer = get_with(&graft, GQL, &[("extensions", ext.to_string())]).await;
+    assert_eq!(answer.status, 405, "{}", answer.text);
+}
+
+#[tokio::test]
+async fn with_persisted_queries_off_a_hash_alone_is_not_supported() {
+    let mut config = Config::default();
+    config.persisted_queries.enabled = false;
+    let graft = start(config).await;
+    let query = "{ user(id: 1) { name } }";
+    let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(query)}});
+    let answer = post(&graft, Some(GQL), json!({ "extensions": extensions })).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.code(), "PERSISTED_QUERY_NOT_SUPPORTED");
+    let full = json!({ "query": query, "extensions": extensions });
+    let answer = post(&graft, Some(GQL), full).await;
+    assert_eq!(
+        answer.body,
+        json!({ "data": { "user": { "name": "Ada Lovelace" } } })
+    );
+}

@@ -1,5 +1,6 @@
-//! Replicas configured with one Redis (`execution.shared_cache`) share cached answers: two
-//! in-process grafts over one upstream, a real `redis-server`, and the metrics that show it.
+//! Replicas configured with one Redis (`execution.shared_cache`) share cached answers and
+//! persisted queries: two in-process grafts over one upstream, a real `redis-server`, and
+//! the metrics that show it.
 
 mod common;
 #[path = "../../engine/tests/redis_server/mod.rs"]
@@ -12,26 +13,8 @@ use graft::config::{Config, SharedCacheConfig};
 use redis_server::Redis;
 use serde_json::{Value, json};
 
-/// The request id the upstream saw, as `{ cachedHeaders }` answers it (cached for 60 s).
-async fn seen_request_id(graft: &common::Graft, id: &str) -> Value {
-    let answer = client()
-        .post(graft.graphql())
-        .header("content-type", "application/json")
-        .header("accept", GQL)
-        .header("x-request-id", id)
-        .body(json!({ "query": "{ cachedHeaders }" }).to_string())
-        .send()
-        .await
-        .unwrap();
-    let body: Value = answer.json().await.unwrap();
-    body["data"]["cachedHeaders"]["x-request-id"].clone()
-}
-
-#[tokio::test]
-async fn replicas_configured_with_one_redis_serve_each_others_cached_answers() {
-    let Some(redis) = Redis::start("replicas_share") else {
-        return;
-    };
+/// Two grafts over one upstream, configured with `redis` as their shared cache, connected.
+async fn replicas(redis: &Redis) -> (common::Graft, common::Graft) {
     let mut config = Config::default();
     config.execution.shared_cache = Some(SharedCacheConfig {
         redis_url: redis.url(),
@@ -55,6 +38,30 @@ async fn replicas_configured_with_one_redis_serve_each_others_cached_answers() {
         }
         assert!(shared.connected());
     }
+    (a, b)
+}
+
+/// The request id the upstream saw, as `{ cachedHeaders }` answers it (cached for 60 s).
+async fn seen_request_id(graft: &common::Graft, id: &str) -> Value {
+    let answer = client()
+        .post(graft.graphql())
+        .header("content-type", "application/json")
+        .header("accept", GQL)
+        .header("x-request-id", id)
+        .body(json!({ "query": "{ cachedHeaders }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let body: Value = answer.json().await.unwrap();
+    body["data"]["cachedHeaders"]["x-request-id"].clone()
+}
+
+#[tokio::test]
+async fn replicas_configured_with_one_redis_serve_each_others_cached_answers() {
+    let Some(redis) = Redis::start("replicas_share") else {
+        return;
+    };
+    let (a, b) = replicas(&redis).await;
     assert_eq!(seen_request_id(&a, "asked-a").await, json!("asked-a"));
     redis.wait_for_keys(1).await;
     // B's own call would show B's request id: this answer is the one A fetched.
@@ -78,6 +85,47 @@ async fn replicas_configured_with_one_redis_serve_each_others_cached_answers() {
     let text = metrics.text().await.unwrap();
     assert!(
         text.contains("graft_shared_cache_total{result=\"hit\"}"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_query_persisted_through_one_replica_is_run_by_its_hash_on_another() {
+    let Some(redis) = Redis::start("replicas_persisted") else {
+        return;
+    };
+    let (a, b) = replicas(&redis).await;
+    let query = "{ user(id: 1) { name } }";
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(query.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
+    let send = |graft: &common::Graft, body: Value| {
+        client()
+            .post(graft.graphql())
+            .header("content-type", "application/json")
+            .header("accept", GQL)
+            .body(body.to_string())
+            .send()
+    };
+    let full = json!({ "query": query, "extensions": extensions });
+    let answer: Value = send(&a, full).await.unwrap().json().await.unwrap();
+    let expected = json!({ "data": { "user": { "name": "Ada Lovelace" } } });
+    assert_eq!(answer, expected);
+    redis.wait_for_keys(1).await;
+
+    // B was never sent the text: it finds it in Redis.
+    let hashed = json!({ "extensions": extensions });
+    let answer: Value = send(&b, hashed).await.unwrap().json().await.unwrap();
+    assert_eq!(answer, expected);
+    let metrics = client().get(b.url("/metrics")).send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("graft_persisted_queries_total{result=\"shared_hit\"}"),
         "{text}"
     );
 }

@@ -366,14 +366,39 @@ impl SharedCache {
 
     /// Stores `fetched` under `key` for `ttl`, in the background.
     pub fn put(&self, key: &str, fetched: &Fetched, ttl: Duration) {
+        if let Ok(bytes) = serde_json::to_vec(&encode(fetched)) {
+            self.write(key, bytes, ttl);
+        }
+    }
+
+    /// The text another replica stored under `key` with [`SharedCache::put_text`] (not an
+    /// answer: a persisted query, say). Failures and timeouts are misses, as for answers,
+    /// and count towards the tier's suspension; the answer metric does not count these.
+    pub async fn get_text(&self, key: &str) -> Option<String> {
+        let mut connection = (*self.usable()?).clone();
+        let mut command = redis::cmd("GET");
+        command.arg(self.key(key));
+        let reply: Result<Option<Vec<u8>>, _> =
+            tokio::time::timeout(self.inner.timeout, command.query_async(&mut connection))
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
+        self.outcome(reply.is_ok());
+        String::from_utf8(reply.ok()??).ok()
+    }
+
+    /// Stores `text` under `key` for `ttl`, in the background, bounded like answers.
+    pub fn put_text(&self, key: &str, text: &str, ttl: Duration) {
+        self.write(key, text.as_bytes().to_vec(), ttl);
+    }
+
+    /// Writes `bytes` under `key` for `ttl` in the background: at most
+    /// [`MAX_PENDING_WRITES`] at once, the rest dropped.
+    fn write(&self, key: &str, bytes: Vec<u8>, ttl: Duration) {
         let Some(connection) = self.usable() else {
             return;
         };
         let Ok(permit) = Arc::clone(&self.inner.writes).try_acquire_owned() else {
             record("write_dropped");
-            return;
-        };
-        let Ok(bytes) = serde_json::to_vec(&encode(fetched)) else {
             return;
         };
         let key = self.key(key);
