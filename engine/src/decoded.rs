@@ -62,9 +62,7 @@ impl Decoded {
     pub fn approximate_size(&self) -> usize {
         match self {
             Decoded::Json(value) => crate::cache::approximate_size(value),
-            Decoded::Tape(tape) => {
-                tape.nodes.capacity() * std::mem::size_of::<Node>() + tape.text.capacity()
-            }
+            Decoded::Tape(tape) => tape.weight(),
         }
     }
 }
@@ -123,6 +121,11 @@ struct Span {
 pub struct TapeTooLarge;
 
 impl Tape {
+    /// Roughly the heap bytes held.
+    pub(crate) fn weight(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>() + self.text.capacity()
+    }
+
     pub(crate) fn with_capacity(bytes: usize) -> Tape {
         // A rough guess from the answer's size (a node per 64 bytes, a quarter of the bytes
         // as kept text) spares most of the regrowth; too much is harmless and short-lived.

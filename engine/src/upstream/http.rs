@@ -594,7 +594,8 @@ impl RestRequest {
                 freshness,
             });
         }
-        let value = crate::projection::decode(&body, self.projection.as_deref()).map_err(|e| {
+        let projection = self.projection.as_deref();
+        let value = crate::projection::decode(&self.key, &body, projection).map_err(|e| {
             let content_type = answer
                 .headers
                 .get(CONTENT_TYPE)

@@ -622,7 +622,8 @@ impl LambdaRequest {
             if answer.body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(CallOutput::default());
             }
-            return match crate::projection::decode(&answer.body, self.projection.as_deref()) {
+            let projection = self.projection.as_deref();
+            return match crate::projection::decode(&self.key, &answer.body, projection) {
                 Ok(value) => Ok(CallOutput {
                     value,
                     ..CallOutput::default()
