@@ -483,6 +483,17 @@ pub enum BodyEncoding {
 }
 
 impl BodyEncoding {
+    pub const ALL: [BodyEncoding; 3] = [
+        BodyEncoding::Json,
+        BodyEncoding::Form,
+        BodyEncoding::FormBrackets,
+    ];
+
+    /// The encoding an SDL spelling names.
+    pub fn parse(s: &str) -> Option<Self> {
+        BodyEncoding::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
     /// The SDL spelling (`encoding: FORM`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -652,9 +652,8 @@ impl Lowering {
                 let headers = args.key_values("headers");
                 let body = args.template("body", false);
                 let encoding = match args.enum_or_string("encoding").as_deref() {
-                    None | Some("JSON") => Some(BodyEncoding::Json),
-                    Some("FORM") => Some(BodyEncoding::Form),
-                    Some("FORM_BRACKETS") => Some(BodyEncoding::FormBrackets),
+                    None => Some(BodyEncoding::Json),
+                    Some(name) if let Some(encoding) = BodyEncoding::parse(name) => Some(encoding),
                     Some(other) => {
                         args.fail(
                             Code::InvalidArgument,

@@ -332,10 +332,7 @@ impl SharedCache {
         let mut pipe = redis::pipe();
         pipe.get(&key).pttl(&key);
         let reply: Result<(Option<Vec<u8>>, i64), _> =
-            tokio::time::timeout(self.inner.timeout, pipe.query_async(&mut connection))
-                .await
-                .unwrap_or_else(|_| Err(timed_out()));
-        self.outcome(reply.is_ok());
+            self.bounded(pipe.query_async(&mut connection)).await;
         match reply {
             // A key without an expiry (-1) was not written by graft: not trusted.
             Ok((Some(bytes), ttl)) if ttl > 0 => match decode(&bytes) {
@@ -379,10 +376,7 @@ impl SharedCache {
         let mut command = redis::cmd("GET");
         command.arg(self.key(key));
         let reply: Result<Option<Vec<u8>>, _> =
-            tokio::time::timeout(self.inner.timeout, command.query_async(&mut connection))
-                .await
-                .unwrap_or_else(|_| Err(timed_out()));
-        self.outcome(reply.is_ok());
+            self.bounded(command.query_async(&mut connection)).await;
         String::from_utf8(reply.ok()??).ok()
     }
 
@@ -403,23 +397,31 @@ impl SharedCache {
         };
         let key = self.key(key);
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let timeout = self.inner.timeout;
         let tier = self.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let mut connection = (*connection).clone();
             let mut command = redis::cmd("SET");
             command.arg(&key).arg(bytes).arg("PX").arg(millis);
-            let written: Result<(), _> =
-                tokio::time::timeout(timeout, command.query_async(&mut connection))
-                    .await
-                    .unwrap_or_else(|_| Err(timed_out()));
-            tier.outcome(written.is_ok());
+            let written: Result<(), _> = tier.bounded(command.query_async(&mut connection)).await;
             if let Err(e) = written {
                 record("write_error");
                 tracing::debug!(error = %e, "shared response cache write failed");
             }
         });
+    }
+
+    /// A command's reply within the tier's timeout (a timeout is an error), counted towards
+    /// the tier's health: the one way every command is sent.
+    async fn bounded<T>(
+        &self,
+        command: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> redis::RedisResult<T> {
+        let reply = tokio::time::timeout(self.inner.timeout, command)
+            .await
+            .unwrap_or_else(|_| Err(timed_out()));
+        self.outcome(reply.is_ok());
+        reply
     }
 
     fn key(&self, key: &str) -> String {

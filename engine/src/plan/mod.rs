@@ -542,7 +542,7 @@ impl PlanExecutor {
         self: Arc<Self>,
         entry: Arc<DocEntry>,
         plan: CompiledPlan,
-        introspection: Option<Value>,
+        introspection: Option<GqlValue>,
         variables: Variables,
         headers: HeaderMap,
         request_id: Arc<str>,
@@ -605,14 +605,11 @@ async fn introspect(
     schema: &async_graphql::dynamic::Schema,
     doc: &ExecutableDocument,
     variables: &Variables,
-) -> Option<Value> {
+) -> Option<GqlValue> {
     let mut request = async_graphql::Request::new(String::new()).variables(variables.clone());
     request.set_parsed_query(doc.clone());
     let response = schema.execute(request).await;
-    if !response.errors.is_empty() {
-        return None;
-    }
-    serde_json::to_value(&response.data).ok()
+    response.errors.is_empty().then_some(response.data)
 }
 
 /// Validates a request with async-graphql (rules, variables) without executing it.

@@ -53,15 +53,16 @@ pub struct Writer<'r> {
     path: Vec<Seg<'r>>,
     results: &'r Results,
     wire: &'r Wire,
-    /// async-graphql's answer to the plan's introspection document (its `data` object).
-    introspection: Option<&'r Value>,
+    /// async-graphql's answer to the plan's introspection document (its `data` object),
+    /// written as async-graphql serializes it.
+    introspection: Option<&'r async_graphql::Value>,
 }
 
 impl<'r> Writer<'r> {
     pub fn new(
         results: &'r Results,
         wire: &'r Wire,
-        introspection: Option<&'r Value>,
+        introspection: Option<&'r async_graphql::Value>,
         capacity: usize,
     ) -> Self {
         Writer {
@@ -190,8 +191,11 @@ impl<'r> Writer<'r> {
                 return Ok(());
             }
             FieldSource::Introspection => {
-                let value = self.introspection.and_then(|data| data.get(&field.key));
-                write_json(&mut self.out, value.unwrap_or(&Value::Null));
+                let value = match self.introspection {
+                    Some(async_graphql::Value::Object(data)) => data.get(field.key.as_str()),
+                    _ => None,
+                };
+                write_json(&mut self.out, value.unwrap_or(&async_graphql::Value::Null));
                 return Ok(());
             }
             FieldSource::Null => None,

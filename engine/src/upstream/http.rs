@@ -395,22 +395,20 @@ fn form_body(value: &Value, encoding: BodyEncoding) -> Result<String, String> {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     let mut name = String::new();
     for (key, value) in object {
-        match value {
+        // The default style repeats the name of a list of scalars once per item.
+        let repeated = match value {
             Value::Array(items)
                 if encoding == BodyEncoding::Form
                     && items.iter().all(|i| !i.is_array() && !i.is_object()) =>
             {
-                for item in items {
-                    name.clear();
-                    name.push_str(key);
-                    append_form_pairs(&mut form, &mut name, item);
-                }
+                items.as_slice()
             }
-            _ => {
-                name.clear();
-                name.push_str(key);
-                append_form_pairs(&mut form, &mut name, value);
-            }
+            _ => std::slice::from_ref(value),
+        };
+        for value in repeated {
+            name.clear();
+            name.push_str(key);
+            append_form_pairs(&mut form, &mut name, value);
         }
     }
     Ok(form.finish())
