@@ -19,27 +19,17 @@ WORK="${WORK:-/tmp/peers}"
 RUN="$(mktemp -d /tmp/graft-cpu-split.XXXXXX)"
 BIN="${BIN:-$ROOT/target/release/graft}"
 [ -x "$BIN" ] || cargo build --release -p graft --bin graft --manifest-path "$ROOT/Cargo.toml"
-TAILCALL="$WORK/tailcall/node_modules/@tailcallhq/core-linux-x64-gnu/bin/tailcall"
-GLIBC="$WORK/glibc/usr/lib/x86_64-linux-gnu"
-[ -x "$TAILCALL" ] || { echo "Tailcall is not installed in $WORK; run ../shared/bench/run-peers.sh tailcall" >&2; exit 1; }
 
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$RUN"; }
 trap cleanup EXIT
 source "$ROOT/scripts/kit-upstream.sh"
+kit_tailcall_command
 kit_upstream "$RUN"
 
 measure() { # $1 = name; the gateway is already starting on :8000
-  local body='{"query":"{posts{id}}"}' a b rps answer=""
-  for _ in $(seq 1 100); do
-    answer=$(curl -fsS -H 'content-type: application/json' -d "$body" http://127.0.0.1:8000/graphql 2>/dev/null) && break
-    sleep 0.2
-  done
-  # A gateway answering errors would be measured on a cheaper path.
-  case "$answer" in
-    *'"posts":[{"id":1}'*) ;;
-    *) echo "$1 does not answer the posts: ${answer:0:200}" >&2; exit 1 ;;
-  esac
+  local a b rps
+  kit_wait_posts "$1"
   taskset -c 1 wrk -t1 -c50 -d2s -s "$KIT/wrk/$QUERY.lua" http://127.0.0.1:8000/graphql >/dev/null
   taskset -c 1 wrk -t1 -c50 -d5s -s "$KIT/wrk/$QUERY.lua" http://127.0.0.1:8000/graphql > "$RUN/wrk.out" &
   local load=$!
@@ -52,14 +42,9 @@ measure() { # $1 = name; the gateway is already starting on :8000
       name, rps, 1e6*user/n, 1e6*sys/n, 1e6*soft/n, 1e6*(user+sys+soft)/n, 100*idle/3 }'
 }
 
-UPSTREAM_URL=http://127.0.0.1:3000 taskset -c 0 "$BIN" serve "$ROOT/schemas/bench/posts.graphql" \
-  --listen 127.0.0.1:8000 > "$RUN/graft.out" 2>&1 &
-GW=$!; PIDS+=($GW)
+kit_gateway graft "$RUN"
 measure graft
 kill "$GW"; wait "$GW" 2>/dev/null || true
 
-TC=("$TAILCALL"); "$TAILCALL" --version >/dev/null 2>&1 || TC=("$GLIBC/ld-linux-x86-64.so.2" --library-path "$GLIBC" "$TAILCALL")
-(cd "$RUN" && TAILCALL_TRACKER=false TC_TRACKER=false TAILCALL_LOG_LEVEL=error \
-  exec taskset -c 0 "${TC[@]}" start "$KIT/peers/tailcall.graphql") > "$RUN/tailcall.out" 2>&1 &
-GW=$!; PIDS+=($GW)
+kit_gateway tailcall "$RUN"
 measure tailcall
