@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Answer, GQL, JSON, client, post, start};
+use common::{Answer, GQL, JSON, client, post, sha256_hex, start};
 use graft::config::Config;
 use serde_json::json;
 
@@ -411,15 +411,6 @@ async fn deeply_nested_documents_and_bodies_are_refused_without_a_crash() {
     );
     let after = post(&graft, Some(GQL), json!({ "query": "{ __typename }" })).await;
     assert_eq!(after.status, 200);
-}
-
-/// The SHA-256 of `text` in lowercase hex, as clients of the persisted-query protocol send it.
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// GET /graphql with URL parameters.

@@ -8,7 +8,7 @@ mod redis_server;
 
 use std::time::Duration;
 
-use common::{GQL, client, start_over, upstream};
+use common::{GQL, client, sha256_hex, start_over, upstream};
 use graft::config::{Config, SharedCacheConfig};
 use redis_server::Redis;
 use serde_json::{Value, json};
@@ -39,6 +39,21 @@ async fn replicas(redis: &Redis) -> (common::Graft, common::Graft) {
         assert!(shared.connected());
     }
     (a, b)
+}
+
+/// POSTs a GraphQL-over-HTTP `body` to `graft` and reads the JSON answer.
+async fn post_json(graft: &common::Graft, body: Value) -> Value {
+    client()
+        .post(graft.graphql())
+        .header("content-type", "application/json")
+        .header("accept", GQL)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// The request id the upstream saw, as `{ cachedHeaders }` answers it (cached for 60 s).
@@ -96,36 +111,46 @@ async fn a_query_persisted_through_one_replica_is_run_by_its_hash_on_another() {
     };
     let (a, b) = replicas(&redis).await;
     let query = "{ user(id: 1) { name } }";
-    let hash: String = {
-        use sha2::Digest;
-        sha2::Sha256::digest(query.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
-    let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": hash}});
-    let send = |graft: &common::Graft, body: Value| {
-        client()
-            .post(graft.graphql())
-            .header("content-type", "application/json")
-            .header("accept", GQL)
-            .body(body.to_string())
-            .send()
-    };
+    let extensions = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(query)}});
     let full = json!({ "query": query, "extensions": extensions });
-    let answer: Value = send(&a, full).await.unwrap().json().await.unwrap();
+    let answer = post_json(&a, full).await;
     let expected = json!({ "data": { "user": { "name": "Ada Lovelace" } } });
     assert_eq!(answer, expected);
-    redis.wait_for_keys(1).await;
+    let keys = redis.wait_for_keys(1).await;
+    // Kept for `persisted_queries.shared_ttl_s`, a day by default.
+    let ttl = redis.pttl(&keys[0]).await;
+    assert!(ttl > 86_000_000 && ttl <= 86_400_000, "{ttl}");
 
     // B was never sent the text: it finds it in Redis.
     let hashed = json!({ "extensions": extensions });
-    let answer: Value = send(&b, hashed).await.unwrap().json().await.unwrap();
+    let answer = post_json(&b, hashed).await;
     assert_eq!(answer, expected);
     let metrics = client().get(b.url("/metrics")).send().await.unwrap();
     let text = metrics.text().await.unwrap();
     assert!(
         text.contains("graft_persisted_queries_total{result=\"shared_hit\"}"),
         "{text}"
+    );
+
+    // Text in Redis is trusted no further than its hash: another query planted under a
+    // hash is not run (graft's key: the prefix, then the SHA-256 of `apq:<hash>`).
+    let other = "{ user(id: 2) { name } }";
+    let key = format!(
+        "graft:{}",
+        sha256_hex(&format!("apq:{}", sha256_hex(other)))
+    );
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(query)
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap();
+    let planted = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(other)}});
+    let answer = post_json(&b, json!({ "extensions": planted })).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+        "{answer}"
     );
 }

@@ -220,3 +220,13 @@ pub async fn post(graft: &Graft, accept: Option<&str>, body: Value) -> Answer {
 
 pub const GQL: &str = "application/graphql-response+json";
 pub const JSON: &str = "application/json";
+
+/// The SHA-256 of `text` in lowercase hex, as clients of the persisted-query protocol send
+/// it (computed here, not by graft's own code, which the tests check).
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
