@@ -130,9 +130,16 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The refusal as a GraphQL `errors` list: its message and its code.
+    pub fn errors(&self) -> serde_json::Value {
+        json!([{ "message": self.message, "extensions": { "code": self.code.as_str() } }])
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code.as_str() } }] });
+        let body = json!({ "errors": self.errors() });
         let mut response = (self.status(), body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, self.response_type.content_type());

@@ -205,7 +205,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, AppError> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, AppError> {
     engine::body::read_limited(body, limit)
         .await
         .map_err(|e| match e {
@@ -224,19 +224,32 @@ fn bad_request(message: impl Into<String>) -> AppError {
     AppError::new(ErrorCode::BadRequest, message)
 }
 
-/// `{query, operationName, variables, extensions}` from a JSON body. Other members are
-/// ignored; each member is checked by [`build_request`].
-fn from_json_body(bytes: &[u8]) -> Result<Box<async_graphql::Request>, AppError> {
-    // Straight into the four members, without building a map of the whole body first.
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Body {
-        query: Option<Value>,
-        operation_name: Option<Value>,
-        variables: Option<Value>,
-        extensions: Option<Value>,
+/// `{query, operationName, variables, extensions}`: the members of a JSON request. Others
+/// are ignored; each member is checked by [`build_request`].
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestBody {
+    query: Option<Value>,
+    operation_name: Option<Value>,
+    variables: Option<Value>,
+    extensions: Option<Value>,
+}
+
+impl RequestBody {
+    fn into_request(self) -> Result<Box<async_graphql::Request>, AppError> {
+        build_request(
+            self.query,
+            self.operation_name,
+            self.variables,
+            self.extensions,
+        )
     }
-    let body: Body = serde_json::from_slice(bytes).map_err(|e| {
+}
+
+/// A request from a JSON body.
+pub(crate) fn from_json_body(bytes: &[u8]) -> Result<Box<async_graphql::Request>, AppError> {
+    // Straight into the four members, without building a map of the whole body first.
+    let body: RequestBody = serde_json::from_slice(bytes).map_err(|e| {
         let object = bytes.trim_ascii_start().starts_with(b"{");
         if e.classify() == serde_json::error::Category::Data && !object {
             bad_request("the request body must be a JSON object")
@@ -244,16 +257,23 @@ fn from_json_body(bytes: &[u8]) -> Result<Box<async_graphql::Request>, AppError>
             bad_request(format!("the request body is not valid JSON: {e}"))
         }
     })?;
-    build_request(
-        body.query,
-        body.operation_name,
-        body.variables,
-        body.extensions,
-    )
+    body.into_request()
+}
+
+/// A request from a JSON object already read (a WebSocket `subscribe` message's payload).
+pub(crate) fn from_json_object(payload: Value) -> Result<Box<async_graphql::Request>, AppError> {
+    if !payload.is_object() {
+        return Err(bad_request("the payload must be a JSON object"));
+    }
+    let body: RequestBody = serde_json::from_value(payload)
+        .map_err(|e| bad_request(format!("the payload is not a request: {e}")))?;
+    body.into_request()
 }
 
 /// The same parameters from a URL query string; `variables` and `extensions` are JSON text.
-fn from_url_params(params: &[(String, String)]) -> Result<Box<async_graphql::Request>, AppError> {
+pub(crate) fn from_url_params(
+    params: &[(String, String)],
+) -> Result<Box<async_graphql::Request>, AppError> {
     let find = |name: &str| -> Result<Option<&str>, AppError> {
         let mut values = params
             .iter()

@@ -11,6 +11,9 @@
 //! - a GET or POST that accepts `text/event-stream` (and not JSON first) is GraphQL over SSE
 //!   (distinct connections mode): one `next` event per response, then `complete`;
 //! - everything else goes to the plain handlers unchanged.
+//!
+//! Both read requests as the plain handlers do (the same members, checks and errors), and
+//! both take persisted queries by hash ([`crate::persisted`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -59,29 +62,12 @@ pub async fn get(state: State<Arc<AppState>>, request: Request) -> Response {
             url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
                 .into_owned()
                 .collect();
-        let param = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let mut body = serde_json::Map::new();
-        body.insert(
-            "query".into(),
-            param("query").map(Value::String).unwrap_or(Value::Null),
-        );
-        if let Some(name) = param("operationName") {
-            body.insert("operationName".into(), Value::String(name));
-        }
-        if let Some(vars) = param("variables") {
-            match serde_json::from_str::<Value>(&vars) {
-                Ok(vars) => {
-                    body.insert("variables".into(), vars);
-                }
-                Err(e) => return bad_request(format!("`variables` is not JSON: {e}")),
-            }
-        }
-        return sse(&state, Value::Object(body), parts.headers);
+        return sse(
+            &state,
+            crate::graphql::from_url_params(&params),
+            parts.headers,
+        )
+        .await;
     }
     crate::graphql::get(state, request, accepted).await
 }
@@ -103,19 +89,10 @@ pub async fn post(
         return crate::graphql::post(state, request, accepted, timer).await;
     }
     let (parts, body) = request.into_parts();
-    let limit = state.config.limits.max_body_bytes;
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(e) => return bad_request(format!("cannot read the request body: {e}")),
-    };
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(body) => sse(&state, body, parts.headers),
-        Err(e) => bad_request(format!("the body is not JSON: {e}")),
-    }
-}
-
-fn bad_request(message: String) -> Response {
-    AppError::new(ErrorCode::BadRequest, message).into_response()
+    let request = crate::graphql::read_body(body, state.config.limits.max_body_bytes)
+        .await
+        .and_then(|bytes| crate::graphql::from_json_body(&bytes));
+    sse(&state, request, parts.headers).await
 }
 
 fn is_websocket(headers: &HeaderMap) -> bool {
@@ -123,26 +100,6 @@ fn is_websocket(headers: &HeaderMap) -> bool {
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
-/// A GraphQL request from a JSON object (`query`, `variables`, `operationName`).
-fn graphql_request(payload: &Value) -> Result<GqlRequest, String> {
-    let query = payload
-        .get("query")
-        .and_then(Value::as_str)
-        .ok_or("the payload has no `query` string")?;
-    let mut request = GqlRequest::new(query);
-    if let Some(name) = payload.get("operationName").and_then(Value::as_str) {
-        request = request.operation_name(name);
-    }
-    match payload.get("variables") {
-        None | Some(Value::Null) => {}
-        Some(vars @ Value::Object(_)) => {
-            request = request.variables(async_graphql::Variables::from_json(vars.clone()));
-        }
-        Some(_) => return Err("`variables` must be an object".into()),
-    }
-    Ok(request)
 }
 
 fn context(headers: HeaderMap) -> engine::gateway::RequestContext {
@@ -157,25 +114,32 @@ fn context(headers: HeaderMap) -> engine::gateway::RequestContext {
     }
 }
 
-/// The responses of one operation on the currently loaded graph.
-fn responses(
+/// The responses of one operation on the currently loaded graph, once a persisted query's
+/// text is filled in (as over plain HTTP, see [`crate::persisted`]).
+async fn responses(
     state: &AppState,
-    request: GqlRequest,
+    request: Result<Box<GqlRequest>, AppError>,
     headers: HeaderMap,
 ) -> Result<futures::stream::BoxStream<'static, async_graphql::Response>, AppError> {
+    let mut request = request?;
+    if request.extensions.contains_key("persistedQuery") {
+        state.persisted.resolve(&mut request).await?;
+    }
     let loaded = state
         .graph
         .load_full()
         .ok_or_else(|| AppError::new(ErrorCode::SchemaNotLoaded, "no schema is loaded yet"))?;
-    Ok(loaded.gateway.subscribe(request, context(headers)))
+    Ok(loaded.gateway.subscribe(*request, context(headers)))
 }
 
-fn sse(state: &AppState, body: Value, headers: HeaderMap) -> Response {
-    let request = match graphql_request(&body) {
-        Ok(request) => request,
-        Err(message) => return bad_request(message),
-    };
-    let stream = match responses(state, request, headers) {
+/// GraphQL over SSE: one `next` event per response, then `complete`; a request refused
+/// before it runs is answered as over plain HTTP.
+async fn sse(
+    state: &AppState,
+    request: Result<Box<GqlRequest>, AppError>,
+    headers: HeaderMap,
+) -> Response {
+    let stream = match responses(state, request, headers).await {
         Ok(stream) => stream,
         Err(e) => return e.into_response(),
     };
@@ -346,12 +310,11 @@ async fn operation(
     running: Arc<Mutex<HashMap<String, tokio::task::AbortHandle>>>,
 ) {
     let text = |value: Value| Message::Text(value.to_string().into());
-    let stream = graphql_request(&payload)
-        .map_err(|message| json!([{"message": message}]))
-        .and_then(|request| {
-            responses(&state, request, headers).map_err(|e| json!([{"message": e.message}]))
-        });
-    match stream {
+    let request = crate::graphql::from_json_object(payload);
+    match responses(&state, request, headers)
+        .await
+        .map_err(|e| e.errors())
+    {
         Err(errors) => {
             let _ = out
                 .send(text(json!({"type": "error", "id": id, "payload": errors})))

@@ -224,9 +224,20 @@ async fn graphql_over_sse_streams_next_events_then_complete() {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    let body = response.text().await.unwrap();
-    let events: Vec<(&str, &str)> = body
-        .split("\n\n")
+    let events = sse_events(&response.text().await.unwrap());
+    assert_eq!(
+        events,
+        [
+            ("next".into(), r#"{"data":{"watchPets":{"id":1}}}"#.into()),
+            ("next".into(), r#"{"data":{"watchPets":{"id":2}}}"#.into()),
+            ("complete".into(), String::new()),
+        ]
+    );
+}
+
+/// An SSE body's events as (event, data), comments and keep-alives left out.
+fn sse_events(body: &str) -> Vec<(String, String)> {
+    body.split("\n\n")
         .filter(|e| !e.trim().is_empty() && !e.starts_with(':'))
         .map(|event| {
             let field = |name: &str| {
@@ -235,16 +246,107 @@ async fn graphql_over_sse_streams_next_events_then_complete() {
                     .find_map(|l| l.strip_prefix(name))
                     .map(str::trim)
                     .unwrap_or("")
+                    .to_owned()
             };
             (field("event:"), field("data:"))
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn persisted_queries_run_by_hash_over_the_websocket() {
+    let (_upstream, graft) = start().await;
+    let mut socket = initialised(&graft).await;
+    let query = "subscription { watchPets(count: 1) { id } }";
+    let hashed = json!({"persistedQuery": {"version": 1, "sha256Hash": common::sha256_hex(query)}});
+    let mut subscribe = async |id: &str, payload: Value| {
+        send(
+            &mut socket,
+            json!({"type": "subscribe", "id": id, "payload": payload}),
+        )
+        .await;
+        let mut messages = vec![receive(&mut socket).await.unwrap()];
+        while messages.last().unwrap()["type"] == "next" {
+            messages.push(receive(&mut socket).await.unwrap());
+        }
+        messages
+    };
+    // Unknown: the client is asked for the text, with the protocol's code.
+    let unknown = subscribe("1", json!({"extensions": hashed})).await;
     assert_eq!(
-        events,
+        unknown,
         [
-            ("next", r#"{"data":{"watchPets":{"id":1}}}"#),
-            ("next", r#"{"data":{"watchPets":{"id":2}}}"#),
-            ("complete", ""),
+            json!({"type": "error", "id": "1", "payload": [{"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}]})
+        ]
+    );
+    // A text that is not the hash's is refused, and not kept.
+    let other = subscribe(
+        "2",
+        json!({"query": "subscription { watchPets(count: 2) { id } }", "extensions": hashed}),
+    )
+    .await;
+    assert_eq!(other[0]["type"], "error");
+    assert_eq!(
+        other[0]["payload"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_HASH_MISMATCH"
+    );
+    let still_unknown = subscribe("3", json!({"extensions": hashed})).await;
+    assert_eq!(still_unknown[0]["type"], "error");
+    // Sent with its text once, then the hash alone runs it.
+    let next = json!({"data": {"watchPets": {"id": 1}}});
+    for (id, payload) in [
+        ("4", json!({"query": query, "extensions": hashed})),
+        ("5", json!({"extensions": hashed})),
+    ] {
+        assert_eq!(
+            subscribe(id, payload).await,
+            [
+                json!({"type": "next", "id": id, "payload": next}),
+                json!({"type": "complete", "id": id}),
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn persisted_queries_run_by_hash_over_sse() {
+    let (_upstream, graft) = start().await;
+    let query = "subscription { watchPets(count: 2) { id } }";
+    let hashed = json!({"persistedQuery": {"version": 1, "sha256Hash": common::sha256_hex(query)}});
+    let sse_post = async |body: Value| {
+        common::client()
+            .post(graft.graphql())
+            .header("accept", "text/event-stream")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+    // Unknown: answered as over plain HTTP (200, the protocol's code), not as a stream.
+    let unknown = sse_post(json!({"extensions": hashed})).await;
+    assert_eq!(unknown.status(), 200);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    let registered = sse_post(json!({"query": query, "extensions": hashed})).await;
+    assert_eq!(sse_events(&registered.text().await.unwrap()).len(), 3);
+    // Then by hash alone, over GET as EventSource sends it.
+    let response = common::client()
+        .get(graft.graphql())
+        .header("accept", "text/event-stream")
+        .query(&[("extensions", hashed.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        sse_events(&response.text().await.unwrap()),
+        [
+            ("next".into(), r#"{"data":{"watchPets":{"id":1}}}"#.into()),
+            ("next".into(), r#"{"data":{"watchPets":{"id":2}}}"#.into()),
+            ("complete".into(), String::new()),
         ]
     );
 }
