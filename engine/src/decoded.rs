@@ -486,7 +486,7 @@ mod tests {
 
     fn tape_of(text: &str) -> Decoded {
         let projection = Projection::new(Keep::All);
-        projection.decode(text.as_bytes()).unwrap()
+        Decoded::Tape(projection.decode(text.as_bytes()).unwrap())
     }
 
     /// Reads `tape` and `json` side by side through every accessor the writer uses.
@@ -546,7 +546,7 @@ mod tests {
         );
         let projection = Projection::new(keep);
         let text = r#"[{"a":1,"x":0,"a":2,"b":3},{"b":4,"a":5}]"#;
-        let tape = projection.decode(text.as_bytes()).unwrap();
+        let tape = Decoded::Tape(projection.decode(text.as_bytes()).unwrap());
         let read = |item: Val<'_>, name| item.property(name).and_then(Val::as_number).cloned();
         let items: Vec<Val<'_>> = tape.view().items().unwrap().collect();
         assert_eq!(read(items[0], "a"), Some(2.into()));

@@ -157,7 +157,7 @@ impl Projection {
 
     /// Decodes JSON `bytes` into a tape, keeping what this projection keeps. Errors are those
     /// of `serde_json::from_slice` (skipped parts must be valid JSON too).
-    pub fn decode(&self, bytes: &[u8]) -> serde_json::Result<Decoded> {
+    pub fn decode(&self, bytes: &[u8]) -> serde_json::Result<Tape> {
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let mut tape = Tape::with_capacity(bytes.len());
         Recorded {
@@ -166,7 +166,7 @@ impl Projection {
         }
         .deserialize(&mut deserializer)?;
         deserializer.end()?;
-        Ok(Decoded::Tape(tape))
+        Ok(tape)
     }
 }
 
@@ -189,7 +189,7 @@ pub fn decode(
         return serde_json::from_slice(bytes).map(Decoded::Json);
     };
     if bytes.len() > MAX_RECENT_ANSWER_BYTES {
-        return projection.decode(bytes);
+        return projection.decode(bytes).map(Decoded::Tape);
     }
     if let Some(recent) = RECENT.get(key)
         && recent.bytes == *bytes
@@ -197,16 +197,14 @@ pub fn decode(
     {
         return Ok(Decoded::Tape(recent.tape.clone()));
     }
-    let decoded = projection.decode(bytes)?;
-    if let Decoded::Tape(tape) = &decoded {
-        let recent = Recent {
-            bytes: bytes.clone(),
-            fingerprint: projection.fingerprint.clone(),
-            tape: tape.clone(),
-        };
-        RECENT.insert(key.to_string(), Arc::new(recent));
-    }
-    Ok(decoded)
+    let tape = projection.decode(bytes)?;
+    let recent = Recent {
+        bytes: bytes.clone(),
+        fingerprint: projection.fingerprint.clone(),
+        tape: tape.clone(),
+    };
+    RECENT.insert(key.to_string(), Arc::new(recent));
+    Ok(Decoded::Tape(tape))
 }
 
 /// Answers larger than this are decoded every time (and not kept).
@@ -433,7 +431,7 @@ mod tests {
     fn decode(keep: &Keep, bytes: &[u8]) -> serde_json::Result<Value> {
         Projection::new(keep.clone())
             .decode(bytes)
-            .map(Decoded::into_json)
+            .map(|tape| Decoded::Tape(tape).into_json())
     }
 
     #[test]
@@ -457,12 +455,9 @@ mod tests {
         );
 
         // Equal bytes take the kept tape: one planted under the key shows it is used.
-        let planted = Projection::new(keep.clone())
+        let tape = Projection::new(keep.clone())
             .decode(br#"[{"id":"planted"}]"#)
             .unwrap();
-        let Decoded::Tape(tape) = planted else {
-            unreachable!("a projection decodes to a tape")
-        };
         let same = br#"[{"id":3}]"#;
         RECENT.insert(
             key.to_string(),

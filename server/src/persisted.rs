@@ -13,8 +13,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use crate::config::PersistedQueriesConfig;
 use crate::error::{AppError, ErrorCode};
 
@@ -163,12 +161,8 @@ fn shared_key(hash: &str) -> String {
 }
 
 fn hex_sha256(text: &str) -> String {
-    use std::fmt::Write as _;
-    let digest = Sha256::digest(text.as_bytes());
     let mut hex = String::with_capacity(64);
-    for byte in digest.iter() {
-        let _ = write!(hex, "{byte:02x}");
-    }
+    engine::cache::shared::push_sha256_hex(&mut hex, text);
     hex
 }
 

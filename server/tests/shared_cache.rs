@@ -120,6 +120,23 @@ async fn a_query_persisted_through_one_replica_is_run_by_its_hash_on_another() {
     // Kept for `persisted_queries.shared_ttl_s`, a day by default.
     let ttl = redis.pttl(&keys[0]).await;
     assert!(ttl > 86_000_000 && ttl <= 86_400_000, "{ttl}");
+    // Sending the text again starts its lifetime again (the write is in the background).
+    let _: () = redis::cmd("PEXPIRE")
+        .arg(&keys[0])
+        .arg(60_000)
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap();
+    assert!(redis.pttl(&keys[0]).await <= 60_000);
+    post_json(&a, json!({ "query": query, "extensions": extensions })).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while redis.pttl(&keys[0]).await <= 60_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lifetime was not renewed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // B was never sent the text: it finds it in Redis.
     let hashed = json!({ "extensions": extensions });

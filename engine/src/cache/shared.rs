@@ -425,13 +425,17 @@ impl SharedCache {
     }
 
     fn key(&self, key: &str) -> String {
-        let digest = Sha256::digest(key.as_bytes());
         let mut text = String::with_capacity(self.inner.key_prefix.len() + 64);
         text.push_str(&self.inner.key_prefix);
-        for byte in digest.iter() {
-            let _ = write!(text, "{byte:02x}");
-        }
+        push_sha256_hex(&mut text, key);
         text
+    }
+}
+
+/// Appends the SHA-256 of `text` to `out` in lowercase hex (64 digits).
+pub fn push_sha256_hex(out: &mut String, text: &str) {
+    for byte in Sha256::digest(text.as_bytes()).iter() {
+        let _ = write!(out, "{byte:02x}");
     }
 }
 
