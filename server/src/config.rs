@@ -77,6 +77,15 @@ pub struct PersistedQueriesConfig {
     /// How long Redis keeps a query after it was last sent in full, in seconds.
     #[schemars(range(min = 1))]
     pub shared_ttl_s: u64,
+    /// A manifest of operations listed ahead of time, run by their id (sent as
+    /// `extensions.persistedQuery.sha256Hash`) whether or not `enabled` is on: Apollo's
+    /// `apollo-persisted-query-manifest` JSON, or a JSON object of id → text (Relay,
+    /// GraphQL Code Generator). Read when graft starts.
+    pub manifest: Option<PathBuf>,
+    /// Run only the manifest's operations, by id or by their exact text; anything else is
+    /// refused with PERSISTED_QUERY_NOT_IN_LIST and no query can be registered. Needs
+    /// `manifest`.
+    pub only_listed: bool,
 }
 
 impl Default for PersistedQueriesConfig {
@@ -85,6 +94,8 @@ impl Default for PersistedQueriesConfig {
             enabled: true,
             cache_mib: 16,
             shared_ttl_s: 24 * 60 * 60,
+            manifest: None,
+            only_listed: false,
         }
     }
 }
@@ -433,6 +444,18 @@ impl Config {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
             }
+        }
+        match &p.manifest {
+            Some(path) => {
+                crate::persisted::Manifest::read(path)
+                    .map_err(|e| format!("persisted_queries.manifest: {e}"))?;
+            }
+            None if p.only_listed => {
+                return Err(
+                    "persisted_queries.only_listed needs persisted_queries.manifest".into(),
+                );
+            }
+            None => {}
         }
         Ok(())
     }

@@ -38,6 +38,8 @@ pub enum ErrorCode {
     PersistedQueryNotSupported,
     /// A query whose SHA-256 is not the persisted-query hash sent with it.
     PersistedQueryHashMismatch,
+    /// An operation the persisted-query manifest does not list, while only listed ones run.
+    PersistedQueryNotInList,
     /// A bug: graft failed while handling the request.
     Internal,
 }
@@ -58,6 +60,7 @@ impl ErrorCode {
             ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             ErrorCode::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
             ErrorCode::PersistedQueryHashMismatch => "PERSISTED_QUERY_HASH_MISMATCH",
+            ErrorCode::PersistedQueryNotInList => "PERSISTED_QUERY_NOT_IN_LIST",
             ErrorCode::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -81,7 +84,9 @@ impl ErrorCode {
             ErrorCode::PersistedQueryNotFound | ErrorCode::PersistedQueryNotSupported => {
                 StatusCode::OK
             }
-            ErrorCode::PersistedQueryHashMismatch => StatusCode::BAD_REQUEST,
+            ErrorCode::PersistedQueryHashMismatch | ErrorCode::PersistedQueryNotInList => {
+                StatusCode::BAD_REQUEST
+            }
             ErrorCode::BadRequest
             | ErrorCode::ParseFailed
             | ErrorCode::OperationNotFound

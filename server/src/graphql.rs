@@ -360,9 +360,9 @@ async fn execute(
     started: Instant,
     deadline: Deadline,
 ) -> Response {
-    // Boxed and only for hashed requests: the lookup may wait on Redis, and its future
-    // inline would grow every request's.
-    if request.extensions.contains_key("persistedQuery")
+    // Boxed and only for requests it applies to: the lookup may wait on Redis, and its
+    // future inline would grow every request's.
+    if state.persisted.applies(&request)
         && let Err(e) = Box::pin(state.persisted.resolve(&mut request)).await
     {
         let response = e.responding_as(response_type).into_response();

@@ -122,7 +122,7 @@ async fn responses(
     headers: HeaderMap,
 ) -> Result<futures::stream::BoxStream<'static, async_graphql::Response>, AppError> {
     let mut request = request?;
-    if request.extensions.contains_key("persistedQuery") {
+    if state.persisted.applies(&request) {
         state.persisted.resolve(&mut request).await?;
     }
     let loaded = state

@@ -495,3 +495,66 @@ async fn with_persisted_queries_off_a_hash_alone_is_not_supported() {
         json!({ "data": { "user": { "name": "Ada Lovelace" } } })
     );
 }
+
+#[tokio::test]
+async fn with_only_listed_operations_the_manifest_is_a_safelist_over_post_and_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let listed = "query Ada { user(id: 1) { name } }";
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        json!({
+            "format": "apollo-persisted-query-manifest",
+            "version": 1,
+            "operations": [{"id": "ada-1", "name": "Ada", "type": "query", "body": listed}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let yaml = format!(
+        "persisted_queries:\n  manifest: {}\n  only_listed: true\n",
+        dir.path().join("manifest.json").display()
+    );
+    // Read as `graft serve --config` reads it, manifest checked included.
+    let graft = start(Config::from_yaml(&yaml).unwrap()).await;
+    let expected = json!({ "data": { "user": { "name": "Ada Lovelace" } } });
+    let by_id = json!({"persistedQuery": {"version": 1, "sha256Hash": "ada-1"}});
+    let answer = post(&graft, Some(GQL), json!({ "extensions": by_id })).await;
+    assert_eq!(answer.body, expected, "{}", answer.text);
+    let answer = get_with(&graft, GQL, &[("extensions", by_id.to_string())]).await;
+    assert_eq!(answer.body, expected, "{}", answer.text);
+    let answer = post(&graft, Some(GQL), json!({ "query": listed })).await;
+    assert_eq!(answer.body, expected, "{}", answer.text);
+
+    // Another text, even a registration with its correct hash, and an unknown id: 400.
+    let other = "{ user(id: 2) { name } }";
+    let apq = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(other)}});
+    for body in [
+        json!({ "query": other }),
+        json!({ "query": other, "extensions": apq }),
+        json!({ "extensions": apq }),
+    ] {
+        for accept in [GQL, JSON] {
+            let answer = post(&graft, Some(accept), body.clone()).await;
+            assert_eq!(answer.status, 400, "{}", answer.text);
+            assert_eq!(answer.code(), "PERSISTED_QUERY_NOT_IN_LIST");
+            assert!(!answer.has_data());
+        }
+    }
+    let answer = get_with(&graft, GQL, &[("query", other.to_string())]).await;
+    assert_eq!(
+        answer.code(),
+        "PERSISTED_QUERY_NOT_IN_LIST",
+        "{}",
+        answer.text
+    );
+
+    // A manifest that cannot be used stops the config from loading, and says why.
+    std::fs::write(dir.path().join("manifest.json"), "{}").unwrap();
+    let err = Config::from_yaml(&yaml).unwrap_err();
+    assert!(
+        err.contains("persisted_queries.manifest") && err.contains("lists no operations"),
+        "{err}"
+    );
+    let err = Config::from_yaml("persisted_queries:\n  only_listed: true\n").unwrap_err();
+    assert!(err.contains("needs persisted_queries.manifest"), "{err}");
+}

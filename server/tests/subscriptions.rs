@@ -19,6 +19,10 @@ type Socket =
 
 /// graft over the tonic test server; both stop when dropped.
 async fn start() -> (grpc_server::TestServer, common::Graft) {
+    start_configured(Config::default()).await
+}
+
+async fn start_configured(config: Config) -> (grpc_server::TestServer, common::Graft) {
     let upstream = grpc_server::start(grpc_server::Reflection::V1AndV1alpha).await;
     let options = schema_gen::ingest::grpc::GrpcOptions::new("kitchen", upstream.endpoint());
     let mut catalog = schema_gen::ingest::grpc::ingest(&upstream.pool, &options)
@@ -32,7 +36,7 @@ async fn start() -> (grpc_server::TestServer, common::Graft) {
         .forward_headers = vec!["x-tenant".into()];
     let gateway =
         engine::gateway::Gateway::build(&catalog, engine::GatewayOptions::default()).unwrap();
-    let state = AppState::new(Config::default());
+    let state = AppState::new(config);
     state.swap(Loaded::new(gateway, &catalog));
     (upstream, common::start_with(state).await)
 }
@@ -374,5 +378,43 @@ async fn connection_params_are_request_headers_for_the_allowlist() {
         Ok(
             json!({"type": "next", "id": "1", "payload": {"data": {"kitchenGetPet": {"owner": {"name": "acme"}}}}})
         )
+    );
+}
+
+#[tokio::test]
+async fn only_listed_operations_run_over_the_websocket() {
+    let dir = tempfile::tempdir().unwrap();
+    let listed = "subscription { watchPets(count: 1) { id } }";
+    let path = dir.path().join("persisted-documents.json");
+    std::fs::write(&path, json!({ "w1": listed }).to_string()).unwrap();
+    let mut config = Config::default();
+    config.persisted_queries.manifest = Some(path);
+    config.persisted_queries.only_listed = true;
+    let (_upstream, graft) = start_configured(config).await;
+    let mut socket = initialised(&graft).await;
+    let by_id = json!({"persistedQuery": {"version": 1, "sha256Hash": "w1"}});
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "1", "payload": {"extensions": by_id}}),
+    )
+    .await;
+    assert_eq!(
+        receive(&mut socket).await,
+        Ok(json!({"type": "next", "id": "1", "payload": {"data": {"watchPets": {"id": 1}}}}))
+    );
+    assert_eq!(
+        receive(&mut socket).await,
+        Ok(json!({"type": "complete", "id": "1"}))
+    );
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "id": "2", "payload": {"query": "subscription { watchPets(count: 2) { id } }"}}),
+    )
+    .await;
+    let refused = receive(&mut socket).await.unwrap();
+    assert_eq!(refused["type"], "error");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_IN_LIST"
     );
 }
