@@ -11,8 +11,8 @@
 //!   and 415 (content type) under both.
 //! - The whole request, body read included, runs under `timeouts.request_ms`
 //!   (REQUEST_TIMEOUT, 504).
-//! - A query may be sent as its SHA-256 alone (automatic persisted queries, see
-//!   [`crate::persisted`]), over GET and POST.
+//! - A query may be sent as its SHA-256 alone (automatic persisted queries) or as the id
+//!   of an operation a manifest lists, over GET and POST (see [`crate::persisted`]).
 
 use std::sync::Arc;
 use std::time::Instant;

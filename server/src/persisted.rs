@@ -187,7 +187,8 @@ impl PersistedQueries {
         let asked = asked(request)?;
         let has_text = !request.query.is_empty();
         if let Some(manifest) = &self.manifest {
-            if let (Some(asked), false) = (&asked, has_text)
+            if !has_text
+                && let Some(asked) = &asked
                 && let Some(text) = manifest.by_id.get(&asked.id)
             {
                 record("listed");
