@@ -9,14 +9,16 @@
 //! resolves and where a transport builds them (gRPC messages).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde_json::{Map, Number, Value};
 
-/// An answer as decoded by [`crate::projection::decode`].
+/// An answer as decoded by [`crate::projection::decode`]. A tape is shared, not copied:
+/// the same answer's tape may serve many executions (see [`crate::projection::decode`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
     Json(Value),
-    Tape(Tape),
+    Tape(Arc<Tape>),
 }
 
 impl Decoded {
@@ -486,7 +488,7 @@ mod tests {
 
     fn tape_of(text: &str) -> Decoded {
         let projection = Projection::new(Keep::All);
-        Decoded::Tape(projection.decode(text.as_bytes()).unwrap())
+        Decoded::Tape(Arc::new(projection.decode(text.as_bytes()).unwrap()))
     }
 
     /// Reads `tape` and `json` side by side through every accessor the writer uses.
@@ -546,7 +548,7 @@ mod tests {
         );
         let projection = Projection::new(keep);
         let text = r#"[{"a":1,"x":0,"a":2,"b":3},{"b":4,"a":5}]"#;
-        let tape = Decoded::Tape(projection.decode(text.as_bytes()).unwrap());
+        let tape = Decoded::Tape(Arc::new(projection.decode(text.as_bytes()).unwrap()));
         let read = |item: Val<'_>, name| item.property(name).and_then(Val::as_number).cloned();
         let items: Vec<Val<'_>> = tape.view().items().unwrap().collect();
         assert_eq!(read(items[0], "a"), Some(2.into()));

@@ -189,19 +189,21 @@ pub fn decode(
         return serde_json::from_slice(bytes).map(Decoded::Json);
     };
     if bytes.len() > MAX_RECENT_ANSWER_BYTES {
-        return projection.decode(bytes).map(Decoded::Tape);
+        return projection
+            .decode(bytes)
+            .map(|tape| Decoded::Tape(Arc::new(tape)));
     }
     if let Some(recent) = RECENT.get(key)
         && recent.bytes == *bytes
         && recent.fingerprint == projection.fingerprint
     {
-        return Ok(Decoded::Tape(recent.tape.clone()));
+        return Ok(Decoded::Tape(Arc::clone(&recent.tape)));
     }
-    let tape = projection.decode(bytes)?;
+    let tape = Arc::new(projection.decode(bytes)?);
     let recent = Recent {
         bytes: bytes.clone(),
         fingerprint: projection.fingerprint.clone(),
-        tape: tape.clone(),
+        tape: Arc::clone(&tape),
     };
     RECENT.insert(key.to_string(), Arc::new(recent));
     Ok(Decoded::Tape(tape))
@@ -222,7 +224,7 @@ static RECENT: LazyLock<quick_cache::sync::Cache<String, Arc<Recent>, RecentWeig
 struct Recent {
     bytes: Bytes,
     fingerprint: String,
-    tape: Tape,
+    tape: Arc<Tape>,
 }
 
 #[derive(Clone)]
@@ -431,7 +433,7 @@ mod tests {
     fn decode(keep: &Keep, bytes: &[u8]) -> serde_json::Result<Value> {
         Projection::new(keep.clone())
             .decode(bytes)
-            .map(|tape| Decoded::Tape(tape).into_json())
+            .map(|tape| Decoded::Tape(Arc::new(tape)).into_json())
     }
 
     #[test]
@@ -464,7 +466,7 @@ mod tests {
             Arc::new(Recent {
                 bytes: Bytes::from_static(same),
                 fingerprint: projection.fingerprint.clone(),
-                tape,
+                tape: Arc::new(tape),
             }),
         );
         assert_eq!(read(key, same, &projection), json!([{"id": "planted"}]));

@@ -188,14 +188,7 @@ async fn an_entry_that_does_not_decode_is_a_miss_and_the_upstream_answers() {
             "a bad header name",
         ),
     ] {
-        let _: () = redis::cmd("SET")
-            .arg(&keys[0])
-            .arg(garbage)
-            .arg("PX")
-            .arg(60_000)
-            .query_async(&mut redis.connection().await)
-            .await
-            .unwrap();
+        redis.set_px(&keys[0], garbage, 60_000).await;
         let before = hits.get("/cc/g");
         // A new replica: its in-process tier is empty, so it reads Redis.
         let fresh = replica(&base, tier(&redis.url(), true).await);

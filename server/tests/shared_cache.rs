@@ -121,12 +121,7 @@ async fn a_query_persisted_through_one_replica_is_run_by_its_hash_on_another() {
     let ttl = redis.pttl(&keys[0]).await;
     assert!(ttl > 86_000_000 && ttl <= 86_400_000, "{ttl}");
     // Sending the text again starts its lifetime again (the write is in the background).
-    let _: () = redis::cmd("PEXPIRE")
-        .arg(&keys[0])
-        .arg(60_000)
-        .query_async(&mut redis.connection().await)
-        .await
-        .unwrap();
+    redis.pexpire(&keys[0], 60_000).await;
     assert!(redis.pttl(&keys[0]).await <= 60_000);
     post_json(&a, json!({ "query": query, "extensions": extensions })).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -156,14 +151,7 @@ async fn a_query_persisted_through_one_replica_is_run_by_its_hash_on_another() {
         "graft:{}",
         sha256_hex(&format!("apq:{}", sha256_hex(other)))
     );
-    let _: () = redis::cmd("SET")
-        .arg(&key)
-        .arg(query)
-        .arg("PX")
-        .arg(60_000)
-        .query_async(&mut redis.connection().await)
-        .await
-        .unwrap();
+    redis.set_px(&key, query, 60_000).await;
     let planted = json!({"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(other)}});
     let answer = post_json(&b, json!({ "extensions": planted })).await;
     assert_eq!(

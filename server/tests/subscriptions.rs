@@ -418,3 +418,24 @@ async fn only_listed_operations_run_over_the_websocket() {
         "PERSISTED_QUERY_NOT_IN_LIST"
     );
 }
+
+#[tokio::test]
+async fn an_sse_request_over_the_body_limit_is_refused_as_over_plain_http() {
+    let mut config = Config::default();
+    config.limits.max_body_bytes = 1024;
+    let (_upstream, graft) = start_configured(config).await;
+    let padding = " ".repeat(2048);
+    let response = common::client()
+        .post(graft.graphql())
+        .header("accept", "text/event-stream")
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"query": "subscription {{ watchPets(count: 1) {{ id }} }}"{padding}}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE");
+}

@@ -209,6 +209,28 @@ impl Redis {
             .unwrap()
     }
 
+    /// Stores `value` under `key` for `millis`, as graft's writes do (what a test plants).
+    pub async fn set_px(&self, key: &str, value: impl redis::ToRedisArgs, millis: u64) {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(millis)
+            .query_async(&mut self.connection().await)
+            .await
+            .unwrap();
+    }
+
+    /// Sets the remaining lifetime of `key`, in milliseconds.
+    pub async fn pexpire(&self, key: &str, millis: u64) {
+        let _: () = redis::cmd("PEXPIRE")
+            .arg(key)
+            .arg(millis)
+            .query_async(&mut self.connection().await)
+            .await
+            .unwrap();
+    }
+
     /// The remaining lifetime of `key`, in milliseconds.
     pub async fn pttl(&self, key: &str) -> i64 {
         redis::cmd("PTTL")
